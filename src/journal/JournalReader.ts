@@ -1,0 +1,142 @@
+/**
+ * Reads a journal: every whole frame, in order, and a report of any damage. A short or bad-CRC
+ * frame with no whole frame after it is a torn tail (a write cut off by a crash); one with whole
+ * frames after it is a corrupt frame, reported with its offset and skipped. Reading never throws
+ * on damage: damage is data, so that `inspect`, resume and upload each decide what it means.
+ */
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import * as fs from "node:fs"
+import { Record } from "../schemas/Record.js"
+import { JournalUnreadable } from "./JournalError.js"
+import { FORMAT_VERSION, HEADER_SIZE, MAGIC, decodePayload, frameAt } from "./internal/frame.js"
+
+/** Something wrong found in a journal: where, how many bytes, and what. */
+export interface Damage {
+  readonly offset: number
+  readonly bytes: number
+  readonly kind: "torn-tail" | "corrupt-frame" | "invalid-record"
+  readonly detail: string
+}
+
+/** One step of a read: a whole frame's records, or damage. */
+export type JournalEntry =
+  | { readonly _tag: "Frame"; readonly offset: number; readonly end: number; readonly records: ReadonlyArray<Record> }
+  | { readonly _tag: "Damage"; readonly damage: Damage }
+
+/** All of a journal, read at once. */
+export interface JournalScan {
+  readonly records: ReadonlyArray<Record>
+  readonly frames: number
+  readonly damage: ReadonlyArray<Damage>
+  /** Offset just past the last whole frame: where an append continues (a torn tail is cut off). */
+  readonly end: number
+}
+
+const decodeRecord = Schema.decodeUnknownEither(Record)
+
+/** Walks the frames of a journal's bytes from `from` (a frame boundary, default the first frame). */
+export function* readEntries(bytes: Uint8Array, from: number = HEADER_SIZE): Generator<JournalEntry> {
+  let offset = from
+  while (offset < bytes.length) {
+    const at = frameAt(bytes, offset)
+    if (at._tag === "Frame") {
+      const decoded = decodeFrame(at.payload, offset)
+      yield { _tag: "Frame", offset, end: at.end, records: decoded.records }
+      for (const damage of decoded.damage) yield { _tag: "Damage", damage }
+      offset = at.end
+      continue
+    }
+    const next = nextFrame(bytes, offset + 1)
+    if (next === -1) {
+      yield { _tag: "Damage", damage: { offset, bytes: bytes.length - offset, kind: "torn-tail", detail: at.detail } }
+      return
+    }
+    yield { _tag: "Damage", damage: { offset, bytes: next - offset, kind: "corrupt-frame", detail: at.detail } }
+    offset = next
+  }
+}
+
+/** Checks the header; returns the damage of a header cut short by a crash, if that is all there is. */
+export const checkHeader = (path: string, bytes: Uint8Array): Either.Either<Damage | null, JournalUnreadable> => {
+  const present = bytes.subarray(0, HEADER_SIZE)
+  const expected = Buffer.concat([MAGIC, Buffer.alloc(4)]).subarray(0, Math.min(present.length, 4))
+  if (!Buffer.from(present.subarray(0, expected.length)).equals(expected)) {
+    return Either.left(new JournalUnreadable({ path, reason: "not-a-journal", detail: "the file does not start with the steplog journal magic \"SLOG\"" }))
+  }
+  if (bytes.length < HEADER_SIZE) {
+    return Either.right({ offset: 0, bytes: bytes.length, kind: "torn-tail", detail: "the header itself was cut short" })
+  }
+  const version = Buffer.from(bytes.buffer, bytes.byteOffset, HEADER_SIZE).readUInt32LE(4)
+  if (version !== FORMAT_VERSION) {
+    return Either.left(new JournalUnreadable({ path, reason: "unsupported-version", detail: `format version ${version}; this steplog reads version ${FORMAT_VERSION}` }))
+  }
+  return Either.right(null)
+}
+
+/** Reads a whole journal file. */
+export const readJournal = (path: string): Either.Either<JournalScan, JournalUnreadable> => {
+  let bytes: Buffer
+  try {
+    bytes = fs.readFileSync(path)
+  } catch (cause) {
+    const missing = (cause as NodeJS.ErrnoException).code === "ENOENT"
+    return Either.left(new JournalUnreadable({ path, reason: missing ? "missing" : "io", detail: missing ? "no such file" : String(cause) }))
+  }
+  return Either.map(checkHeader(path, bytes), (torn) => {
+    if (torn !== null) return { records: [], frames: 0, damage: [torn], end: 0 }
+    const records: Array<Record> = []
+    const damage: Array<Damage> = []
+    let frames = 0
+    let end = HEADER_SIZE
+    for (const entry of readEntries(bytes)) {
+      if (entry._tag === "Frame") {
+        frames++
+        end = entry.end
+        for (const record of entry.records) records.push(record)
+      } else {
+        damage.push(entry.damage)
+      }
+    }
+    return { records, frames, damage, end }
+  })
+}
+
+const decodeFrame = (payload: Uint8Array, offset: number): { records: Array<Record>; damage: Array<Damage> } => {
+  const records: Array<Record> = []
+  const damage: Array<Damage> = []
+  const invalid = (detail: string) =>
+    damage.push({ offset, bytes: payload.length, kind: "invalid-record", detail })
+  let raw: unknown
+  try {
+    raw = decodePayload(payload)
+  } catch (cause) {
+    invalid(`payload is not msgpack: ${String(cause)}`)
+    return { records, damage }
+  }
+  if (!Array.isArray(raw)) {
+    invalid("payload is not an array of records")
+    return { records, damage }
+  }
+  raw.forEach((candidate, index) => {
+    const decoded = decodeRecord(candidate)
+    if (Either.isRight(decoded)) records.push(decoded.right)
+    else invalid(`record ${index} of the frame: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)
+  })
+  return { records, damage }
+}
+
+/** The offset of the next whole frame holding a msgpack array at or after `from`, or -1. */
+const nextFrame = (bytes: Uint8Array, from: number): number => {
+  for (let offset = from; offset + 8 < bytes.length; offset++) {
+    const at = frameAt(bytes, offset)
+    if (at._tag !== "Frame" || at.payload.length === 0) continue
+    try {
+      if (Array.isArray(decodePayload(at.payload))) return offset
+    } catch {
+      // not a frame after all: keep scanning
+    }
+  }
+  return -1
+}

@@ -1,0 +1,97 @@
+/**
+ * Appends frames to a journal. Only the Writer actor (and, when the buffer is full, `log()` on the
+ * Writer's behalf) holds one. Writes are positioned at `offset`, the end of the last whole frame:
+ * a write that failed half-way is simply written again over the same bytes, so a retried batch
+ * lands once. Writes are synchronous: a flush is a page-cache copy of one interval's records, and
+ * a synchronous write leaves no batch "in flight" that a later write could overtake.
+ */
+import * as Either from "effect/Either"
+import * as fs from "node:fs"
+import type { Record } from "../schemas/Record.js"
+import { JournalUnreadable, JournalWriteFailed } from "./JournalError.js"
+import { readJournal, type JournalScan } from "./JournalReader.js"
+import { HEADER_SIZE, encodeFrame, header } from "./internal/frame.js"
+
+export class JournalWriter {
+  private constructor(
+    /** The journal file. */
+    readonly path: string,
+    private fd: number,
+    /** Bytes of whole frames on disk: where the next frame goes. */
+    public offset: number
+  ) {}
+
+  /** Creates a new, empty journal; fails if the file exists. */
+  static create(path: string): Either.Either<JournalWriter, JournalUnreadable> {
+    try {
+      const fd = fs.openSync(path, "wx")
+      const writer = new JournalWriter(path, fd, 0)
+      writer.writeAt(header(), 0)
+      writer.offset = HEADER_SIZE
+      return Either.right(writer)
+    } catch (cause) {
+      return Either.left(new JournalUnreadable({ path, reason: "io", detail: String(cause) }))
+    }
+  }
+
+  /**
+   * Opens an existing journal to append after its last whole frame. A torn tail is cut off (its
+   * records were never whole); damage in the middle stays as it is, to be reported by readers.
+   */
+  static reopen(path: string): Either.Either<{ writer: JournalWriter; scan: JournalScan }, JournalUnreadable> {
+    return Either.flatMap(readJournal(path), (scan) => {
+      try {
+        const fd = fs.openSync(path, "r+")
+        const writer = new JournalWriter(path, fd, scan.end)
+        if (scan.end < HEADER_SIZE) {
+          writer.writeAt(header(), 0)
+          writer.offset = HEADER_SIZE
+        }
+        fs.ftruncateSync(fd, writer.offset)
+        return Either.right({ writer, scan })
+      } catch (cause) {
+        return Either.left(new JournalUnreadable({ path, reason: "io", detail: String(cause) }))
+      }
+    })
+  }
+
+  /** Appends one frame holding `records`; throws `JournalWriteFailed`, after which nothing past `offset` counts. */
+  append(records: ReadonlyArray<Record>): void {
+    if (records.length === 0) return
+    const frame = encodeFrame(records)
+    try {
+      this.writeAt(frame, this.offset)
+    } catch (cause) {
+      throw new JournalWriteFailed({ path: this.path, offset: this.offset, cause })
+    }
+    this.offset += frame.length
+  }
+
+  /** Forces written frames to the disk (fdatasync). */
+  sync(): void {
+    try {
+      fs.fdatasyncSync(this.fd)
+    } catch (cause) {
+      throw new JournalWriteFailed({ path: this.path, offset: this.offset, cause })
+    }
+  }
+
+  /** Syncs and closes; later appends throw. */
+  close(): void {
+    if (this.fd < 0) return
+    const fd = this.fd
+    this.fd = -1
+    try {
+      fs.fdatasyncSync(fd)
+    } finally {
+      fs.closeSync(fd)
+    }
+  }
+
+  private writeAt(bytes: Buffer, position: number): void {
+    let written = 0
+    while (written < bytes.length) {
+      written += fs.writeSync(this.fd, bytes, written, bytes.length - written, position + written)
+    }
+  }
+}

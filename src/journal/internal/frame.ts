@@ -1,0 +1,72 @@
+/**
+ * The journal's byte layout, shared by the writer and the reader and by nothing else.
+ *
+ *   header:  "SLOG" | u32 LE format version
+ *   frame:   u32 LE payload length | u32 LE CRC-32 of payload | payload
+ *   payload: msgpack array of the records of one flush, in seq order
+ *
+ * A frame holds a batch rather than a single record because a native `zlib.crc32` call and a
+ * msgpack `pack` call each cost more than encoding a whole 10-value row (bench/journal-encode.ts);
+ * per batch, both are paid once per flush. msgpackr's record extension writes each key set once
+ * per payload, so every frame still decodes on its own: no state carries from frame to frame.
+ */
+import { Packr, Unpackr } from "msgpackr"
+import * as zlib from "node:zlib"
+
+export const MAGIC = Buffer.from("SLOG", "latin1")
+export const FORMAT_VERSION = 1
+/** Bytes before the first frame. */
+export const HEADER_SIZE = 8
+/** Bytes before each payload: length and CRC. */
+export const FRAME_HEADER_SIZE = 8
+/** No payload is larger; a length past it can only be damage. */
+export const MAX_PAYLOAD = 256 * 1024 * 1024
+
+export const header = (): Buffer => {
+  const bytes = Buffer.alloc(HEADER_SIZE)
+  MAGIC.copy(bytes, 0)
+  bytes.writeUInt32LE(FORMAT_VERSION, 4)
+  return bytes
+}
+
+// One packer per process: with no shared structures, msgpackr defines each record shape inline in
+// the payload that first uses it, so a payload needs nothing from earlier ones.
+const packr = new Packr({ useRecords: true })
+const unpackr = new Unpackr({ useRecords: true })
+
+/** Encodes one batch of records as a complete frame (header and payload). */
+export const encodeFrame = (records: ReadonlyArray<unknown>): Buffer => {
+  const payload = packr.pack(records)
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + payload.length)
+  frame.writeUInt32LE(payload.length, 0)
+  frame.writeUInt32LE(zlib.crc32(payload), 4)
+  payload.copy(frame, FRAME_HEADER_SIZE)
+  return frame
+}
+
+/** What lies at an offset: a whole frame whose CRC matches, or why not. */
+export type FrameAt =
+  | { readonly _tag: "Frame"; readonly payload: Uint8Array; readonly end: number }
+  | { readonly _tag: "Short"; readonly detail: string }
+  | { readonly _tag: "BadCrc"; readonly detail: string }
+
+export const frameAt = (bytes: Uint8Array, offset: number): FrameAt => {
+  const remaining = bytes.length - offset
+  if (remaining < FRAME_HEADER_SIZE) {
+    return { _tag: "Short", detail: `${remaining} bytes, less than a frame header` }
+  }
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset + offset, FRAME_HEADER_SIZE)
+  const length = view.readUInt32LE(0)
+  const crc = view.readUInt32LE(4)
+  if (length > MAX_PAYLOAD) return { _tag: "BadCrc", detail: `impossible payload length ${length}` }
+  if (length > remaining - FRAME_HEADER_SIZE) {
+    return { _tag: "Short", detail: `payload of ${length} bytes, ${remaining - FRAME_HEADER_SIZE} present` }
+  }
+  const start = offset + FRAME_HEADER_SIZE
+  const payload = bytes.subarray(start, start + length)
+  if (zlib.crc32(payload) !== crc) return { _tag: "BadCrc", detail: "CRC-32 does not match the payload" }
+  return { _tag: "Frame", payload, end: start + length }
+}
+
+/** Decodes a payload into the raw (not yet schema-checked) records it holds. */
+export const decodePayload = (payload: Uint8Array): unknown => unpackr.unpack(payload)

@@ -1,0 +1,129 @@
+/**
+ * The records a run is made of. One tagged union (on `kind`) is the only definition of a record's
+ * shape: the journal, the wire and the server all decode with these schemas.
+ */
+import * as Schema from "effect/Schema"
+
+/** A run's id: letters, digits, `-` and `_`, at most 64 characters; chosen by the user or generated. */
+export const RunId = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/, {
+    message: () => "a run id is 1 to 64 letters, digits, '-' or '_'"
+  }),
+  Schema.brand("RunId")
+)
+export type RunId = typeof RunId.Type
+
+/** A logged value: a number (NaN and ±Infinity included), a string, a boolean or null. */
+export const Value = Schema.Union(Schema.Number, Schema.String, Schema.Boolean, Schema.Null)
+export type Value = typeof Value.Type
+
+/** A flat row of logged values; nested objects were flattened to `a/b` keys before this point. */
+export const Values = Schema.Record({ key: Schema.String, value: Value })
+export type Values = typeof Values.Type
+
+/** Any JSON value: what config and summary entries may hold. */
+export type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly [key: string]: Json }
+export const Json: Schema.Schema<Json> = Schema.Union(
+  Schema.Null,
+  Schema.Boolean,
+  Schema.Number,
+  Schema.String,
+  Schema.Array(Schema.suspend(() => Json)),
+  Schema.Record({ key: Schema.String, value: Schema.suspend(() => Json) })
+)
+
+/** A patch of string keys to JSON values (config and summary updates). */
+export const JsonPatch = Schema.Record({ key: Schema.String, value: Json })
+export type JsonPatch = typeof JsonPatch.Type
+
+/** Per-run counter, assigned at `log()` time: 0, 1, 2, … one per record of any kind. */
+const seq = Schema.NonNegativeInt
+/** Wall-clock time in milliseconds since the epoch, read through Effect's `Clock`. */
+const ts = Schema.Number
+
+/** The first record of a run: who, where and what. */
+export const RunRecord = Schema.Struct({
+  kind: Schema.Literal("run"),
+  seq,
+  ts,
+  runId: RunId,
+  project: Schema.String,
+  name: Schema.String,
+  config: JsonPatch,
+  tags: Schema.Array(Schema.String),
+  notes: Schema.NullOr(Schema.String),
+  group: Schema.NullOr(Schema.String),
+  jobType: Schema.NullOr(Schema.String),
+  host: Schema.String,
+  pid: Schema.Int,
+  argv: Schema.Array(Schema.String),
+  gitCommit: Schema.NullOr(Schema.String),
+  sdkVersion: Schema.String,
+  /** Set when this record opens a resumed run rather than a new one. */
+  resumed: Schema.Boolean
+})
+export type RunRecord = typeof RunRecord.Type
+
+/** One row of metrics at a step. */
+export const HistoryRecord = Schema.Struct({
+  kind: Schema.Literal("history"),
+  seq,
+  ts,
+  step: Schema.NonNegativeInt,
+  values: Values
+})
+export type HistoryRecord = typeof HistoryRecord.Type
+
+/** A patch of the run config. */
+export const ConfigRecord = Schema.Struct({ kind: Schema.Literal("config"), seq, ts, patch: JsonPatch })
+export type ConfigRecord = typeof ConfigRecord.Type
+
+/** A patch of the run summary. */
+export const SummaryRecord = Schema.Struct({ kind: Schema.Literal("summary"), seq, ts, patch: JsonPatch })
+export type SummaryRecord = typeof SummaryRecord.Type
+
+/** Console text the run printed. */
+export const OutputRecord = Schema.Struct({
+  kind: Schema.Literal("output"),
+  seq,
+  ts,
+  stream: Schema.Literal("stdout", "stderr"),
+  text: Schema.String
+})
+export type OutputRecord = typeof OutputRecord.Type
+
+/** A sample of system metrics (CPU, memory, …), keyed by metric name. */
+export const StatsRecord = Schema.Struct({
+  kind: Schema.Literal("stats"),
+  seq,
+  ts,
+  values: Schema.Record({ key: Schema.String, value: Schema.Number })
+})
+export type StatsRecord = typeof StatsRecord.Type
+
+/** The last record of a run that ended: how and after how long. A run without one crashed. */
+export const ExitRecord = Schema.Struct({
+  kind: Schema.Literal("exit"),
+  seq,
+  ts,
+  exitCode: Schema.Int,
+  /** The signal that ended the process (`"SIGINT"`, …), or null. */
+  signal: Schema.NullOr(Schema.String),
+  durationMs: Schema.NonNegative
+})
+export type ExitRecord = typeof ExitRecord.Type
+
+/** Any record of a run, tagged by `kind`. */
+export const Record = Schema.Union(
+  RunRecord,
+  HistoryRecord,
+  ConfigRecord,
+  SummaryRecord,
+  OutputRecord,
+  StatsRecord,
+  ExitRecord
+)
+export type Record = typeof Record.Type
+
+/** A record before the run has given it a `seq`. */
+export type UnsequencedRecord = Record extends infer R ? (R extends Record ? Omit<R, "seq"> : never) : never
