@@ -16,7 +16,7 @@ export class JournalWriter {
   private constructor(
     /** The journal file. */
     readonly path: string,
-    private fd: number,
+    private descriptor: number,
     /** Bytes of whole frames on disk: where the next frame goes. */
     public offset: number
   ) {}
@@ -55,6 +55,11 @@ export class JournalWriter {
     })
   }
 
+  /** The open file descriptor (-1 once closed), for an fdatasync off the main thread. */
+  get fd(): number {
+    return this.descriptor
+  }
+
   /** Appends one frame holding `records`; throws `JournalWriteFailed`, after which nothing past `offset` counts. */
   append(records: ReadonlyArray<Record>): void {
     if (records.length === 0) return
@@ -70,7 +75,7 @@ export class JournalWriter {
   /** Forces written frames to the disk (fdatasync). */
   sync(): void {
     try {
-      fs.fdatasyncSync(this.fd)
+      fs.fdatasyncSync(this.descriptor)
     } catch (cause) {
       throw new JournalWriteFailed({ path: this.path, offset: this.offset, cause })
     }
@@ -78,9 +83,9 @@ export class JournalWriter {
 
   /** Syncs and closes; later appends throw. */
   close(): void {
-    if (this.fd < 0) return
-    const fd = this.fd
-    this.fd = -1
+    if (this.descriptor < 0) return
+    const fd = this.descriptor
+    this.descriptor = -1
     try {
       fs.fdatasyncSync(fd)
     } finally {
@@ -91,7 +96,7 @@ export class JournalWriter {
   private writeAt(bytes: Buffer, position: number): void {
     let written = 0
     while (written < bytes.length) {
-      written += fs.writeSync(this.fd, bytes, written, bytes.length - written, position + written)
+      written += fs.writeSync(this.descriptor, bytes, written, bytes.length - written, position + written)
     }
   }
 }

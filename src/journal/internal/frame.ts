@@ -59,6 +59,10 @@ export const frameAt = (bytes: Uint8Array, offset: number): FrameAt => {
   const length = view.readUInt32LE(0)
   const crc = view.readUInt32LE(4)
   if (length > MAX_PAYLOAD) return { _tag: "BadCrc", detail: `impossible payload length ${length}` }
+  // The writer never writes an empty payload (an empty batch packs to one byte, and is not written
+  // at all), while eight zero bytes have a matching CRC (crc32 of nothing is 0): without this, a
+  // zero-filled tail left by a crash would read as a run of "whole" frames instead of a torn tail.
+  if (length === 0) return { _tag: "BadCrc", detail: "payload length 0: no frame is empty" }
   if (length > remaining - FRAME_HEADER_SIZE) {
     return { _tag: "Short", detail: `payload of ${length} bytes, ${remaining - FRAME_HEADER_SIZE} present` }
   }

@@ -1,0 +1,24 @@
+/**
+ * The local credentials file, `$XDG_CONFIG_HOME/steplog/credentials.json` (else
+ * `~/.config/steplog/credentials.json`, mode 0600): API keys by server base URL,
+ * `{ "keys": { "http://127.0.0.1:7077": "…" } }`. Reading it never fails a run: a missing or
+ * unreadable file simply holds no key.
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+/** Where the credentials file lives for this environment. */
+export const credentialsPath = (env: Readonly<Record<string, string | undefined>> = process.env): string =>
+  path.join(env["XDG_CONFIG_HOME"] || path.join(env["HOME"] || os.homedir(), ".config"), "steplog", "credentials.json")
+
+/** The stored API key for `baseUrl`, or null. */
+export const storedKey = (baseUrl: string, env: Readonly<Record<string, string | undefined>> = process.env): string | null => {
+  try {
+    const file = JSON.parse(fs.readFileSync(credentialsPath(env), "utf8")) as { keys?: Record<string, unknown> }
+    const key = file.keys?.[baseUrl.replace(/\/+$/, "")]
+    return typeof key === "string" && key.length > 0 ? key : null
+  } catch {
+    return null
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * Opens a run: resolves its settings, makes (or, on resume, finds) its directory, takes its lock,
+ * opens its journal, starts its Pipeline and writes its `run` record. Both faces use this: the
+ * promise `init()` and the Effect `Steplog.layer`. The run owns a scope of its own, closed by
+ * `finish()` (or synchronously by the exit hooks), so a run outlives the call that opened it.
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import type * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as os from "node:os"
+import * as path from "node:path"
+import type { JournalUnreadable } from "../journal/JournalError.js"
+import { JournalWriter } from "../journal/JournalWriter.js"
+import type { JournalScan } from "../journal/JournalReader.js"
+import { RunId, type JsonPatch, type Record } from "../schemas/Record.js"
+import { resolveSettings, type InitOptions, type InvalidSetting, type Settings } from "../schemas/Settings.js"
+import { storedKey } from "./Credentials.js"
+import { disabledRun } from "./DisabledRun.js"
+import * as ExitHooks from "./ExitHooks.js"
+import { OnlineUnavailable, RunExists, RunNotFound } from "./InitError.js"
+import { generateRunId, generateRunName, gitCommit, sdkVersion } from "./internal/identity.js"
+import * as Pipeline from "./Pipeline.js"
+import { ActiveRun, type Run } from "./Run.js"
+import * as RunDir from "./RunDir.js"
+
+/** Everything `init()` can fail with. */
+export type InitError =
+  | InvalidSetting
+  | RunExists
+  | RunNotFound
+  | OnlineUnavailable
+  | RunDir.RunLocked
+  | RunDir.RunDirUnusable
+  | JournalUnreadable
+
+/** Knobs for tests: the environment to read instead of `process.env`, actor restart delays. */
+export interface OpenRunHooks {
+  readonly env?: Readonly<globalThis.Record<string, string | undefined>>
+  readonly restartSchedule?: Schedule.Schedule<unknown, unknown>
+}
+
+/** Where a resumed run carries on: after its last whole record. */
+const resumePoint = (scan: JournalScan) => {
+  let seq = 0
+  let step = 0
+  let name: string | null = null
+  const config: { [key: string]: JsonPatch[string] } = {}
+  const summary: { [key: string]: JsonPatch[string] } = {}
+  for (const record of scan.records) {
+    seq = Math.max(seq, record.seq + 1)
+    if (record.kind === "history") step = Math.max(step, record.step + 1)
+    else if (record.kind === "run") {
+      name = record.name
+      Object.assign(config, record.config)
+    } else if (record.kind === "config") Object.assign(config, record.patch)
+    else if (record.kind === "summary") Object.assign(summary, record.patch)
+  }
+  return { seq, step, name, config, summary }
+}
+
+/** Opens a run as `options` (then `STEPLOG_*`, then defaults) describe it. */
+export const openRun = (options: InitOptions = {}, hooks: OpenRunHooks = {}): Effect.Effect<Run, InitError> =>
+  Effect.gen(function* () {
+    const env = hooks.env ?? process.env
+    const settings: Settings = yield* resolveSettings(options, env, (baseUrl) => storedKey(baseUrl, env))
+    const runId = settings.id ?? RunId.make(generateRunId())
+    if (settings.mode === "disabled") return disabledRun(runId, settings.name ?? "disabled", settings.project)
+    if (settings.mode === "online") {
+      return yield* new OnlineUnavailable({
+        reason: options.mode === "online" || env["STEPLOG_MODE"] === "online"
+          ? "mode \"online\" was asked for"
+          : `an API key was found for ${settings.baseUrl}, which makes online the default`
+      })
+    }
+
+    const clock = yield* Effect.clock
+    const now = () => clock.unsafeCurrentTimeMillis()
+    const startedAt = now()
+    const root = path.resolve(settings.dir)
+    const existing = settings.id === null ? null : RunDir.find(root, settings.id)
+    if (existing !== null && settings.resume === "never") return yield* new RunExists({ runId, dir: existing.path })
+    if (existing === null && settings.resume === "must") return yield* new RunNotFound({ runId, root })
+    const dir = existing ?? (yield* RunDir.create(root, runId, startedAt))
+
+    const scope = yield* Scope.make()
+    const opened = yield* Effect.gen(function* () {
+      const unlock = yield* RunDir.lock(dir)
+      yield* Scope.addFinalizer(scope, Effect.sync(unlock))
+      const reopened = existing === null ? null : JournalWriter.reopen(dir.journal).pipe(Either.getOrNull)
+      const journal = reopened?.writer ?? (yield* JournalWriter.create(dir.journal))
+      const from = reopened === null ? null : resumePoint(reopened.scan)
+      const warn = (message: string) => {
+        RunDir.debug(dir, `warning: ${message}`)
+        process.emitWarning(message, { type: "SteplogWarning" })
+      }
+      for (const damage of reopened?.scan.damage ?? []) {
+        warn(`the journal of run ${runId} had damage at byte ${damage.offset} (${damage.kind}: ${damage.detail}); appending after its last whole frame`)
+      }
+      const pipeline = yield* Pipeline.make({
+        journal,
+        settings,
+        report: warn,
+        ...(hooks.restartSchedule === undefined ? {} : { restartSchedule: hooks.restartSchedule })
+      }).pipe(Scope.extend(scope))
+      return { unlock, from, warn, pipeline }
+    }).pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause))))
+
+    const { unlock, from, warn, pipeline } = opened
+    const name = settings.name ?? from?.name ?? generateRunName(RunDir.count(root) - 1)
+    const config = { ...(from?.config ?? {}), ...settings.config }
+    const runRecord: Record = {
+      kind: "run",
+      seq: from?.seq ?? 0,
+      ts: startedAt,
+      runId,
+      project: settings.project,
+      name,
+      config,
+      tags: settings.tags,
+      notes: settings.notes,
+      group: settings.group,
+      jobType: settings.jobType,
+      host: os.hostname(),
+      pid: process.pid,
+      argv: process.argv,
+      gitCommit: gitCommit(process.cwd()),
+      sdkVersion,
+      resumed: from !== null
+    }
+    pipeline.write(runRecord)
+    if (options.mode === undefined && env["STEPLOG_MODE"] === undefined) {
+      process.stderr.write(
+        `steplog: no API key found, so run ${runId} is recorded offline in ${dir.path}; ` +
+          `upload it later with: steplog sync ${dir.path}\n`
+      )
+    }
+    RunDir.debug(dir, `${from === null ? "started" : "resumed"} run ${runId} (${name}) in project ${settings.project}, pid ${process.pid}`)
+
+    let release = () => {}
+    const run: ActiveRun = new ActiveRun({
+      id: runId,
+      name,
+      project: settings.project,
+      mode: settings.mode,
+      dir: dir.path,
+      pipeline,
+      now,
+      warn,
+      startedAt,
+      resumeFrom: { seq: runRecord.seq + 1, step: from?.step ?? 0, config, summary: from?.summary ?? {} },
+      close: () => {
+        release()
+        return Effect.runPromise(Scope.close(scope, Exit.void)).then(() => RunDir.debug(dir, "finished"))
+      },
+      closeSync: () => {
+        // The process is going down: write and unlock now; the actors' fibers die with it.
+        pipeline.close()
+        unlock()
+        RunDir.debug(dir, "ended with the process")
+      }
+    })
+    release = ExitHooks.watch(run)
+    return run
+  })

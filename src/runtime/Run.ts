@@ -1,0 +1,254 @@
+/**
+ * The promise facade's run: what `init()` returns. `log()` is synchronous and returns nothing:
+ * it normalises the row, assigns seq, step and time, and hands the record to the Pipeline.
+ * Everything else about a run (config, summary, finishing) is here too, because each of them is
+ * also a record in the same seq order.
+ */
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import type { Mode } from "../schemas/Settings.js"
+import { JsonPatch, type Json, type Record, type RunId, type Value, type Values } from "../schemas/Record.js"
+import { checkArgument, normalise } from "./internal/normalise.js"
+import type { Pipeline } from "./Pipeline.js"
+
+/** What `log()` accepts: a plain object of numbers, strings, booleans, null and nested plain objects. */
+export interface LogData {
+  readonly [key: string]: unknown
+}
+
+/** Options of one `log()` call. */
+export interface LogOptions {
+  /** The row's step; it may not go backwards. Default: the next step. */
+  readonly step?: number
+  /** `false` merges into the current step's row, written when the step advances or the run ends. */
+  readonly commit?: boolean
+}
+
+/** What `finish()` resolves to. */
+export type FinishResult =
+  | { readonly uploaded: true; readonly records: number }
+  | { readonly uploaded: false; readonly records: number; readonly pending: number; readonly hint: string }
+
+/** A run's config: set at `init()`, patched with `update()`. */
+export interface RunConfig {
+  /** Merges `patch` into the config (and records it); values must be JSON. */
+  readonly update: (patch: { readonly [key: string]: unknown }) => void
+  readonly get: (key: string) => Json | undefined
+  readonly toJSON: () => { readonly [key: string]: Json }
+}
+
+/** A run's summary: the last logged value of each key, unless `set()` chose one. */
+export interface RunSummary {
+  /** Fixes summary values; a key set here no longer follows `log()`. */
+  readonly set: (patch: { readonly [key: string]: unknown }) => void
+  readonly get: (key: string) => Json | undefined
+  readonly toJSON: () => { readonly [key: string]: Json }
+}
+
+/** A run, as `init()` returns it. */
+export interface Run {
+  readonly id: RunId
+  readonly name: string
+  readonly project: string
+  readonly mode: Mode
+  /** The run directory (empty for a disabled run). */
+  readonly dir: string
+  readonly config: RunConfig
+  readonly summary: RunSummary
+  /** Logs one row. Synchronous, returns nothing, never waits. */
+  readonly log: (data: LogData, options?: LogOptions) => void
+  /** Ends the run: writes the last row, the summary and the exit record. Idempotent. */
+  readonly finish: (options?: { readonly exitCode?: number }) => Promise<FinishResult>
+}
+
+/** What a run needs from the process that opened it. */
+export interface RunContext {
+  readonly id: RunId
+  readonly name: string
+  readonly project: string
+  readonly mode: Mode
+  readonly dir: string
+  readonly pipeline: Pipeline
+  /** Milliseconds since the epoch, from Effect's `Clock` (a `TestClock` in tests). */
+  readonly now: () => number
+  readonly warn: (message: string) => void
+  readonly startedAt: number
+  /** Where a resumed run carries on. */
+  readonly resumeFrom: { readonly seq: number; readonly step: number; readonly config: JsonPatch; readonly summary: JsonPatch }
+  /** Stops the actors and closes the journal; called once, when the run has written its last record. */
+  readonly close: () => Promise<void>
+  /** The same, synchronously, for the moment the process exits. */
+  readonly closeSync: () => void
+}
+
+const decodePatch = Schema.decodeUnknownEither(JsonPatch)
+
+const checkPatch = (what: string, patch: unknown): JsonPatch => {
+  const decoded = decodePatch(patch)
+  if (Either.isLeft(decoded)) {
+    throw new TypeError(`steplog: ${what} takes a plain object of JSON values: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)
+  }
+  return decoded.right
+}
+
+/** The run of an `offline` (and, later, `online`) process: everything it logs goes to the journal. */
+export class ActiveRun implements Run {
+  readonly id: RunId
+  readonly name: string
+  readonly project: string
+  readonly mode: Mode
+  readonly dir: string
+  readonly config: RunConfig
+  readonly summary: RunSummary
+
+  private seq: number
+  private nextStep: number
+  /** The row being merged into by `commit: false` (null when none), and its step. */
+  private pending: { [key: string]: Value } | null = null
+  private pendingStep = 0
+  private readonly configValues: { [key: string]: Json }
+  /** Last logged value of each key; `summaryOverrides` wins over it. */
+  private readonly lastValues: { [key: string]: Value }
+  private readonly summaryOverrides: { [key: string]: Json } = {}
+  private readonly warnedKeys = new Set<string>()
+  private backwardSteps = 0
+  private finished: Promise<FinishResult> | null = null
+
+  constructor(private readonly context: RunContext) {
+    this.id = context.id
+    this.name = context.name
+    this.project = context.project
+    this.mode = context.mode
+    this.dir = context.dir
+    this.seq = context.resumeFrom.seq
+    this.nextStep = context.resumeFrom.step
+    this.configValues = { ...context.resumeFrom.config }
+    this.lastValues = { ...(context.resumeFrom.summary as { [key: string]: Value }) }
+    this.config = {
+      update: (patch) => {
+        if (this.closedFor("config.update()")) return
+        const checked = checkPatch("config.update()", patch)
+        Object.assign(this.configValues, checked)
+        this.context.pipeline.write({ kind: "config", seq: this.seq++, ts: this.context.now(), patch: checked })
+      },
+      get: (key) => this.configValues[key],
+      toJSON: () => ({ ...this.configValues })
+    }
+    this.summary = {
+      set: (patch) => {
+        if (this.closedFor("summary.set()")) return
+        const checked = checkPatch("summary.set()", patch)
+        Object.assign(this.summaryOverrides, checked)
+        this.context.pipeline.write({ kind: "summary", seq: this.seq++, ts: this.context.now(), patch: checked })
+      },
+      get: (key) => (key in this.summaryOverrides ? this.summaryOverrides[key] : this.lastValues[key]),
+      toJSON: () => ({ ...this.lastValues, ...this.summaryOverrides })
+    }
+  }
+
+  readonly log = (data: LogData, options?: LogOptions): void => {
+    checkArgument(data)
+    if (this.finished !== null) return this.warnOnce("log-after-finish", "log() after finish() is ignored")
+    const values = normalise(data, this.skipped)
+    if (options === undefined && this.pending === null) {
+      this.writeRow(this.nextStep++, values)
+      return
+    }
+    this.logWithOptions(values, options ?? {})
+  }
+
+  readonly finish = (options?: { readonly exitCode?: number }): Promise<FinishResult> => {
+    if (this.finished === null) {
+      this.writeLast(options?.exitCode ?? 0, null)
+      this.finished = this.context.close().then(() => this.result())
+    }
+    return this.finished
+  }
+
+  /** Ends the run synchronously as the process goes down (exit, uncaught exception, signal). */
+  finishSync(exitCode: number, signal: string | null): void {
+    if (this.finished !== null) return
+    this.writeLast(exitCode, signal)
+    this.finished = Promise.resolve(this.result())
+    this.context.closeSync()
+  }
+
+  private result(): FinishResult {
+    return {
+      uploaded: false,
+      records: this.seq,
+      pending: this.seq,
+      hint: `this run is stored offline in ${this.dir}; upload it with: steplog sync ${this.dir}`
+    }
+  }
+
+  private logWithOptions(values: { [key: string]: Value }, options: LogOptions): void {
+    const floor = this.pending !== null ? this.pendingStep : this.nextStep
+    const step = options.step ?? floor
+    if (!Number.isSafeInteger(step) || step < 0) {
+      throw new TypeError(`steplog: log() option step must be a whole number, 0 or more; it was ${String(step)}`)
+    }
+    if (step < floor) {
+      this.backwardSteps++
+      this.warnOnce(
+        "backward-step",
+        `log() at step ${step} after step ${floor - 1}: steps may not go backwards, so the row was dropped ` +
+          `(this warning is shown once; finish() reports how many rows were dropped)`
+      )
+      return
+    }
+    if (this.pending !== null && step > this.pendingStep) this.commitPending()
+    if (this.pending === null) {
+      this.pending = values
+      this.pendingStep = step
+    } else {
+      Object.assign(this.pending, values)
+    }
+    if (options.commit ?? true) this.commitPending()
+  }
+
+  private commitPending(): void {
+    if (this.pending === null) return
+    const row = this.pending
+    this.pending = null
+    this.nextStep = this.pendingStep + 1
+    this.writeRow(this.pendingStep, row)
+  }
+
+  private writeRow(step: number, values: Values): void {
+    const last = this.lastValues
+    for (const key in values) last[key] = values[key]!
+    this.context.pipeline.write({ kind: "history", seq: this.seq++, ts: this.context.now(), step, values })
+  }
+
+  private writeLast(exitCode: number, signal: string | null): void {
+    this.commitPending()
+    if (this.backwardSteps > 0) this.context.warn(`${this.backwardSteps} rows were dropped because their step went backwards`)
+    const now = this.context.now()
+    const records: Array<Record> = [
+      { kind: "summary", seq: this.seq++, ts: now, patch: this.summary.toJSON() },
+      { kind: "exit", seq: this.seq++, ts: now, exitCode, signal, durationMs: Math.max(0, now - this.context.startedAt) }
+    ]
+    for (const record of records) this.context.pipeline.write(record)
+  }
+
+  private readonly skipped = (key: string, what: string): void =>
+    this.warnOnce(
+      `key:${key}`,
+      `log() skipped key "${key}": a ${what} cannot be stored (values are numbers, strings, booleans and null; ` +
+        `nested plain objects become "a/b" keys). The rest of the row was kept; this warning is shown once per key.`
+    )
+
+  private warnOnce(id: string, message: string): void {
+    if (this.warnedKeys.has(id)) return
+    this.warnedKeys.add(id)
+    this.context.warn(message)
+  }
+
+  private closedFor(call: string): boolean {
+    if (this.finished === null) return false
+    this.warnOnce(`closed:${call}`, `${call} after finish() is ignored`)
+    return true
+  }
+}

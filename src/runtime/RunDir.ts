@@ -1,0 +1,129 @@
+/**
+ * A run's directory: `<dir>/run-<YYYYMMDD_HHMMSS>-<runId>/` holding `journal.slog`, `debug.log`,
+ * `files/` and, while a process writes the run, `lock`. `<dir>/latest-run` links to the newest.
+ * The lock is what keeps two processes from writing one journal.
+ */
+import * as Data from "effect/Data"
+import * as Either from "effect/Either"
+import * as fs from "node:fs"
+import * as path from "node:path"
+
+/** Another live process holds the run. */
+export class RunLocked extends Data.TaggedError("RunLocked")<{ readonly dir: string; readonly pid: number }> {
+  override get message(): string {
+    return `steplog: run directory ${this.dir} is being written by process ${this.pid}; two processes may not write one run`
+  }
+}
+
+/** The run directory could not be created or opened. */
+export class RunDirUnusable extends Data.TaggedError("RunDirUnusable")<{ readonly dir: string; readonly detail: string }> {
+  override get message(): string {
+    return `steplog: cannot use run directory ${this.dir}: ${this.detail}`
+  }
+}
+
+/** A run's directory and what is in it. */
+export interface RunDir {
+  readonly path: string
+  readonly journal: string
+  readonly debugLog: string
+  readonly files: string
+}
+
+const at = (dirPath: string): RunDir => ({
+  path: dirPath,
+  journal: path.join(dirPath, "journal.slog"),
+  debugLog: path.join(dirPath, "debug.log"),
+  files: path.join(dirPath, "files")
+})
+
+const stamp = (ms: number): string => {
+  const d = new Date(ms)
+  const two = (n: number) => String(n).padStart(2, "0")
+  return `${d.getFullYear()}${two(d.getMonth() + 1)}${two(d.getDate())}_${two(d.getHours())}${two(d.getMinutes())}${two(d.getSeconds())}`
+}
+
+/** The directory of run `runId` under `root`, if one exists. */
+export const find = (root: string, runId: string): RunDir | null => {
+  let names: Array<string>
+  try {
+    names = fs.readdirSync(root)
+  } catch {
+    return null
+  }
+  const suffix = `-${runId}`
+  const name = names.filter((n) => /^run-\d{8}_\d{6}-/.test(n) && n.endsWith(suffix) && n.length === 20 + runId.length).sort().pop()
+  return name === undefined ? null : at(path.join(root, name))
+}
+
+/** How many run directories `root` holds (for generated run names). */
+export const count = (root: string): number => {
+  try {
+    return fs.readdirSync(root).filter((n) => n.startsWith("run-")).length
+  } catch {
+    return 0
+  }
+}
+
+/** Creates the directory of a new run and points `latest-run` at it. */
+export const create = (root: string, runId: string, startedAtMs: number): Either.Either<RunDir, RunDirUnusable> => {
+  const dir = at(path.join(path.resolve(root), `run-${stamp(startedAtMs)}-${runId}`))
+  try {
+    fs.mkdirSync(dir.files, { recursive: true })
+    pointLatestAt(dir)
+    return Either.right(dir)
+  } catch (cause) {
+    return Either.left(new RunDirUnusable({ dir: dir.path, detail: String(cause) }))
+  }
+}
+
+/** Swaps `latest-run` atomically: a new link under a temporary name, renamed over the old one. */
+const pointLatestAt = (dir: RunDir): void => {
+  const parent = path.dirname(dir.path)
+  const temp = path.join(parent, `.latest-run-${process.pid}`)
+  fs.rmSync(temp, { force: true })
+  fs.symlinkSync(path.basename(dir.path), temp)
+  fs.renameSync(temp, path.join(parent, "latest-run"))
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/**
+ * Takes the run's lock for this process. A lock left by a process that is gone is taken over;
+ * one held by a live process (this one included) is `RunLocked`. Returns the release.
+ */
+export const lock = (dir: RunDir): Either.Either<() => void, RunLocked | RunDirUnusable> => {
+  const file = path.join(dir.path, "lock")
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = fs.openSync(file, "wx")
+      fs.writeSync(fd, String(process.pid))
+      fs.closeSync(fd)
+      return Either.right(() => fs.rmSync(file, { force: true }))
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
+        return Either.left(new RunDirUnusable({ dir: dir.path, detail: String(error) }))
+      }
+      const pid = Number.parseInt(fs.readFileSync(file, "utf8"), 10)
+      if (Number.isInteger(pid) && pid > 0 && alive(pid)) return Either.left(new RunLocked({ dir: dir.path, pid }))
+      fs.rmSync(file, { force: true })
+    }
+  }
+  return Either.left(new RunDirUnusable({ dir: dir.path, detail: "the lock file keeps reappearing" }))
+}
+
+/** Appends a line to the run's `debug.log` (rare events only: start, warnings, end). */
+export const debug = (dir: RunDir, line: string): void => {
+  try {
+    fs.appendFileSync(dir.debugLog, `${new Date().toISOString()} ${line}\n`)
+  } catch {
+    // debug.log is a convenience; a run never fails because of it
+  }
+}

@@ -1,0 +1,44 @@
+/** Where a run comes from: generated ids and names, the git commit, the SDK version. */
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
+import { createRequire } from "node:module"
+import * as path from "node:path"
+
+const ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+/** A random 8-character run id (41 bits): enough that runs of one project do not collide. */
+export const generateRunId = (): string =>
+  Array.from(randomBytes(8), (byte) => ALPHABET[byte % ALPHABET.length]).join("")
+
+const ADJECTIVES = ["brisk", "calm", "bold", "quiet", "swift", "lucid", "eager", "steady", "bright", "gentle", "keen", "vivid"]
+const NOUNS = ["river", "summit", "forest", "comet", "harbor", "meadow", "canyon", "glacier", "falcon", "orbit", "ember", "delta"]
+
+/** A readable run name such as `swift-comet-7`, numbered after the runs already in the directory. */
+export const generateRunName = (runsSoFar: number): string => {
+  const [a, b] = randomBytes(2)
+  return `${ADJECTIVES[a! % ADJECTIVES.length]}-${NOUNS[b! % NOUNS.length]}-${runsSoFar + 1}`
+}
+
+/** The commit checked out in the git work tree around `cwd`, read from `.git` without running git. */
+export const gitCommit = (cwd: string): string | null => {
+  for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
+    const gitDir = path.join(dir, ".git")
+    if (fs.existsSync(gitDir)) {
+      try {
+        const head = fs.readFileSync(path.join(gitDir, "HEAD"), "utf8").trim()
+        if (!head.startsWith("ref: ")) return head
+        const ref = head.slice(5)
+        const loose = path.join(gitDir, ref)
+        if (fs.existsSync(loose)) return fs.readFileSync(loose, "utf8").trim()
+        const packed = fs.readFileSync(path.join(gitDir, "packed-refs"), "utf8")
+        return packed.split("\n").find((line) => line.endsWith(` ${ref}`))?.split(" ")[0] ?? null
+      } catch {
+        return null
+      }
+    }
+    if (path.dirname(dir) === dir) return null
+  }
+}
+
+/** This package's version, from its package.json. */
+export const sdkVersion: string = (createRequire(import.meta.url)("../../../package.json") as { version: string }).version

@@ -1,0 +1,73 @@
+/**
+ * Turns a `log()` argument into a flat row of storable values. This runs inside every `log()`
+ * call, so the common case (a flat object of numbers) is one `for…in` loop with a `typeof` switch
+ * and no other allocation than the row itself (bench/call-cost.ts).
+ */
+import type { Value } from "../../schemas/Record.js"
+
+/** Told once per key about a value that was left out of the row. */
+export type SkippedValue = (key: string, what: string) => void
+
+const isPlainObject = (value: object): boolean => {
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+/** What a value is, for a warning: `function`, `symbol`, `Date`, `array`, … */
+const describe = (value: unknown): string =>
+  typeof value !== "object" || value === null
+    ? typeof value
+    : Array.isArray(value)
+      ? "array"
+      : (Object.getPrototypeOf(value)?.constructor?.name ?? "object") + " instance"
+
+/** Throws the `TypeError` `log()` gives for an argument that is not a plain object of values. */
+export const checkArgument = (data: unknown): void => {
+  if (typeof data !== "object" || data === null || !isPlainObject(data)) {
+    throw new TypeError(
+      `steplog: log() takes a plain object of values, like { loss: 0.5 }; it was given ${
+        typeof data === "object" && data !== null ? describe(data) : typeof data
+      }`
+    )
+  }
+}
+
+/** Copies `data` into a new flat row: nested plain objects become `a/b` keys, unstorable values are skipped. */
+export const normalise = (data: object, skipped: SkippedValue): { [key: string]: Value } => {
+  const row: { [key: string]: Value } = {}
+  copyInto(row, data, "", skipped, null)
+  return row
+}
+
+const copyInto = (
+  row: { [key: string]: Value },
+  data: object,
+  prefix: string,
+  skipped: SkippedValue,
+  ancestors: Array<object> | null
+): void => {
+  for (const name in data) {
+    const key = prefix === "" ? name : prefix + name
+    const value = (data as { [key: string]: unknown })[name]
+    switch (typeof value) {
+      case "number":
+      case "string":
+      case "boolean":
+        row[key] = value
+        break
+      case "object":
+        if (value === null) row[key] = null
+        else if (!isPlainObject(value)) skipped(key, describe(value))
+        else if (ancestors !== null && ancestors.includes(value)) skipped(key, "cyclic reference")
+        else {
+          const path = ancestors === null ? [data] : ancestors
+          path.push(value)
+          copyInto(row, value, key + "/", skipped, path)
+          path.pop()
+        }
+        break
+      default:
+        skipped(key, describe(value))
+    }
+  }
+}
