@@ -10,7 +10,7 @@ import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import { Record } from "../schemas/Record.js"
 import { JournalUnreadable } from "./JournalError.js"
-import { FORMAT_VERSION, HEADER_SIZE, MAGIC, decodePayload, frameAt } from "./internal/frame.js"
+import { FORMAT_VERSION, FRAME_HEADER_SIZE, HEADER_SIZE, MAGIC, decodePayload, frameAt } from "./internal/frame.js"
 
 /** Something wrong found in a journal: where, how many bytes, and what. */
 export interface Damage {
@@ -106,8 +106,9 @@ export const readJournal = (path: string): Either.Either<JournalScan, JournalUnr
 const decodeFrame = (payload: Uint8Array, offset: number): { records: Array<Record>; damage: Array<Damage> } => {
   const records: Array<Record> = []
   const damage: Array<Damage> = []
+  // The frame is the smallest span a damage names: [offset, offset + bytes) covers it, header too.
   const invalid = (detail: string) =>
-    damage.push({ offset, bytes: payload.length, kind: "invalid-record", detail })
+    damage.push({ offset, bytes: FRAME_HEADER_SIZE + payload.length, kind: "invalid-record", detail })
   let raw: unknown
   try {
     raw = decodePayload(payload)

@@ -88,7 +88,13 @@ export const openRun = (options: InitOptions = {}, hooks: OpenRunHooks = {}): Ef
     const opened = yield* Effect.gen(function* () {
       const unlock = yield* RunDir.lock(dir)
       yield* Scope.addFinalizer(scope, Effect.sync(unlock))
-      const reopened = existing === null ? null : JournalWriter.reopen(dir.journal).pipe(Either.getOrNull)
+      // A resumed run's directory without a journal (a crash before the first write) starts one;
+      // any other unreadable journal is refused as it is, never replaced.
+      const reopened = existing === null
+        ? null
+        : yield* JournalWriter.reopen(dir.journal).pipe(
+          Either.orElse((error) => error.reason === "missing" ? Either.right(null) : Either.left(error))
+        )
       const journal = reopened?.writer ?? (yield* JournalWriter.create(dir.journal))
       const from = reopened === null ? null : resumePoint(reopened.scan)
       const warn = (message: string) => {

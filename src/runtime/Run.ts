@@ -82,6 +82,9 @@ export interface RunContext {
   readonly closeSync: () => void
 }
 
+/** Rows kept aside before they are folded into the summary (bounded memory: references only). */
+const SUMMARY_FOLD_ROWS = 1024
+
 const decodePatch = Schema.decodeUnknownEither(JsonPatch)
 
 const checkPatch = (what: string, patch: unknown): JsonPatch => {
@@ -108,8 +111,10 @@ export class ActiveRun implements Run {
   private pending: { [key: string]: Value } | null = null
   private pendingStep = 0
   private readonly configValues: { [key: string]: Json }
-  /** Last logged value of each key; `summaryOverrides` wins over it. */
+  /** Last logged value of each key, up to the rows in `unsummarised`; `summaryOverrides` wins over it. */
   private readonly lastValues: { [key: string]: Value }
+  /** Rows logged since `lastValues` was brought up to date: folding them in later keeps `log()` short. */
+  private unsummarised: Array<Values> = []
   private readonly summaryOverrides: { [key: string]: Json } = {}
   private readonly warnedKeys = new Set<string>()
   private backwardSteps = 0
@@ -142,8 +147,8 @@ export class ActiveRun implements Run {
         Object.assign(this.summaryOverrides, checked)
         this.context.pipeline.write({ kind: "summary", seq: this.seq++, ts: this.context.now(), patch: checked })
       },
-      get: (key) => (key in this.summaryOverrides ? this.summaryOverrides[key] : this.lastValues[key]),
-      toJSON: () => ({ ...this.lastValues, ...this.summaryOverrides })
+      get: (key) => (key in this.summaryOverrides ? this.summaryOverrides[key] : this.foldSummary()[key]),
+      toJSON: () => ({ ...this.foldSummary(), ...this.summaryOverrides })
     }
   }
 
@@ -217,9 +222,15 @@ export class ActiveRun implements Run {
   }
 
   private writeRow(step: number, values: Values): void {
-    const last = this.lastValues
-    for (const key in values) last[key] = values[key]!
+    if (this.unsummarised.push(values) === SUMMARY_FOLD_ROWS) this.foldSummary()
     this.context.pipeline.write({ kind: "history", seq: this.seq++, ts: this.context.now(), step, values })
+  }
+
+  private foldSummary(): { [key: string]: Value } {
+    const last = this.lastValues
+    for (const values of this.unsummarised) for (const key in values) last[key] = values[key]!
+    this.unsummarised = []
+    return last
   }
 
   private writeLast(exitCode: number, signal: string | null): void {

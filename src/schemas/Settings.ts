@@ -22,16 +22,27 @@ export const Resume = Schema.Literal("never", "allow", "must")
 export type Resume = typeof Resume.Type
 
 const Text = Schema.String.pipe(Schema.minLength(1, { message: () => "a non-empty string" }))
-const PositiveInt = Schema.Int.pipe(Schema.positive({ message: () => "a positive whole number" }))
-const Millis = Schema.Int.pipe(Schema.nonNegative({ message: () => "a whole number of milliseconds, 0 or more" }))
-const Tags = Schema.Array(Schema.String)
+/**
+ * A whole number, at least `min`, whose every failure (not a number, a fraction, too small) reads
+ * as `expected`; the `env` twin decodes the same from a string such as "100".
+ */
+const wholeNumber = (expected: string, min: number) => {
+  const message = () => expected
+  const option = Schema.Number.annotations({ message }).pipe(Schema.int({ message }), Schema.greaterThanOrEqualTo(min, { message }))
+  return { option, env: Schema.compose(Schema.NumberFromString.annotations({ message }), option) }
+}
+const PositiveInt = wholeNumber("a whole number, 1 or more", 1)
+const Millis = wholeNumber("a whole number of milliseconds, 0 or more", 0)
+/** A literal union whose failure lists the choices once, rather than one "Expected …" per choice. */
+const oneOf = <const L extends readonly [string, ...Array<string>]>(schema: Schema.Literal<L>) =>
+  schema.annotations({ message: () => ({ message: `one of ${schema.literals.map((l) => JSON.stringify(l)).join(", ")}`, override: true }) })
+const Tags = Schema.Array(Schema.String).annotations({ message: () => ({ message: "an array of strings", override: true }) })
 /** Environment spelling of a tag list: `a,b,c`. */
 const TagsFromEnv = Schema.transform(Schema.String, Tags, {
   strict: true,
   decode: (s) => s.split(",").map((t) => t.trim()).filter((t) => t.length > 0),
   encode: (tags) => tags.join(",")
 })
-const IntFromEnv = <A>(schema: Schema.Schema<A, number>) => Schema.compose(Schema.NumberFromString, schema)
 
 /** The options `init()` takes; every one may be left out. */
 export interface InitOptions {
@@ -106,7 +117,7 @@ const field = <A>(option: Schema.Schema<A, any>, env: Schema.Schema<A, string> |
 
 const fields = {
   project: field(Text),
-  mode: field(Mode),
+  mode: field(oneOf(Mode)),
   baseUrl: field(Schema.String.pipe(Schema.pattern(/^https?:\/\/[^\s]+$/, { message: () => "an http:// or https:// URL" }))),
   apiKey: field(Text),
   dir: field(Text),
@@ -117,12 +128,12 @@ const fields = {
   notes: field(Schema.String),
   group: field(Text),
   jobType: field(Text),
-  resume: field(Resume),
-  durability: field(Durability),
-  flushIntervalMs: field(Millis, IntFromEnv(Millis)),
-  finishTimeoutMs: field(Millis, IntFromEnv(Millis)),
-  bufferSize: field(PositiveInt, IntFromEnv(PositiveInt)),
-  batchSize: field(PositiveInt, IntFromEnv(PositiveInt))
+  resume: field(oneOf(Resume)),
+  durability: field(oneOf(Durability)),
+  flushIntervalMs: field(Millis.option, Millis.env),
+  finishTimeoutMs: field(Millis.option, Millis.env),
+  bufferSize: field(PositiveInt.option, PositiveInt.env),
+  batchSize: field(PositiveInt.option, PositiveInt.env)
 } as const
 
 type FieldName = keyof typeof fields
@@ -135,7 +146,8 @@ const envName = (setting: string): string => {
 
 const describe = (value: unknown): string => {
   try {
-    return typeof value === "string" ? JSON.stringify(value) : String(JSON.stringify(value) ?? value)
+    // Numbers as written (JSON would show NaN and Infinity as null).
+    return typeof value === "string" ? JSON.stringify(value) : typeof value === "number" ? String(value) : String(JSON.stringify(value) ?? value)
   } catch {
     return String(value)
   }
@@ -184,7 +196,7 @@ export const resolveSettings = (
       flushIntervalMs: (yield* pick("flushIntervalMs")) ?? 100,
       finishTimeoutMs: (yield* pick("finishTimeoutMs")) ?? 60_000,
       bufferSize: (yield* pick("bufferSize")) ?? 16_384,
-      batchSize: (yield* pick("batchSize")) ?? 4_096
+      batchSize: (yield* pick("batchSize")) ?? 1_024
     }
   })
 }

@@ -1,0 +1,69 @@
+/**
+ * What every benchmark logs and where: the ten-double row of the benchmark specification, built
+ * fresh for every call (so no benchmark profits from logging one object twice), and temp dirs.
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import pino from "pino"
+
+/** The benchmark row: ten full-precision doubles, built fresh for each call. */
+export const row = (step: number) => ({
+  step,
+  loss: Math.random(),
+  acc: Math.random(),
+  lr: Math.random(),
+  grad_norm: Math.random(),
+  val_loss: Math.random(),
+  val_acc: Math.random(),
+  epoch: Math.random(),
+  tokens_per_s: Math.random(),
+  gpu_mem_gb: Math.random()
+})
+
+/** The benchmark row's type. */
+export type Row = ReturnType<typeof row>
+
+/** A logging call under test. */
+export type Log = (data: Row) => void
+
+/** A fresh temp directory, removed when the process exits. */
+export const tempDir = (name: string): string => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `steplog-bench-${name}-`))
+  process.on("exit", () => fs.rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** One event-loop turn, as a training loop that awaits once per step gives. */
+export const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+/** The baseline: pino writing to a file through `pino.destination({ sync: false })`. */
+export const openPino = (dir: string) => {
+  const destination = pino.destination({ dest: path.join(dir, "pino.log"), sync: false, mkdir: true })
+  const logger = pino(destination)
+  return {
+    log: ((data: Row) => logger.info(data)) as Log,
+    /** Resolves once everything logged is in the file. */
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        destination.once("close", () => resolve())
+        destination.once("error", reject)
+        destination.end()
+      })
+  }
+}
+
+/** Nanoseconds between two `process.hrtime.bigint()` readings, as a number. */
+export const nanos = (from: bigint, to: bigint): number => Number(to - from)
+
+/** The q-quantile of sorted numbers. */
+export const quantile = (sorted: ArrayLike<number>, q: number): number =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+
+/** Prints a result table and, when BENCH_JSON names a file, appends the rows there for bench/run.ts. */
+export const report = (title: string, rows: ReadonlyArray<{ readonly [column: string]: string | number }>): void => {
+  console.log(`\n${title}`)
+  console.table(rows)
+  const out = process.env["BENCH_JSON"]
+  if (out !== undefined) fs.appendFileSync(out, JSON.stringify({ title, rows }) + "\n")
+}
