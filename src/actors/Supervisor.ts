@@ -9,9 +9,13 @@ import type * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 
-/** Restart delays: 10 ms doubling to at most 1 s, for as long as the actor keeps failing. */
+/**
+ * Restart delays: 10 ms doubling to at most 1 s, for as long as the actor keeps failing; after a
+ * minute without a failure the delays start again from 10 ms.
+ */
 export const restartSchedule: Schedule.Schedule<unknown, unknown> = Schedule.exponential("10 millis").pipe(
-  Schedule.union(Schedule.spaced("1 second"))
+  Schedule.union(Schedule.spaced("1 second")),
+  Schedule.resetAfter("1 minute")
 )
 
 /**
