@@ -10,6 +10,7 @@ import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import { Record } from "../schemas/Record.js"
 import { JournalUnreadable } from "./JournalError.js"
+import { fromEntry } from "./internal/historyBlock.js"
 import { FORMAT_VERSION, FRAME_HEADER_SIZE, HEADER_SIZE, MAGIC, decodePayload, frameAt } from "./internal/frame.js"
 
 /** Something wrong found in a journal: where, how many bytes, and what. */
@@ -120,10 +121,14 @@ const decodeFrame = (payload: Uint8Array, offset: number): { records: Array<Reco
     invalid("payload is not an array of records")
     return { records, damage }
   }
-  raw.forEach((candidate, index) => {
-    const decoded = decodeRecord(candidate)
-    if (Either.isRight(decoded)) records.push(decoded.right)
-    else invalid(`record ${index} of the frame: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)
+  raw.forEach((entry, index) => {
+    const candidates = fromEntry(entry)
+    if (typeof candidates === "string") return invalid(`entry ${index} of the frame is ${candidates}`)
+    for (const candidate of candidates) {
+      const decoded = decodeRecord(candidate)
+      if (Either.isRight(decoded)) records.push(decoded.right)
+      else invalid(`record ${index} of the frame: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)
+    }
   })
   return { records, damage }
 }

@@ -3,7 +3,8 @@
  *
  *   header:  "SLOG" | u32 LE format version
  *   frame:   u32 LE payload length | u32 LE CRC-32 of payload | payload
- *   payload: msgpack array of the records of one flush, in seq order
+ *   payload: msgpack array of the records of one flush, in seq order, runs of like history
+ *            rows packed as column blocks (historyBlock.ts)
  *
  * A frame holds a batch rather than a single record because a native `zlib.crc32` call and a
  * msgpack `pack` call each cost more than encoding a whole 10-value row (bench/journal-encode.ts);
@@ -12,6 +13,8 @@
  */
 import { Packr, Unpackr } from "msgpackr"
 import * as zlib from "node:zlib"
+import type { Record } from "../../schemas/Record.js"
+import { toEntries } from "./historyBlock.js"
 
 export const MAGIC = Buffer.from("SLOG", "latin1")
 export const FORMAT_VERSION = 1
@@ -35,8 +38,8 @@ const packr = new Packr({ useRecords: true })
 const unpackr = new Unpackr({ useRecords: true })
 
 /** Encodes one batch of records as a complete frame (header and payload). */
-export const encodeFrame = (records: ReadonlyArray<unknown>): Buffer => {
-  const payload = packr.pack(records)
+export const encodeFrame = (records: ReadonlyArray<Record>): Buffer => {
+  const payload = packr.pack(toEntries(records))
   const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + payload.length)
   frame.writeUInt32LE(payload.length, 0)
   frame.writeUInt32LE(zlib.crc32(payload), 4)
