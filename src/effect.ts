@@ -10,6 +10,7 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import type { Json } from "./schemas/Record.js"
 import type { InitOptions } from "./schemas/Settings.js"
@@ -18,11 +19,15 @@ import type { FinishResult, LogData, LogOptions, Run } from "./runtime/Run.js"
 
 /** The current run, as an Effect service. */
 export class Steplog extends Context.Tag("steplog/Steplog")<Steplog, Run>() {
-  /** Opens a run for the life of the layer's scope; it finishes (exit code 0) when the scope closes. */
+  /**
+   * Opens a run for the life of the layer's scope; it finishes when the scope closes, with exit
+   * code 0 when the scope closed with success and 1 when it closed with a failure or interruption.
+   */
   static readonly layer = (options: InitOptions = {}): Layer.Layer<Steplog, InitError> =>
     Layer.scoped(
       Steplog,
-      Effect.acquireRelease(openRun(options), (run) => Effect.promise(() => run.finish()))
+      Effect.acquireRelease(openRun(options), (run, exit) =>
+        Effect.promise(() => run.finish({ exitCode: Exit.isSuccess(exit) ? 0 : 1 })))
     )
 
   /** Logs one row to the current run; the same as `run.log()`, as an `Effect`. */

@@ -39,5 +39,9 @@ export const supervise = <E>(
     Effect.catchAll((cause) =>
       Effect.sync(() => options.report(`${name} stopped: its restart schedule gave up after ${Cause.pretty(cause)}`))
     ),
+    // A fiber inherits its parent's interruptibility: forked inside an uninterruptible region
+    // (such as the acquire of `Effect.acquireRelease`, which is how `Steplog.layer` opens a run)
+    // the actor could never be stopped, and closing its scope would wait for it forever.
+    Effect.interruptible,
     Effect.forkScoped
   )

@@ -19,9 +19,16 @@ export interface LogData {
 
 /** Options of one `log()` call. */
 export interface LogOptions {
-  /** The row's step; it may not go backwards. Default: the next step. */
+  /**
+   * The row's step; it may not go backwards. Default: the next step. A row logged with a step
+   * stays open, so further logs at the same step merge into it, until a later step or the end
+   * of the run writes it (unless `commit: true`), as in wandb.
+   */
   readonly step?: number
-  /** `false` merges into the current step's row, written when the step advances or the run ends. */
+  /**
+   * `false` merges into the current step's row, written when the step advances or the run ends;
+   * `true` writes the row now. Default: `true` without `step`, `false` with it.
+   */
   readonly commit?: boolean
 }
 
@@ -196,10 +203,13 @@ export class ActiveRun implements Run {
     }
     if (step < floor) {
       this.backwardSteps++
+      const current = this.pending !== null ? this.pendingStep : this.nextStep - 1
+      const why = step < current
+        ? `log() at step ${step} after step ${current}: steps may not go backwards`
+        : `log() at step ${step}, whose row was already written: a step's row is written by a plain log() or commit: true`
       this.warnOnce(
         "backward-step",
-        `log() at step ${step} after step ${floor - 1}: steps may not go backwards, so the row was dropped ` +
-          `(this warning is shown once; finish() reports how many rows were dropped)`
+        `${why}, so the row was dropped (this warning is shown once; finish() reports how many rows were dropped)`
       )
       return
     }
@@ -210,7 +220,7 @@ export class ActiveRun implements Run {
     } else {
       Object.assign(this.pending, values)
     }
-    if (options.commit ?? true) this.commitPending()
+    if (options.commit ?? options.step === undefined) this.commitPending()
   }
 
   private commitPending(): void {
@@ -247,7 +257,7 @@ export class ActiveRun implements Run {
   private readonly skipped = (key: string, what: string): void =>
     this.warnOnce(
       `key:${key}`,
-      `log() skipped key "${key}": a ${what} cannot be stored (values are numbers, strings, booleans and null; ` +
+      `log() skipped key "${key}": ${/^[aeiou]/i.test(what) ? "an" : "a"} ${what} cannot be stored (values are numbers, strings, booleans and null; ` +
         `nested plain objects become "a/b" keys). The rest of the row was kept; this warning is shown once per key.`
     )
 

@@ -7,7 +7,7 @@ import * as Schema from "effect/Schema"
 /** A run's id: letters, digits, `-` and `_`, at most 64 characters; chosen by the user or generated. */
 export const RunId = Schema.String.pipe(
   Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/, {
-    message: () => "a run id is 1 to 64 letters, digits, '-' or '_'"
+    message: () => "a run id of 1 to 64 letters, digits, '-' or '_'"
   }),
   Schema.brand("RunId")
 )

@@ -1,0 +1,549 @@
+/**
+ * The promise API as a user meets it: what `log()` stores, how steps and `commit: false` behave,
+ * config and summary, finishing, and the three modes. Every assertion reads the run's journal back
+ * from disk, so it checks what was recorded, not what the run object says about itself.
+ *
+ * Runs are opened with `openRun(options, { env })` so that this machine's STEPLOG_* variables and
+ * credentials file cannot change a result; a few tests go through `init()` to check the facade.
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest"
+import { init, InvalidSetting, OnlineUnavailable } from "../../src/index.js"
+import { readJournal } from "../../src/journal/JournalReader.js"
+import { openRun } from "../../src/runtime/OpenRun.js"
+import type { Run } from "../../src/runtime/Run.js"
+import type { HistoryRecord, Record } from "../../src/schemas/Record.js"
+import type { InitOptions } from "../../src/schemas/Settings.js"
+import { useTempDir } from "../support/tempDir.js"
+
+const temp = useTempDir("run")
+
+/** Runs opened by the current test; each is finished afterwards so that no exit hook outlives it. */
+const opened: Array<Run> = []
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((run) => run.finish()))
+})
+
+type Env = { readonly [name: string]: string }
+
+/** Opens a run in a fresh directory, reading `env` instead of `process.env`. */
+const start = async (options: InitOptions, env: Env): Promise<Run> => {
+  const run = await Effect.runPromise(openRun({ dir: temp.file("runs"), ...options }, { env }))
+  opened.push(run)
+  return run
+}
+
+/** Opens an offline run (chosen explicitly, so no notice is printed). */
+const open = (options: InitOptions = {}, env: Env = {}): Promise<Run> => start({ mode: "offline", ...options }, env)
+
+/** The error `openRun` fails with (the test fails if it succeeds). */
+const openError = (options: InitOptions, env: Env = {}) => Effect.runPromise(Effect.flip(openRun(options, { env })))
+
+/** Every record in the run's journal, which must be undamaged. */
+const journal = (run: Run): ReadonlyArray<Record> => {
+  const scan = Either.getOrThrow(readJournal(path.join(run.dir, "journal.slog")))
+  expect(scan.damage).toEqual([])
+  return scan.records
+}
+
+const historyOf = (run: Run): Array<HistoryRecord> =>
+  journal(run).filter((record): record is HistoryRecord => record.kind === "history")
+
+const rows = (run: Run) => historyOf(run).map(({ step, values }) => ({ step, values }))
+
+const ofKind = <K extends Record["kind"]>(run: Run, kind: K) =>
+  journal(run).filter((record): record is Extract<Record, { kind: K }> => record.kind === kind)
+
+/**
+ * One macrotask later. `process.emitWarning` delivers on the next tick, and a tick queued from
+ * inside a promise chain waits until the chain's microtasks run out, so only a macrotask boundary
+ * guarantees that every warning emitted before it has been delivered.
+ */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve))
+
+/** SteplogWarnings emitted while a test runs; `settled()` has every one emitted before it was called. */
+const warnings = (() => {
+  let seen: Array<string> = []
+  const listen = (warning: Error) => {
+    if (warning.name === "SteplogWarning") seen.push(warning.message)
+  }
+  beforeEach(async () => {
+    // Let the warnings of the test before (and its clean-up) go by unheard.
+    await settle()
+    seen = []
+    process.on("warning", listen)
+  })
+  afterEach(() => {
+    process.off("warning", listen)
+  })
+  return {
+    settled: async (): Promise<ReadonlyArray<string>> => {
+      await settle()
+      return [...seen]
+    }
+  }
+})()
+
+class Point {
+  constructor(readonly x = 1, readonly y = 2) {}
+}
+
+describe("log() values", () => {
+  it("stores finite numbers, NaN, ±Infinity, strings, booleans and null exactly as given", async () => {
+    const run = await open()
+    const row = {
+      int: 42,
+      negative: -7,
+      fraction: 0.1,
+      tiny: 5e-324,
+      huge: 1e300,
+      maxSafe: Number.MAX_SAFE_INTEGER,
+      nan: Number.NaN,
+      inf: Number.POSITIVE_INFINITY,
+      negInf: Number.NEGATIVE_INFINITY,
+      text: "héllo, 日本 🙂",
+      empty: "",
+      yes: true,
+      no: false,
+      nothing: null
+    }
+    run.log(row)
+    await run.finish()
+    expect(rows(run)).toEqual([{ step: 0, values: row }])
+    expect(await warnings.settled()).toEqual([])
+  })
+
+  it("flattens nested plain objects into a/b keys, at any depth", async () => {
+    const run = await open()
+    run.log({ top: 1, train: { loss: 0.5, acc: 0.9 }, eval: { top1: { acc: 0.7, label: "x" }, deep: { a: { b: { c: true } } } } })
+    await run.finish()
+    expect(rows(run)).toEqual([
+      {
+        step: 0,
+        values: { top: 1, "train/loss": 0.5, "train/acc": 0.9, "eval/top1/acc": 0.7, "eval/top1/label": "x", "eval/deep/a/b/c": true }
+      }
+    ])
+  })
+
+  it.each([
+    { given: 5, named: "number" },
+    { given: "loss", named: "string" },
+    { given: null, named: "null" },
+    { given: undefined, named: "undefined" },
+    { given: [1, 2], named: "array" },
+    { given: new Map([["loss", 1]]), named: "Map" },
+    { given: new Point(), named: "Point" }
+  ])("throws a TypeError naming a $named given as the argument, and records nothing", async ({ given, named }) => {
+    const run = await open()
+    expect(() => run.log(given as never)).toThrow(TypeError)
+    expect(() => run.log(given as never)).toThrow(new RegExp(`given (a |an )?${named}\\b`))
+    await run.finish()
+    expect(historyOf(run)).toEqual([])
+  })
+
+  it.each([
+    { value: () => 1, type: "function" },
+    { value: Symbol("s"), type: "symbol" },
+    { value: 10n, type: "bigint" },
+    { value: new Date(0), type: "Date" },
+    { value: new Point(), type: "Point" },
+    { value: new Map(), type: "Map" },
+    { value: [1, 2, 3], type: "array" }
+  ])("skips a $type value with one warning naming the key and the type, and keeps the rest of the row", async ({ value, type }) => {
+    const run = await open()
+    run.log({ loss: 1, bad: value })
+    run.log({ loss: 2, bad: value })
+    run.log({ loss: 3, nested: { bad: value } })
+    await run.finish()
+    expect(rows(run)).toEqual([
+      { step: 0, values: { loss: 1 } },
+      { step: 1, values: { loss: 2 } },
+      { step: 2, values: { loss: 3 } }
+    ])
+    const seen = await warnings.settled()
+    // One per key: "bad" (logged twice) once, and "nested/bad" once.
+    expect(seen).toHaveLength(2)
+    expect(seen[0]).toContain(`"bad"`)
+    expect(seen[0]).toContain(type)
+    expect(seen[1]).toContain(`"nested/bad"`)
+    expect(seen[1]).toContain(type)
+  })
+
+  it("skips the key of a cycle inside a logged object and keeps what came before it", async () => {
+    const run = await open()
+    const model: { [key: string]: unknown } = { layers: 3 }
+    model["self"] = model
+    run.log({ loss: 1, model })
+    await run.finish()
+    expect(rows(run)).toEqual([{ step: 0, values: { loss: 1, "model/layers": 3 } }])
+    const seen = await warnings.settled()
+    expect(seen).toHaveLength(1)
+    expect(seen[0]).toContain(`"model/self"`)
+    expect(seen[0]).toContain("cyclic")
+  })
+
+  it("skips a key that points back at the logged object itself", async () => {
+    const run = await open()
+    const row: { [key: string]: unknown } = { loss: 1 }
+    row["self"] = row
+    run.log(row)
+    await run.finish()
+    expect(rows(run)).toEqual([{ step: 0, values: { loss: 1 } }])
+    const seen = await warnings.settled()
+    expect(seen).toHaveLength(1)
+    expect(seen[0]).toContain(`"self"`)
+    expect(seen[0]).toContain("cyclic")
+  })
+})
+
+describe("log() steps", () => {
+  it("numbers rows 0, 1, 2, … when no step is given", async () => {
+    const run = await open()
+    for (let i = 0; i < 3; i++) run.log({ i })
+    await run.finish()
+    expect(rows(run)).toEqual([0, 1, 2].map((i) => ({ step: i, values: { i } })))
+  })
+
+  it("merges rows given the same step, writes a step's row when a later step arrives, and lets a plain log() complete it", async () => {
+    const run = await open()
+    run.log({ a: 1 }, { step: 10 })
+    run.log({ b: 2 }, { step: 10 })
+    run.log({ a: 3 }, { step: 20 })
+    run.log({ c: 4 })
+    run.log({ a: 5 })
+    run.log({ a: 6 }, { step: 30, commit: true })
+    run.log({ a: 7 })
+    await run.finish()
+    expect(rows(run)).toEqual([
+      { step: 10, values: { a: 1, b: 2 } },
+      { step: 20, values: { a: 3, c: 4 } },
+      { step: 21, values: { a: 5 } },
+      { step: 30, values: { a: 6 } },
+      { step: 31, values: { a: 7 } }
+    ])
+  })
+
+  it("writes the open row of the last given step when the run finishes", async () => {
+    const run = await open()
+    run.log({ a: 1 }, { step: 4 })
+    await run.finish()
+    expect(rows(run)).toEqual([{ step: 4, values: { a: 1 } }])
+  })
+
+  it("drops a row whose step goes backwards, with a warning, and carries on", async () => {
+    const run = await open()
+    run.log({ a: 1 }, { step: 5 })
+    run.log({ a: 2 }, { step: 3 })
+    const atLog = await warnings.settled()
+    expect(atLog).toHaveLength(1)
+    expect(atLog[0]).toMatch(/step 3/)
+    expect(atLog[0]).toMatch(/backwards/)
+    run.log({ b: 3 })
+    await run.finish()
+    expect(rows(run)).toEqual([{ step: 5, values: { a: 1, b: 3 } }])
+    // finish() adds the count of dropped rows.
+    const atFinish = (await warnings.settled()).slice(1)
+    expect(atFinish).toHaveLength(1)
+    expect(atFinish[0]).toMatch(/\b1 rows? (was|were) dropped/)
+  })
+
+  it("drops a row given a step whose row was already written, saying so", async () => {
+    const run = await open()
+    run.log({ a: 1 })
+    run.log({ a: 2 }, { step: 0 })
+    const atLog = await warnings.settled()
+    expect(atLog).toHaveLength(1)
+    expect(atLog[0]).toMatch(/step 0, whose row was already written/)
+    await run.finish()
+    expect(rows(run)).toEqual([{ step: 0, values: { a: 1 } }])
+  })
+
+  it.each([-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])("rejects step %s with a TypeError and records nothing", async (step) => {
+    const run = await open()
+    expect(() => run.log({ a: 1 }, { step })).toThrow(TypeError)
+    expect(() => run.log({ a: 1 }, { step })).toThrow(String(step))
+    await run.finish()
+    expect(historyOf(run)).toEqual([])
+  })
+})
+
+describe("log() with commit: false", () => {
+  // durability "sync" writes each record before log() returns, so the journal shows exactly
+  // which rows have been written at each point.
+  const sync = { durability: "sync" } as const
+
+  it("merges into the current step's row, written when a plain log() commits it", async () => {
+    const run = await open(sync)
+    run.log({ loss: 1 }, { commit: false })
+    run.log({ acc: 0.5 }, { commit: false })
+    expect(historyOf(run)).toEqual([])
+    run.log({ lr: 0.1 })
+    expect(rows(run)).toEqual([{ step: 0, values: { loss: 1, acc: 0.5, lr: 0.1 } }])
+    run.log({ loss: 2 })
+    expect(rows(run).at(-1)).toEqual({ step: 1, values: { loss: 2 } })
+  })
+
+  it("writes the merged row when the step advances", async () => {
+    const run = await open(sync)
+    run.log({ loss: 1 }, { commit: false })
+    run.log({ acc: 0.5 }, { step: 0, commit: false })
+    run.log({ loss: 2 }, { step: 1, commit: false })
+    expect(rows(run)).toEqual([{ step: 0, values: { loss: 1, acc: 0.5 } }])
+  })
+
+  it("writes the merged row when the run ends", async () => {
+    const run = await open(sync)
+    run.log({ loss: 1 }, { commit: false })
+    run.log({ acc: 0.5 }, { commit: false })
+    expect(historyOf(run)).toEqual([])
+    await run.finish()
+    expect(rows(run)).toEqual([{ step: 0, values: { loss: 1, acc: 0.5 } }])
+  })
+})
+
+describe("config", () => {
+  it("starts from the init() config, takes updates, and records both in the journal", async () => {
+    const run = await open({ config: { lr: 0.1, layers: [64, 32] } })
+    expect(run.config.toJSON()).toEqual({ lr: 0.1, layers: [64, 32] })
+    run.config.update({ lr: 0.05, optimizer: { name: "adam", betas: [0.9, 0.999] } })
+    expect(run.config.get("lr")).toBe(0.05)
+    expect(run.config.get("optimizer")).toEqual({ name: "adam", betas: [0.9, 0.999] })
+    expect(run.config.get("missing")).toBeUndefined()
+    expect(run.config.toJSON()).toEqual({ lr: 0.05, layers: [64, 32], optimizer: { name: "adam", betas: [0.9, 0.999] } })
+    await run.finish()
+    expect(ofKind(run, "run")[0]!.config).toEqual({ lr: 0.1, layers: [64, 32] })
+    expect(ofKind(run, "config").map((record) => record.patch)).toEqual([{ lr: 0.05, optimizer: { name: "adam", betas: [0.9, 0.999] } }])
+  })
+
+  it("refuses an update that is not JSON with a TypeError, and keeps the config as it was", async () => {
+    const run = await open({ config: { lr: 0.1 } })
+    expect(() => run.config.update({ lr: 0.2, callback: () => 1 })).toThrow(TypeError)
+    expect(run.config.toJSON()).toEqual({ lr: 0.1 })
+    await run.finish()
+    expect(ofKind(run, "config")).toEqual([])
+  })
+})
+
+describe("summary", () => {
+  it("holds the last logged value of each key", async () => {
+    const run = await open()
+    run.log({ loss: 3, acc: 0.1 })
+    run.log({ loss: 2, train: { loss: 2.5 } })
+    expect(run.summary.toJSON()).toEqual({ loss: 2, acc: 0.1, "train/loss": 2.5 })
+    expect(run.summary.get("acc")).toBe(0.1)
+  })
+
+  it("stays the last value of each key over thousands of rows, whichever keys each row has", async () => {
+    const run = await open()
+    const last: { [key: string]: number } = {}
+    // Keys come and go with different periods, so the last value of each is set at a different row.
+    for (let i = 0; i < 5000; i++) {
+      const row: { [key: string]: number } = { loss: i }
+      if (i % 7 === 0) row["eval"] = i
+      if (i % 1000 === 3) row["rare"] = i
+      Object.assign(last, row)
+      run.log(row)
+      if (i === 2500) expect(run.summary.toJSON()).toEqual(last)
+    }
+    expect(run.summary.toJSON()).toEqual(last)
+    expect(run.summary.get("rare")).toBe(4003)
+    await run.finish()
+    expect(ofKind(run, "summary").at(-1)!.patch).toEqual(last)
+  })
+
+  it("keeps a value set with summary.set() over later logs, and records it", async () => {
+    const run = await open()
+    run.log({ loss: 3, acc: 0.1 })
+    run.summary.set({ loss: 1.5, best: { epoch: 2 } })
+    run.log({ loss: 1, acc: 0.2 })
+    expect(run.summary.get("loss")).toBe(1.5)
+    expect(run.summary.toJSON()).toEqual({ loss: 1.5, acc: 0.2, best: { epoch: 2 } })
+    await run.finish()
+    const patches = ofKind(run, "summary").map((record) => record.patch)
+    expect(patches).toEqual([
+      { loss: 1.5, best: { epoch: 2 } },
+      // Written at finish: the whole summary.
+      { loss: 1.5, acc: 0.2, best: { epoch: 2 } }
+    ])
+  })
+})
+
+describe("finish()", () => {
+  it("writes the summary and exit records last, with seq counting every record from 0", async () => {
+    const run = await open()
+    run.log({ loss: 1 })
+    run.config.update({ lr: 0.1 })
+    run.log({ loss: 0.5 })
+    const result = await run.finish({ exitCode: 3 })
+    const records = journal(run)
+    expect(records.map((record) => record.kind)).toEqual(["run", "history", "config", "history", "summary", "exit"])
+    expect(records.map((record) => record.seq)).toEqual([0, 1, 2, 3, 4, 5])
+    expect(records.at(-2)).toMatchObject({ kind: "summary", patch: { loss: 0.5 } })
+    expect(records.at(-1)).toMatchObject({ kind: "exit", exitCode: 3, signal: null })
+    expect(result).toEqual({
+      uploaded: false,
+      records: records.length,
+      pending: records.length,
+      hint: expect.stringContaining(`steplog sync ${run.dir}`)
+    })
+  })
+
+  it("is idempotent: later calls resolve to the same result and write nothing more", async () => {
+    const run = await open()
+    run.log({ loss: 1 })
+    const first = run.finish()
+    const second = run.finish({ exitCode: 1 })
+    expect(await second).toEqual(await first)
+    const third = await run.finish()
+    expect(third).toEqual(await first)
+    expect(ofKind(run, "exit")).toHaveLength(1)
+    expect(ofKind(run, "exit")[0]!.exitCode).toBe(0)
+  })
+
+  it("ignores log(), config.update() and summary.set() afterwards, each with one warning", async () => {
+    const run = await open()
+    run.log({ loss: 1 })
+    await run.finish()
+    const before = journal(run)
+    run.log({ loss: 2 })
+    run.log({ loss: 3 })
+    run.config.update({ lr: 1 })
+    run.summary.set({ best: 1 })
+    expect(journal(run)).toEqual(before)
+    expect(run.config.get("lr")).toBeUndefined()
+    const seen = await warnings.settled()
+    expect(seen).toHaveLength(3)
+    expect(seen[0]).toMatch(/log\(\) after finish\(\) is ignored/)
+    expect(seen[1]).toMatch(/config\.update\(\) after finish\(\) is ignored/)
+    expect(seen[2]).toMatch(/summary\.set\(\) after finish\(\) is ignored/)
+  })
+
+  it("removes the run's lock, so the directory is free for a resume", async () => {
+    const run = await open()
+    expect(fs.existsSync(path.join(run.dir, "lock"))).toBe(true)
+    await run.finish()
+    expect(fs.existsSync(path.join(run.dir, "lock"))).toBe(false)
+  })
+})
+
+describe("modes", () => {
+  it("does nothing at all in mode disabled: no directory, no records, no warnings", async () => {
+    const dir = temp.file("disabled")
+    const run = await Effect.runPromise(openRun({ dir, mode: "disabled", config: { lr: 0.1 } }, { env: {} }))
+    expect(run.mode).toBe("disabled")
+    run.log({ loss: 1 })
+    run.log({ loss: 1 }, { step: 5, commit: false })
+    run.config.update({ lr: 0.2 })
+    run.summary.set({ best: 1 })
+    expect(run.config.get("lr")).toBeUndefined()
+    expect(run.summary.toJSON()).toEqual({})
+    expect(await run.finish()).toMatchObject({ uploaded: false, records: 0 })
+    expect(fs.existsSync(dir)).toBe(false)
+    expect(await warnings.settled()).toEqual([])
+  })
+
+  it("is disabled by STEPLOG_MODE=disabled", async () => {
+    const dir = temp.file("disabled")
+    const run = await Effect.runPromise(openRun({ dir }, { env: { STEPLOG_MODE: "disabled" } }))
+    expect(run.mode).toBe("disabled")
+    run.log({ loss: 1 })
+    await run.finish()
+    expect(fs.existsSync(dir)).toBe(false)
+  })
+
+  it("refuses mode online with OnlineUnavailable, saying how to record offline instead", async () => {
+    const dir = temp.file("online")
+    const error = await openError({ dir, mode: "online" })
+    expect(error).toBeInstanceOf(OnlineUnavailable)
+    expect(error.message).toContain(`mode "online" was asked for`)
+    expect(error.message).toContain(`mode: "offline"`)
+    expect(error.message).toContain("STEPLOG_MODE=offline")
+    expect(error.message).toContain("steplog sync")
+    expect(fs.existsSync(dir)).toBe(false)
+  })
+
+  it("defaults to online, and so refuses, when STEPLOG_API_KEY holds a key", async () => {
+    const error = await openError({ dir: temp.file("online") }, { STEPLOG_API_KEY: "sk-test" })
+    expect(error).toBeInstanceOf(OnlineUnavailable)
+    expect(error.message).toContain("an API key was found for http://127.0.0.1:7077")
+    expect(error.message).toContain(`mode: "offline"`)
+  })
+
+  it("defaults to online, and so refuses, when the credentials file holds a key for the server", async () => {
+    const config = temp.file("xdg")
+    fs.mkdirSync(path.join(config, "steplog"), { recursive: true })
+    fs.writeFileSync(path.join(config, "steplog", "credentials.json"), JSON.stringify({ keys: { "http://127.0.0.1:9999": "sk-test" } }), {
+      mode: 0o600
+    })
+    const env = { XDG_CONFIG_HOME: config, STEPLOG_BASE_URL: "http://127.0.0.1:9999" }
+    const error = await openError({ dir: temp.file("online") }, env)
+    expect(error).toBeInstanceOf(OnlineUnavailable)
+    expect(error.message).toContain("an API key was found for http://127.0.0.1:9999")
+    // A key stored for another server is not a key for this one.
+    const other = await start({}, { XDG_CONFIG_HOME: config })
+    expect(other.mode).toBe("offline")
+  })
+
+  it("records offline when asked to, even with a key at hand", async () => {
+    const run = await open({ mode: "offline" }, { STEPLOG_API_KEY: "sk-test" })
+    expect(run.mode).toBe("offline")
+    run.log({ loss: 1 })
+    await run.finish()
+    expect(rows(run)).toEqual([{ step: 0, values: { loss: 1 } }])
+  })
+
+  describe("the offline notice", () => {
+    const stderr = () => {
+      const spy = vi.spyOn(process.stderr, "write").mockImplementation(() => true)
+      return {
+        notices: () => spy.mock.calls.map(([chunk]) => String(chunk)).filter((text) => text.startsWith("steplog:")),
+        restore: () => spy.mockRestore()
+      }
+    }
+
+    it("is printed when offline is the default, naming the run, its directory and the sync command", async () => {
+      const captured = stderr()
+      try {
+        const run = await start({}, {})
+        expect(run.mode).toBe("offline")
+        const notices = captured.notices()
+        expect(notices).toHaveLength(1)
+        expect(notices[0]).toContain(run.id)
+        expect(notices[0]).toContain("offline")
+        expect(notices[0]).toContain(`steplog sync ${run.dir}`)
+      } finally {
+        captured.restore()
+      }
+    })
+
+    it("is not printed when the mode was chosen", async () => {
+      const captured = stderr()
+      try {
+        await open({ mode: "offline" })
+        await start({}, { STEPLOG_MODE: "offline" })
+        expect(captured.notices()).toEqual([])
+      } finally {
+        captured.restore()
+      }
+    })
+  })
+})
+
+describe("init()", () => {
+  it("resolves to a recording run", async () => {
+    const run = await init({ dir: temp.file("runs"), mode: "offline", project: "p" })
+    opened.push(run)
+    run.log({ loss: 1 })
+    await run.finish()
+    expect(run.project).toBe("p")
+    expect(rows(run)).toEqual([{ step: 0, values: { loss: 1 } }])
+  })
+
+  it("rejects with the typed error itself", async () => {
+    await expect(init({ dir: temp.file("online"), mode: "online" })).rejects.toBeInstanceOf(OnlineUnavailable)
+    await expect(init({ dir: temp.file("bad"), mode: "offline", durability: "fast" as never })).rejects.toBeInstanceOf(InvalidSetting)
+  })
+})

@@ -1,0 +1,169 @@
+/**
+ * Settings resolution: each setting comes from its option, else its STEPLOG_* variable, else its
+ * default, decided field by field; a bad value is an InvalidSetting a user can act on.
+ */
+import * as Either from "effect/Either"
+import { describe, expect, it } from "vitest"
+import { InvalidSetting, resolveSettings, type InitOptions, type KeySource } from "../../src/schemas/Settings.js"
+
+type Env = { readonly [name: string]: string }
+
+const noKey: KeySource = () => null
+
+const resolve = (options: InitOptions, env: Env = {}, keys: KeySource = noKey) => Either.getOrThrow(resolveSettings(options, env, keys))
+
+/** The InvalidSetting that resolving fails with (the test fails if it succeeds). */
+const invalid = (options: InitOptions, env: Env = {}): InvalidSetting => {
+  const result = resolveSettings(options, env, noKey)
+  if (Either.isRight(result)) throw new Error(`expected an InvalidSetting, got ${JSON.stringify(result.right)}`)
+  expect(result.left).toBeInstanceOf(InvalidSetting)
+  return result.left
+}
+
+describe("resolving settings", () => {
+  it("uses the defaults when neither options nor environment say anything", () => {
+    expect(resolve({})).toEqual({
+      project: "default",
+      mode: "offline",
+      baseUrl: "http://127.0.0.1:7077",
+      apiKey: null,
+      dir: "./steplog",
+      id: null,
+      name: null,
+      config: {},
+      tags: [],
+      notes: null,
+      group: null,
+      jobType: null,
+      resume: "never",
+      durability: "buffered",
+      flushIntervalMs: 100,
+      finishTimeoutMs: 60_000,
+      bufferSize: expect.any(Number),
+      batchSize: expect.any(Number)
+    })
+  })
+
+  it("takes each setting from its option over its environment variable, field by field", () => {
+    const env = {
+      STEPLOG_PROJECT: "from-env",
+      STEPLOG_DIR: "/env/dir",
+      STEPLOG_RUN_ID: "env-id",
+      STEPLOG_RUN_NAME: "env-name",
+      STEPLOG_RUN_GROUP: "env-group",
+      STEPLOG_JOB_TYPE: "env-job",
+      STEPLOG_NOTES: "env notes",
+      STEPLOG_TAGS: "x,y",
+      STEPLOG_DURABILITY: "fsync",
+      STEPLOG_FLUSH_INTERVAL_MS: "250",
+      STEPLOG_BUFFER_SIZE: "64",
+      STEPLOG_RESUME: "allow",
+      STEPLOG_MODE: "disabled"
+    }
+    // Options for half of the fields: those come from the options, the rest from the environment.
+    const settings = resolve({ project: "from-option", id: "option-id", group: "option-group", tags: ["t"], flushIntervalMs: 5, mode: "offline" }, env)
+    expect(settings).toMatchObject({
+      project: "from-option",
+      id: "option-id",
+      group: "option-group",
+      tags: ["t"],
+      flushIntervalMs: 5,
+      mode: "offline",
+      dir: "/env/dir",
+      name: "env-name",
+      jobType: "env-job",
+      notes: "env notes",
+      durability: "fsync",
+      bufferSize: 64,
+      resume: "allow"
+    })
+  })
+
+  it("falls back to the default for an environment variable that is set but empty", () => {
+    expect(resolve({}, { STEPLOG_PROJECT: "", STEPLOG_FLUSH_INTERVAL_MS: "" })).toMatchObject({ project: "default", flushIntervalMs: 100 })
+  })
+
+  it("splits STEPLOG_TAGS on commas and trims each tag", () => {
+    expect(resolve({}, { STEPLOG_TAGS: "a, b" }).tags).toEqual(["a", "b"])
+    expect(resolve({}, { STEPLOG_TAGS: " lr-sweep ,, baseline ," }).tags).toEqual(["lr-sweep", "baseline"])
+  })
+
+  it("finds the API key in the option, else the environment, else the credentials file for the base URL", () => {
+    const asked: Array<string> = []
+    const stored: KeySource = (baseUrl) => {
+      asked.push(baseUrl)
+      return `stored-for-${baseUrl}`
+    }
+    expect(resolve({ apiKey: "opt" }, { STEPLOG_API_KEY: "env" }, stored).apiKey).toBe("opt")
+    expect(resolve({}, { STEPLOG_API_KEY: "env" }, stored).apiKey).toBe("env")
+    expect(asked).toEqual([])
+    expect(resolve({}, { STEPLOG_BASE_URL: "https://track.example" }, stored).apiKey).toBe("stored-for-https://track.example")
+  })
+
+  it("defaults to online when a key is found and offline when none is, unless the mode is given", () => {
+    expect(resolve({}, { STEPLOG_API_KEY: "k" }).mode).toBe("online")
+    expect(resolve({}, {}, () => "stored").mode).toBe("online")
+    expect(resolve({}).mode).toBe("offline")
+    expect(resolve({ mode: "offline" }, { STEPLOG_API_KEY: "k" }).mode).toBe("offline")
+    expect(resolve({}, { STEPLOG_API_KEY: "k", STEPLOG_MODE: "disabled" }).mode).toBe("disabled")
+  })
+
+  it("reads whole numbers from the environment", () => {
+    expect(resolve({}, { STEPLOG_FLUSH_INTERVAL_MS: "0", STEPLOG_FINISH_TIMEOUT_MS: "1500", STEPLOG_BATCH_SIZE: "32" })).toMatchObject({
+      flushIntervalMs: 0,
+      finishTimeoutMs: 1500,
+      batchSize: 32
+    })
+  })
+})
+
+describe("a bad setting", () => {
+  // Each case: the options and environment, the setting and the variable the message must name,
+  // the value as the message shows it, and words of what was expected.
+  const cases: Array<{
+    readonly options?: InitOptions
+    readonly env?: Env
+    readonly setting: string
+    readonly shown: string
+    readonly expected: string
+  }> = [
+    { options: { mode: "fast" as never }, setting: "option mode", shown: `"fast"`, expected: `one of "online", "offline", "disabled"` },
+    { env: { STEPLOG_MODE: "on" }, setting: "environment variable STEPLOG_MODE", shown: `"on"`, expected: `"offline"` },
+    { options: { durability: "fast" as never }, setting: "option durability", shown: `"fast"`, expected: `one of "buffered", "fsync", "sync"` },
+    { env: { STEPLOG_DURABILITY: "fast" }, setting: "environment variable STEPLOG_DURABILITY", shown: `"fast"`, expected: `"sync"` },
+    { options: { flushIntervalMs: -1 }, setting: "option flushIntervalMs", shown: "-1", expected: "whole number of milliseconds, 0 or more" },
+    { options: { flushIntervalMs: 2.5 }, setting: "option flushIntervalMs", shown: "2.5", expected: "whole number of milliseconds" },
+    { options: { flushIntervalMs: Number.NaN }, setting: "option flushIntervalMs", shown: "NaN", expected: "whole number of milliseconds" },
+    { env: { STEPLOG_FLUSH_INTERVAL_MS: "abc" }, setting: "environment variable STEPLOG_FLUSH_INTERVAL_MS", shown: `"abc"`, expected: "whole number of milliseconds" },
+    { env: { STEPLOG_FLUSH_INTERVAL_MS: "-1" }, setting: "environment variable STEPLOG_FLUSH_INTERVAL_MS", shown: `"-1"`, expected: "0 or more" },
+    { options: { bufferSize: 0 }, setting: "option bufferSize", shown: "0", expected: "whole number, 1 or more" },
+    { env: { STEPLOG_BUFFER_SIZE: "0" }, setting: "environment variable STEPLOG_BUFFER_SIZE", shown: `"0"`, expected: "1 or more" },
+    { options: { id: "a b" }, setting: "option id", shown: `"a b"`, expected: "letters, digits, '-' or '_'" },
+    { env: { STEPLOG_RUN_ID: "a/b" }, setting: "environment variable STEPLOG_RUN_ID", shown: `"a/b"`, expected: "letters, digits" },
+    { options: { baseUrl: "localhost:7077" }, setting: "option baseUrl", shown: `"localhost:7077"`, expected: "an http:// or https:// URL" },
+    { env: { STEPLOG_BASE_URL: "ftp://example.org" }, setting: "environment variable STEPLOG_BASE_URL", shown: `"ftp://example.org"`, expected: "http://" },
+    { options: { resume: "maybe" as never }, setting: "option resume", shown: `"maybe"`, expected: `one of "never", "allow", "must"` },
+    { options: { tags: "a,b" as never }, setting: "option tags", shown: `"a,b"`, expected: "an array of strings" },
+    { options: { project: "" }, setting: "option project", shown: `""`, expected: "a non-empty string" }
+  ]
+
+  it.each(cases)("$setting = $shown is an InvalidSetting naming the setting, the value and what was expected", ({ options, env, setting, shown, expected }) => {
+    const error = invalid(options ?? {}, env ?? {})
+    expect(error.message).toContain(`invalid ${setting}: ${shown}; expected `)
+    expect(error.message).toContain(expected)
+    // One plain statement of what was expected, not a schema's list of "Expected …, actual …".
+    expect(error.message).not.toMatch(/Expected|actual/)
+  })
+
+  it("fails even when a good value of the same setting lies underneath it", () => {
+    // A bad option is not quietly replaced by the environment or the default.
+    expect(invalid({ durability: "fast" as never }, { STEPLOG_DURABILITY: "sync" }).setting).toBe("durability")
+    // An option that is good hides a bad environment variable.
+    expect(resolve({ durability: "sync" }, { STEPLOG_DURABILITY: "fast" }).durability).toBe("sync")
+  })
+
+  it("carries the setting, where it came from, and the value as data", () => {
+    const error = invalid({}, { STEPLOG_FLUSH_INTERVAL_MS: "abc" })
+    expect(error).toMatchObject({ _tag: "InvalidSetting", setting: "flushIntervalMs", source: "environment", value: "abc" })
+  })
+})
