@@ -101,22 +101,52 @@ const alive = (pid: number): boolean => {
  */
 export const lock = (dir: RunDir): Either.Either<() => void, RunLocked | RunDirUnusable> => {
   const file = path.join(dir.path, "lock")
+  const unusable = (error: unknown) => Either.left(new RunDirUnusable({ dir: dir.path, detail: String(error) }))
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const fd = fs.openSync(file, "wx")
-      fs.writeSync(fd, String(process.pid))
-      fs.closeSync(fd)
+      createHoldingPid(file)
       return Either.right(() => fs.rmSync(file, { force: true }))
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
-        return Either.left(new RunDirUnusable({ dir: dir.path, detail: String(error) }))
-      }
-      const pid = Number.parseInt(fs.readFileSync(file, "utf8"), 10)
-      if (Number.isInteger(pid) && pid > 0 && alive(pid)) return Either.left(new RunLocked({ dir: dir.path, pid }))
-      fs.rmSync(file, { force: true })
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") return unusable(error)
     }
+    let holder: string
+    try {
+      holder = fs.readFileSync(file, "utf8")
+    } catch (error) {
+      // Released between our attempt and this read: try again.
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") continue
+      return unusable(error)
+    }
+    const pid = Number.parseInt(holder, 10)
+    if (Number.isInteger(pid) && pid > 0 && alive(pid)) return Either.left(new RunLocked({ dir: dir.path, pid }))
+    fs.rmSync(file, { force: true })
   }
   return Either.left(new RunDirUnusable({ dir: dir.path, detail: "the lock file keeps reappearing" }))
+}
+
+/**
+ * Creates `file` holding this process's pid; throws EEXIST when it exists. The pid is written to
+ * a file of our own and hard-linked into place, so a lock is never seen empty: an empty lock looks
+ * stale, and a process opening the same run at that moment would take it over. Where hard links
+ * are not supported, an exclusive create and then a write (that small window open again).
+ */
+const createHoldingPid = (file: string): void => {
+  const own = `${file}.${process.pid}`
+  fs.writeFileSync(own, String(process.pid))
+  try {
+    fs.linkSync(own, file)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "ENOSYS") throw error
+    const fd = fs.openSync(file, "wx")
+    try {
+      fs.writeSync(fd, String(process.pid))
+    } finally {
+      fs.closeSync(fd)
+    }
+  } finally {
+    fs.rmSync(own, { force: true })
+  }
 }
 
 /** Appends a line to the run's `debug.log` (rare events only: start, warnings, end). */
