@@ -23,15 +23,7 @@ export class JournalWriter {
 
   /** Creates a new, empty journal; fails if the file exists. */
   static create(path: string): Either.Either<JournalWriter, JournalUnreadable> {
-    try {
-      const fd = fs.openSync(path, "wx")
-      const writer = new JournalWriter(path, fd, 0)
-      writer.writeAt(header(), 0)
-      writer.offset = HEADER_SIZE
-      return Either.right(writer)
-    } catch (cause) {
-      return Either.left(new JournalUnreadable({ path, reason: "io", detail: String(cause) }))
-    }
+    return JournalWriter.open(path, "wx", HEADER_SIZE, 0)
   }
 
   /**
@@ -39,20 +31,23 @@ export class JournalWriter {
    * records were never whole); damage in the middle stays as it is, to be reported by readers.
    */
   static reopen(path: string): Either.Either<{ writer: JournalWriter; scan: JournalScan }, JournalUnreadable> {
-    return Either.flatMap(readJournal(path), (scan) => {
-      try {
-        const fd = fs.openSync(path, "r+")
-        const writer = new JournalWriter(path, fd, scan.end)
-        if (scan.end < HEADER_SIZE) {
-          writer.writeAt(header(), 0)
-          writer.offset = HEADER_SIZE
-        }
-        fs.ftruncateSync(fd, writer.offset)
-        return Either.right({ writer, scan })
-      } catch (cause) {
-        return Either.left(new JournalUnreadable({ path, reason: "io", detail: String(cause) }))
-      }
-    })
+    return Either.flatMap(readJournal(path), (scan) =>
+      Either.map(JournalWriter.open(path, "r+", Math.max(scan.end, HEADER_SIZE), scan.end), (writer) => ({ writer, scan })))
+  }
+
+  /** Opens `path`, writes the header unless `kept` bytes already hold one, and cuts the file at `end`. */
+  private static open(path: string, flags: "wx" | "r+", end: number, kept: number): Either.Either<JournalWriter, JournalUnreadable> {
+    let fd = -1
+    try {
+      fd = fs.openSync(path, flags)
+      const writer = new JournalWriter(path, fd, end)
+      if (kept < HEADER_SIZE) writer.writeAt(header(), 0)
+      fs.ftruncateSync(fd, end)
+      return Either.right(writer)
+    } catch (cause) {
+      if (fd >= 0) fs.closeSync(fd)
+      return Either.left(new JournalUnreadable({ path, reason: "io", detail: String(cause) }))
+    }
   }
 
   /** The open file descriptor (-1 once closed), for an fdatasync off the main thread. */

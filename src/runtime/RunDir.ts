@@ -102,26 +102,49 @@ const alive = (pid: number): boolean => {
 export const lock = (dir: RunDir): Either.Either<() => void, RunLocked | RunDirUnusable> => {
   const file = path.join(dir.path, "lock")
   const unusable = (error: unknown) => Either.left(new RunDirUnusable({ dir: dir.path, detail: String(error) }))
-  for (let attempt = 0; attempt < 2; attempt++) {
+  for (let attempt = 0; attempt < 3; attempt++) {
     try {
       createHoldingPid(file)
       return Either.right(() => fs.rmSync(file, { force: true }))
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") return unusable(error)
     }
-    let holder: string
+    const pid = pidIn(file)
+    if (pid === "gone") continue // released between our attempt and this read
+    if (pid !== null && alive(pid)) return Either.left(new RunLocked({ dir: dir.path, pid }))
+    // Stale: its process is gone. Moving it aside by rename succeeds for one process only; that
+    // process then checks it moved the stale lock, not a fresh one that replaced it meanwhile.
+    const aside = `${file}.stale.${process.pid}`
     try {
-      holder = fs.readFileSync(file, "utf8")
+      fs.renameSync(file, aside)
     } catch (error) {
-      // Released between our attempt and this read: try again.
       if ((error as NodeJS.ErrnoException).code === "ENOENT") continue
       return unusable(error)
     }
-    const pid = Number.parseInt(holder, 10)
-    if (Number.isInteger(pid) && pid > 0 && alive(pid)) return Either.left(new RunLocked({ dir: dir.path, pid }))
-    fs.rmSync(file, { force: true })
+    const moved = pidIn(aside)
+    if (moved !== pid && moved !== "gone" && moved !== null && alive(moved)) {
+      try {
+        fs.linkSync(aside, file)
+      } catch {
+        // the holder's lock could not be put back: a third process took the run meanwhile
+      }
+      fs.rmSync(aside, { force: true })
+      return Either.left(new RunLocked({ dir: dir.path, pid: moved }))
+    }
+    fs.rmSync(aside, { force: true })
   }
   return Either.left(new RunDirUnusable({ dir: dir.path, detail: "the lock file keeps reappearing" }))
+}
+
+/** The pid a lock file names: null when it names none, "gone" when the file is not there. */
+const pidIn = (file: string): number | null | "gone" => {
+  try {
+    const pid = Number.parseInt(fs.readFileSync(file, "utf8"), 10)
+    return Number.isInteger(pid) && pid > 0 ? pid : null
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return "gone"
+    throw error
+  }
 }
 
 /**

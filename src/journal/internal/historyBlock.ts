@@ -45,6 +45,16 @@ const numericKeys = (values: HistoryRecord["values"]): Array<string> | null => {
   return keys
 }
 
+/** Whether `record` can follow in a block of `keys` at `seq` (checked before any column is made). */
+const joins = (record: Record | undefined, seq: number, keys: ReadonlyArray<string>): boolean => {
+  if (record === undefined || record.kind !== "history" || record.seq !== seq) return false
+  let k = 0
+  for (const key in record.values) {
+    if (keys[k++] !== key || typeof record.values[key] !== "number") return false
+  }
+  return k === keys.length
+}
+
 /**
  * Fills columns from `records[start]` on while rows keep the first row's numeric keys and
  * consecutive seqs; returns the column block of those rows, or null when fewer than two qualify.
@@ -54,15 +64,28 @@ const numericKeys = (values: HistoryRecord["values"]): Array<string> | null => {
 const blockAt = (records: ReadonlyArray<Record>, start: number): Block | null => {
   const first = records[start]!
   const keys = first.kind === "history" ? numericKeys(first.values) : null
-  if (keys === null) return null
-  const capacity = records.length - start
-  const steps = new Float64Array(capacity)
-  const ts = new Float64Array(capacity)
-  const columns = keys.map(() => new Float64Array(capacity))
+  if (keys === null || !joins(records[start + 1], first.seq + 1, keys)) return null
+  // Columns start small and double: a batch that alternates key sets makes many short blocks,
+  // and sizing each for the whole rest of the batch would make encoding quadratic.
+  let capacity = Math.min(records.length - start, 64)
+  let steps = new Float64Array(capacity)
+  let ts = new Float64Array(capacity)
+  let columns = keys.map(() => new Float64Array(capacity))
   let rows = 0
-  rows: for (; rows < capacity; rows++) {
+  rows: for (; start + rows < records.length; rows++) {
     const record = records[start + rows]!
     if (record.kind !== "history" || record.seq !== first.seq + rows) break
+    if (rows === capacity) {
+      capacity = Math.min(records.length - start, capacity * 2)
+      const grow = (column: Float64Array) => {
+        const larger = new Float64Array(capacity)
+        larger.set(column)
+        return larger
+      }
+      steps = grow(steps)
+      ts = grow(ts)
+      columns = columns.map(grow)
+    }
     let k = 0
     for (const key in record.values) {
       const value = record.values[key]
