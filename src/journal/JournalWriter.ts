@@ -41,7 +41,7 @@ export class JournalWriter {
     try {
       fd = fs.openSync(path, flags)
       const writer = new JournalWriter(path, fd, end)
-      if (kept < HEADER_SIZE) writer.writeAt(header(), 0)
+      if (kept < HEADER_SIZE) writer.writeAt([header()], 0)
       fs.ftruncateSync(fd, end)
       return Either.right(writer)
     } catch (cause) {
@@ -64,7 +64,7 @@ export class JournalWriter {
     } catch (cause) {
       throw new JournalWriteFailed({ path: this.path, offset: this.offset, cause })
     }
-    this.offset += frame.length
+    this.offset += frame[0].length + frame[1].length
   }
 
   /** Forces written frames to the disk (fdatasync). */
@@ -88,10 +88,14 @@ export class JournalWriter {
     }
   }
 
-  private writeAt(bytes: Buffer, position: number): void {
-    let written = 0
-    while (written < bytes.length) {
-      written += fs.writeSync(this.descriptor, bytes, written, bytes.length - written, position + written)
+  private writeAt(parts: ReadonlyArray<Buffer>, position: number): void {
+    const total = parts.reduce((sum, part) => sum + part.length, 0)
+    let written = fs.writevSync(this.descriptor, parts as Array<Buffer>, position)
+    if (written === total) return
+    // A short write (rare: a signal, a nearly full disk): finish it from a single buffer.
+    const bytes = Buffer.concat(parts as Array<Buffer>)
+    while (written < total) {
+      written += fs.writeSync(this.descriptor, bytes, written, total - written, position + written)
     }
   }
 }

@@ -9,7 +9,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { Mode } from "../schemas/Settings.js"
 import { JsonPatch, type Json, type Record, type RunId, type Value, type Values } from "../schemas/Record.js"
-import { checkArgument, normalise } from "./internal/normalise.js"
+import { checkArgument, normalise, type RowShape } from "./internal/normalise.js"
 import type { Pipeline } from "./Pipeline.js"
 
 /** What `log()` accepts: a plain object of numbers, strings, booleans, null and nested plain objects. */
@@ -120,8 +120,15 @@ export class ActiveRun implements Run {
   private readonly configValues: { [key: string]: Json }
   /** Last logged value of each key, up to the rows in `unsummarised`; `summaryOverrides` wins over it. */
   private readonly lastValues: { [key: string]: Value }
-  /** Rows logged since `lastValues` was brought up to date: folding them in later keeps `log()` short. */
+  /**
+   * Rows logged since `lastValues` was brought up to date: folding them in later keeps `log()`
+   * short. A row with the same keys as the one before it replaces it here, since only the last
+   * value of each key counts, so a loop that logs the same keys each step folds one row, not 1,024.
+   */
   private unsummarised: Array<Values> = []
+  /** The keys of the last row in `unsummarised`, when it came through the fast path (else null). */
+  private unsummarisedKeys: ReadonlyArray<string> | null = null
+  private readonly shape: RowShape = { keys: [] }
   private readonly summaryOverrides: { [key: string]: Json } = {}
   private readonly warnedKeys = new Set<string>()
   private backwardSteps = 0
@@ -162,9 +169,15 @@ export class ActiveRun implements Run {
   readonly log = (data: LogData, options?: LogOptions): void => {
     checkArgument(data)
     if (this.finished !== null) return this.warnOnce("log-after-finish", "log() after finish() is ignored")
-    const values = normalise(data, this.skipped)
+    const values = normalise(data, this.skipped, this.shape)
     if (options === undefined && this.pending === null) {
-      this.writeRow(this.nextStep++, values)
+      const keys = this.shape.keys
+      if (keys === this.unsummarisedKeys) this.unsummarised[this.unsummarised.length - 1] = values
+      else {
+        this.unsummarisedKeys = keys
+        this.unsummarise(values)
+      }
+      this.context.pipeline.write({ kind: "history", seq: this.seq++, ts: this.context.now(), step: this.nextStep++, values })
       return
     }
     this.logWithOptions(values, options ?? {})
@@ -232,14 +245,20 @@ export class ActiveRun implements Run {
   }
 
   private writeRow(step: number, values: Values): void {
-    if (this.unsummarised.push(values) === SUMMARY_FOLD_ROWS) this.foldSummary()
+    this.unsummarisedKeys = null
+    this.unsummarise(values)
     this.context.pipeline.write({ kind: "history", seq: this.seq++, ts: this.context.now(), step, values })
+  }
+
+  private unsummarise(values: Values): void {
+    if (this.unsummarised.push(values) === SUMMARY_FOLD_ROWS) this.foldSummary()
   }
 
   private foldSummary(): { [key: string]: Value } {
     const last = this.lastValues
     for (const values of this.unsummarised) for (const key in values) last[key] = values[key]!
     this.unsummarised = []
+    this.unsummarisedKeys = null
     return last
   }
 

@@ -49,7 +49,7 @@ const planAppends = (journal: JournalWriter, plan: Array<"ok" | "torn" | "refuse
     const step = plan.shift() ?? "ok"
     if (step === "ok") return append(records)
     if (step === "torn") {
-      const frame = encodeFrame(records)
+      const frame = Buffer.concat(encodeFrame(records))
       fs.writeSync(journal.fd, frame, 0, frame.length >> 1, journal.offset)
     }
     throw new JournalWriteFailed({ path: journal.path, offset: journal.offset, cause: new Error(`ENOSPC (${step})`) })

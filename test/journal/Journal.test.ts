@@ -102,6 +102,29 @@ describe("writing and reading a journal", () => {
       }
     }))
 
+  it("reads back long runs of wide rows, which the writer splits into several blocks, and a batch that alternates key sets", () =>
+    withFile((path) => {
+      const keys = Array.from({ length: 2000 }, (_, k) => `layer${k}/grad_norm`)
+      const wide = Array.from({ length: 150 }, (_, i): Record => ({
+        kind: "history",
+        seq: i,
+        ts: 1_764_000_000_000 + i,
+        step: i,
+        values: Object.fromEntries(keys.map((key, k) => [key, i * 1e-3 + k]))
+      }))
+      const alternating = Array.from({ length: 500 }, (_, i): Record => ({
+        kind: "history",
+        seq: 150 + i,
+        ts: 0,
+        step: 150 + i,
+        values: i % 2 === 0 ? { loss: i / 7 } : { acc: i / 9 }
+      }))
+      writeJournal(path, [wide, alternating])
+      const scan = read(path)
+      expect(scan.damage).toEqual([])
+      expectSameRecords(scan.records, [...wide, ...alternating])
+    }))
+
   it("refuses to create a journal over an existing file", () =>
     withFile((path) => {
       fs.writeFileSync(path, "keep me")

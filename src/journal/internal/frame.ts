@@ -37,14 +37,16 @@ export const header = (): Buffer => {
 const packr = new Packr({ useRecords: true })
 const unpackr = new Unpackr({ useRecords: true })
 
-/** Encodes one batch of records as a complete frame (header and payload). */
-export const encodeFrame = (records: ReadonlyArray<Record>): Buffer => {
+/**
+ * Encodes one batch of records as a frame, in two parts: its 8-byte header and its payload. They
+ * are written together with one writev, so the payload is never copied behind a header.
+ */
+export const encodeFrame = (records: ReadonlyArray<Record>): readonly [Buffer, Buffer] => {
   const payload = packr.pack(toEntries(records))
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + payload.length)
-  frame.writeUInt32LE(payload.length, 0)
-  frame.writeUInt32LE(zlib.crc32(payload), 4)
-  payload.copy(frame, FRAME_HEADER_SIZE)
-  return frame
+  const head = Buffer.allocUnsafe(FRAME_HEADER_SIZE)
+  head.writeUInt32LE(payload.length, 0)
+  head.writeUInt32LE(zlib.crc32(payload), 4)
+  return [head, payload]
 }
 
 /** What lies at an offset: a whole frame whose CRC matches, or why not. */

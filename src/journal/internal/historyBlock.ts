@@ -23,9 +23,30 @@ interface Block {
 
 const bigEndian = os.endianness() === "BE"
 
-const bytesOf = (values: Float64Array): Buffer => {
-  const bytes = Buffer.from(values.buffer, values.byteOffset, values.byteLength)
-  return bigEndian ? bytes.swap64() : bytes
+/**
+ * Columns are filled in scratch arrays that live as long as the process and grow to the largest
+ * batch (one writer at a time: the journal's appends are synchronous), then copied out, all of a
+ * block's columns into one buffer. Allocating typed arrays per block cost more than filling them.
+ */
+let scratch: Array<Float64Array> = []
+/** Scratch holds at most this many values (2 MiB): a longer block of wide rows is split. */
+const SCRATCH_VALUES = 256 * 1024
+
+const scratchColumns = (count: number, capacity: number): Array<Float64Array> => {
+  if (scratch.length < count || scratch[0]!.length < capacity) {
+    const size = Math.max(capacity, scratch[0]?.length ?? 0)
+    scratch = Array.from({ length: Math.max(count, scratch.length) }, () => new Float64Array(size))
+  }
+  return scratch
+}
+
+/** Copies the first `rows` values of `count` scratch columns into one buffer; a view of it per column. */
+const copyOut = (columns: Array<Float64Array>, count: number, rows: number): Array<Buffer> => {
+  const out = Buffer.allocUnsafe(count * rows * 8)
+  const floats = new Float64Array(out.buffer, out.byteOffset, count * rows)
+  for (let c = 0; c < count; c++) floats.set(columns[c]!.subarray(0, rows), c * rows)
+  if (bigEndian) out.swap64()
+  return Array.from({ length: count }, (_, c) => out.subarray(c * rows * 8, (c + 1) * rows * 8))
 }
 
 const floatsOf = (bytes: Uint8Array, rows: number): Float64Array | null => {
@@ -65,40 +86,25 @@ const blockAt = (records: ReadonlyArray<Record>, start: number): Block | null =>
   const first = records[start]!
   const keys = first.kind === "history" ? numericKeys(first.values) : null
   if (keys === null || !joins(records[start + 1], first.seq + 1, keys)) return null
-  // Columns start small and double: a batch that alternates key sets makes many short blocks,
-  // and sizing each for the whole rest of the batch would make encoding quadratic.
-  let capacity = Math.min(records.length - start, 64)
-  let steps = new Float64Array(capacity)
-  let ts = new Float64Array(capacity)
-  let columns = keys.map(() => new Float64Array(capacity))
+  // Scratch columns: [0] steps, [1] ts, then one per key.
+  const capacity = Math.min(records.length - start, Math.max(64, Math.floor(SCRATCH_VALUES / (keys.length + 2))))
+  const columns = scratchColumns(keys.length + 2, capacity)
   let rows = 0
-  rows: for (; start + rows < records.length; rows++) {
+  rows: for (; rows < capacity; rows++) {
     const record = records[start + rows]!
     if (record.kind !== "history" || record.seq !== first.seq + rows) break
-    if (rows === capacity) {
-      capacity = Math.min(records.length - start, capacity * 2)
-      const grow = (column: Float64Array) => {
-        const larger = new Float64Array(capacity)
-        larger.set(column)
-        return larger
-      }
-      steps = grow(steps)
-      ts = grow(ts)
-      columns = columns.map(grow)
-    }
-    let k = 0
+    let k = 2
     for (const key in record.values) {
       const value = record.values[key]
-      if (keys[k] !== key || typeof value !== "number") break rows
+      if (keys[k - 2] !== key || typeof value !== "number") break rows
       columns[k++]![rows] = value
     }
-    if (k !== keys.length) break
-    steps[rows] = record.step
-    ts[rows] = record.ts
+    if (k !== keys.length + 2) break
+    columns[0]![rows] = record.step
+    columns[1]![rows] = record.ts
   }
-  if (rows < 2) return null
-  const bytes = (column: Float64Array) => bytesOf(column.subarray(0, rows))
-  return { rows, seq0: first.seq, keys, steps: bytes(steps), ts: bytes(ts), columns: columns.map(bytes) }
+  const [steps, ts, ...values] = copyOut(columns, keys.length + 2, rows)
+  return { rows, seq0: first.seq, keys, steps: steps!, ts: ts!, columns: values }
 }
 
 /** The payload entries for a batch: column blocks for runs of like rows, records for the rest. */

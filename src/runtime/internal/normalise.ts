@@ -32,20 +32,34 @@ export const checkArgument = (data: unknown): void => {
   }
 }
 
+/**
+ * The keys of the last row normalised, in order. `normalise` keeps the same array while rows keep
+ * the same keys, so a caller tells "same keys as before" by comparing references, for free.
+ */
+export interface RowShape {
+  keys: ReadonlyArray<string>
+}
+
 /** Copies `data` into a new flat row: nested plain objects become `a/b` keys, unstorable values are skipped. */
-export const normalise = (data: object, skipped: SkippedValue): { [key: string]: Value } => {
+export const normalise = (data: object, skipped: SkippedValue, shape: RowShape): { [key: string]: Value } => {
   // Fast path, a flat row of storable values: V8 clones a plain object's shape in one step, so
   // the spread and a read-only check beat building the row key by key.
   const row: { [key: string]: unknown } = { ...data }
+  const keys = shape.keys
+  let same = true
+  let k = 0
   for (const key in row) {
     const value = row[key]
     const type = typeof value
     if (type !== "number" && type !== "string" && type !== "boolean" && value !== null) {
       const flat: { [key: string]: Value } = {}
       copyInto(flat, data, "", skipped, null)
+      shape.keys = Object.keys(flat)
       return flat
     }
+    if (keys[k++] !== key) same = false
   }
+  if (!same || k !== keys.length) shape.keys = Object.keys(row)
   return row as { [key: string]: Value }
 }
 
