@@ -5,39 +5,21 @@
  */
 import { expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as TestClock from "effect/TestClock"
 import { describe } from "vitest"
 import * as Buffer from "../../src/actors/Buffer.js"
-import { readJournal } from "../../src/journal/JournalReader.js"
 import { JournalWriter } from "../../src/journal/JournalWriter.js"
-import type { Record } from "../../src/schemas/Record.js"
+import { histories, history, openJournal as openJournalAt, read, settle } from "../support/actors.js"
 import { useTempDir } from "../support/tempDir.js"
 
 const temp = useTempDir("buffer")
 
 const FLUSH_MS = 100
 
-/** The history record with sequence number `seq`. */
-const history = (seq: number): Record => ({ kind: "history", seq, ts: 1_700_000_000_000 + seq, step: seq, values: { loss: 1 / (seq + 1) } })
-const histories = (from: number, count: number) => Array.from({ length: count }, (_, i) => history(from + i))
 
-/** A new journal in the temp dir, closed when the test's scope closes (after the actors stop). */
-const openJournal = Effect.acquireRelease(
-  Effect.sync(() => Either.getOrThrow(JournalWriter.create(temp.file("journal.slog")))),
-  (journal) => Effect.sync(() => journal.close())
-)
+const openJournal = Effect.suspend(() => openJournalAt(temp.file("journal.slog")))
 
-const read = (journal: JournalWriter) => Either.getOrThrow(readJournal(journal.path))
 
-/**
- * Lets the forked actors run until `done` holds, without moving the clock: a bounded number of
- * yields, so a condition that never comes true fails the test instead of hanging it.
- */
-const settle = (done: () => boolean = () => false) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 100 && !done(); i++) yield* Effect.yieldNow()
-  })
 
 /**
  * Starts a Buffer whose hand-off appends each batch to `journal` as one frame, as the Writer

@@ -5,36 +5,23 @@
  */
 import { expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import { describe } from "vitest"
 import { supervise } from "../../src/actors/Supervisor.js"
 import * as Writer from "../../src/actors/Writer.js"
 import { JournalWriteFailed } from "../../src/journal/JournalError.js"
-import { readJournal } from "../../src/journal/JournalReader.js"
 import { JournalWriter } from "../../src/journal/JournalWriter.js"
 import { encodeFrame } from "../../src/journal/internal/frame.js"
-import type { Record } from "../../src/schemas/Record.js"
+import { histories, openJournal as openJournalAt, read, settle } from "../support/actors.js"
 import { useTempDir } from "../support/tempDir.js"
 
 const temp = useTempDir("writer")
 
-const history = (seq: number): Record => ({ kind: "history", seq, ts: 1_700_000_000_000 + seq, step: seq, values: { loss: 1 / (seq + 1) } })
-const histories = (from: number, count: number) => Array.from({ length: count }, (_, i) => history(from + i))
 
-const openJournal = Effect.acquireRelease(
-  Effect.sync(() => Either.getOrThrow(JournalWriter.create(temp.file("journal.slog")))),
-  (journal) => Effect.sync(() => journal.close())
-)
+const openJournal = Effect.suspend(() => openJournalAt(temp.file("journal.slog")))
 
-const read = (journal: JournalWriter) => Either.getOrThrow(readJournal(journal.path))
 
-/** Lets the forked actors run until `done` holds, without moving the clock; bounded, never hangs. */
-const settle = (done: () => boolean = () => false) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 100 && !done(); i++) yield* Effect.yieldNow()
-  })
 
 /**
  * What each coming append call does: "ok" appends; "torn" writes the first half of the frame at

@@ -15,11 +15,11 @@ import * as v8 from "node:v8"
 import * as vm from "node:vm"
 import { describe } from "vitest"
 import { JournalWriteFailed } from "../../src/journal/JournalError.js"
-import { readEntries, readJournal } from "../../src/journal/JournalReader.js"
+import { readEntries } from "../../src/journal/JournalReader.js"
 import { JournalWriter } from "../../src/journal/JournalWriter.js"
 import * as Pipeline from "../../src/runtime/Pipeline.js"
-import type { Record } from "../../src/schemas/Record.js"
 import type { Durability } from "../../src/schemas/Settings.js"
+import { histories, history, read, settle } from "../support/actors.js"
 import { useTempDir } from "../support/tempDir.js"
 
 const temp = useTempDir("pipeline")
@@ -27,17 +27,9 @@ const temp = useTempDir("pipeline")
 const FLUSH_MS = 100
 const RESTART_MS = 10
 
-const history = (seq: number): Record => ({ kind: "history", seq, ts: 1_700_000_000_000 + seq, step: seq, values: { loss: 1 / (seq + 1) } })
-const histories = (from: number, count: number) => Array.from({ length: count }, (_, i) => history(from + i))
 
 const createJournal = () => Either.getOrThrow(JournalWriter.create(temp.file("journal.slog")))
-const read = (journal: JournalWriter) => Either.getOrThrow(readJournal(journal.path))
 
-/** Lets the forked actors run until `done` holds, without moving the clock; bounded, never hangs. */
-const settle = (done: () => boolean = () => false) =>
-  Effect.gen(function* () {
-    for (let i = 0; i < 100 && !done(); i++) yield* Effect.yieldNow()
-  })
 
 /** Makes the journal's appends throw, as a full disk does, for as long as `refusing()` holds. */
 const refuseWhile = (journal: JournalWriter, refusing: () => boolean) => {
