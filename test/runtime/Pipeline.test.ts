@@ -11,8 +11,6 @@ import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
-import * as v8 from "node:v8"
-import * as vm from "node:vm"
 import { describe } from "vitest"
 import { JournalWriteFailed } from "../../src/journal/JournalError.js"
 import { readEntries } from "../../src/journal/JournalReader.js"
@@ -20,6 +18,7 @@ import { JournalWriter } from "../../src/journal/JournalWriter.js"
 import * as Pipeline from "../../src/runtime/Pipeline.js"
 import type { Durability } from "../../src/schemas/Settings.js"
 import { histories, history, read, settle } from "../support/actors.js"
+import { garbageCollector } from "../support/gc.js"
 import { useTempDir } from "../support/tempDir.js"
 
 const temp = useTempDir("pipeline")
@@ -186,17 +185,6 @@ describe("Pipeline", () => {
       expect(reports).toHaveLength(1)
     }))
 })
-
-/**
- * Returns a full collection, so that heapUsed counts live objects only. `--expose-gc` may be set
- * at run time, and a new context then sees `gc`: no vitest setting needed for this one file.
- */
-const garbageCollector = (): (() => void) => {
-  const exposed = (globalThis as { gc?: () => void }).gc
-  if (exposed !== undefined) return exposed
-  v8.setFlagsFromString("--expose-gc")
-  return vm.runInNewContext("gc") as () => void
-}
 
 describe("Pipeline memory", () => {
   it("carries a million records into the journal, in seq order, with its heap bounded by its capacities", async () => {

@@ -17,6 +17,7 @@ import { openRun } from "../../src/runtime/OpenRun.js"
 import type { Run } from "../../src/runtime/Run.js"
 import type { HistoryRecord, Record } from "../../src/schemas/Record.js"
 import type { InitOptions } from "../../src/schemas/Settings.js"
+import { garbageCollector } from "../support/gc.js"
 import { useTempDir } from "../support/tempDir.js"
 
 const temp = useTempDir("run")
@@ -545,5 +546,31 @@ describe("init()", () => {
   it("rejects with the typed error itself", async () => {
     await expect(init({ dir: temp.file("online"), mode: "online" })).rejects.toBeInstanceOf(OnlineUnavailable)
     await expect(init({ dir: temp.file("bad"), mode: "offline", durability: "fast" as never })).rejects.toBeInstanceOf(InvalidSetting)
+  })
+})
+
+describe("bounded memory", () => {
+  it("takes a million log() calls with a buffer of 16: every row in the journal, in order, and the heap bounded", async () => {
+    const TOTAL = 1_000_000
+    const collectGarbage = garbageCollector()
+    const run = await open({ bufferSize: 16 })
+    collectGarbage()
+    const baseline = process.memoryUsage().heapUsed
+    let peak = 0
+    for (let i = 0; i < TOTAL; i++) {
+      run.log({ loss: 1 / (i + 1), acc: i / TOTAL })
+      if ((i + 1) % 100_000 === 0) {
+        collectGarbage()
+        peak = Math.max(peak, process.memoryUsage().heapUsed - baseline)
+      }
+    }
+    // A buffer that grew would hold a million rows here: well over 100 MiB.
+    expect(peak).toBeLessThan(16 * 1024 * 1024)
+    await run.finish()
+    const history = historyOf(run)
+    expect(history).toHaveLength(TOTAL)
+    history.forEach((record, i) => {
+      if (record.step !== i || record.values["acc"] !== i / TOTAL) throw new Error(`row ${i} is out of place: ${JSON.stringify(record)}`)
+    })
   })
 })
