@@ -35,7 +35,6 @@ for (let round = 0; round < ROUNDS; round++) {
   baseline.push((await paced(pino.log)) - nothing)
 }
 await run.finish()
-if (process.env["BENCH_DEBUG"]) console.log({ empty, steplog, baseline })
 await pino.close()
 
 const median = (values: Array<number>) => quantile(values.sort((a, b) => a - b), 0.5)

@@ -195,7 +195,7 @@ export const resolveSettings = (
       durability: (yield* pick("durability")) ?? "buffered",
       flushIntervalMs: (yield* pick("flushIntervalMs")) ?? 100,
       finishTimeoutMs: (yield* pick("finishTimeoutMs")) ?? 60_000,
-      bufferSize: (yield* pick("bufferSize")) ?? 4_096,
+      bufferSize: (yield* pick("bufferSize")) ?? 2_048,
       batchSize: (yield* pick("batchSize")) ?? 1_024
     }
   })

@@ -14,7 +14,7 @@ import { useTempDir } from "../support/tempDir.js"
 const temp = useTempDir("exit-hooks")
 afterEach(killChildren)
 
-// More than the Buffer holds (4 096), so both the full-buffer write and the hook's drain run.
+// More than the Buffer holds (2 048), so both the full-buffer write and the hook's drain run.
 const ROWS = 20_000
 const ID = "exit-hooks"
 
