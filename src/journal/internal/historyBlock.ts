@@ -77,6 +77,38 @@ const joins = (record: Record | undefined, seq: number, keys: ReadonlyArray<stri
 }
 
 /**
+ * Copies rows from `records[start]` on into `columns` ([0] steps, [1] ts, then one per key) while
+ * they keep `keys` and consecutive seqs; returns how many rows it copied. Its own function, with
+ * nothing after its loop: V8 reuses a loop's on-stack-replacement code on later calls, and code
+ * after the loop that the OSR compile never saw ran deoptimised on every flush.
+ */
+const fill = (
+  records: ReadonlyArray<Record>,
+  start: number,
+  keys: ReadonlyArray<string>,
+  columns: Array<Float64Array>,
+  capacity: number
+): number => {
+  const seq0 = records[start]!.seq
+  const width = keys.length + 2
+  let rows = 0
+  rows: for (; rows < capacity; rows++) {
+    const record = records[start + rows]!
+    if (record.kind !== "history" || record.seq !== seq0 + rows) break
+    let k = 2
+    for (const key in record.values) {
+      const value = record.values[key]
+      if (keys[k - 2] !== key || typeof value !== "number") break rows
+      columns[k++]![rows] = value
+    }
+    if (k !== width) break
+    columns[0]![rows] = record.step
+    columns[1]![rows] = record.ts
+  }
+  return rows
+}
+
+/**
  * Fills columns from `records[start]` on while rows keep the first row's numeric keys and
  * consecutive seqs; returns the column block of those rows, or null when fewer than two qualify.
  * Checking and filling happen in one pass over each row's values: this loop is the journal's
@@ -87,23 +119,11 @@ const blockAt = (records: ReadonlyArray<Record>, start: number): Block | null =>
   const keys = first.kind === "history" ? numericKeys(first.values) : null
   if (keys === null || !joins(records[start + 1], first.seq + 1, keys)) return null
   // Scratch columns: [0] steps, [1] ts, then one per key.
-  const capacity = Math.min(records.length - start, Math.max(64, Math.floor(SCRATCH_VALUES / (keys.length + 2))))
-  const columns = scratchColumns(keys.length + 2, capacity)
-  let rows = 0
-  rows: for (; rows < capacity; rows++) {
-    const record = records[start + rows]!
-    if (record.kind !== "history" || record.seq !== first.seq + rows) break
-    let k = 2
-    for (const key in record.values) {
-      const value = record.values[key]
-      if (keys[k - 2] !== key || typeof value !== "number") break rows
-      columns[k++]![rows] = value
-    }
-    if (k !== keys.length + 2) break
-    columns[0]![rows] = record.step
-    columns[1]![rows] = record.ts
-  }
-  const [steps, ts, ...values] = copyOut(columns, keys.length + 2, rows)
+  const width = keys.length + 2
+  const capacity = Math.min(records.length - start, Math.max(64, Math.floor(SCRATCH_VALUES / width)))
+  const columns = scratchColumns(width, capacity)
+  const rows = fill(records, start, keys, columns, capacity)
+  const [steps, ts, ...values] = copyOut(columns, width, rows)
   return { rows, seq0: first.seq, keys, steps: steps!, ts: ts!, columns: values }
 }
 
