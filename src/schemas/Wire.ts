@@ -1,0 +1,104 @@
+/**
+ * The upload protocol's shapes (DESIGN.md, "Upload protocol"): what the SDK sends and what the
+ * server answers. The server decodes every request with these very schemas.
+ *
+ *   GET  /api/v1/whoami                                   → WhoAmI
+ *   PUT  /api/v1/projects/:project/runs/:runId            RunMetadata → RunDetail
+ *   POST /api/v1/projects/:project/runs/:runId/records    msgpack Record[], gzip → Ack
+ *   GET  /api/v1/projects                                 → ProjectList
+ *   GET  /api/v1/projects/:project/runs                   → RunList
+ *   GET  /api/v1/projects/:project/runs/:runId            → RunDetail
+ *   GET  /api/v1/projects/:project/runs/:runId/history    ?keys=a,b&samples=N → History
+ */
+import * as Schema from "effect/Schema"
+import { Json, JsonPatch, RunId, Value } from "./Record.js"
+
+/** A project name: what `init({ project })` accepts, and a URL path segment as it is. */
+export const ProjectName = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z0-9_.-]{1,128}$/, { message: () => "a project name of 1 to 128 letters, digits, '.', '-' or '_'" }),
+  Schema.brand("ProjectName")
+)
+export type ProjectName = typeof ProjectName.Type
+
+/** How far the server holds a run: every record with seq < ackSeq, so the uploader resumes there. */
+export const Ack = Schema.Struct({ ackSeq: Schema.NonNegativeInt })
+export type Ack = typeof Ack.Type
+
+/** A run's state as the server sees it. */
+export const RunState = Schema.Literal("running", "finished", "crashed")
+export type RunState = typeof RunState.Type
+
+/** The metadata of `PUT …/runs/:runId`: what the run record says about the run, without the data. */
+export const RunMetadata = Schema.Struct({
+  name: Schema.String,
+  config: JsonPatch,
+  tags: Schema.Array(Schema.String),
+  notes: Schema.NullOr(Schema.String),
+  group: Schema.NullOr(Schema.String),
+  jobType: Schema.NullOr(Schema.String),
+  host: Schema.String,
+  startedAt: Schema.Number
+})
+export type RunMetadata = typeof RunMetadata.Type
+
+/** A run as listed and shown. */
+export const RunDetail = Schema.Struct({
+  runId: RunId,
+  project: ProjectName,
+  name: Schema.String,
+  state: RunState,
+  exitCode: Schema.NullOr(Schema.Int),
+  config: JsonPatch,
+  summary: JsonPatch,
+  tags: Schema.Array(Schema.String),
+  notes: Schema.NullOr(Schema.String),
+  group: Schema.NullOr(Schema.String),
+  jobType: Schema.NullOr(Schema.String),
+  host: Schema.NullOr(Schema.String),
+  startedAt: Schema.NullOr(Schema.Number),
+  /** Time of the last record the server holds, in ms. */
+  updatedAt: Schema.NullOr(Schema.Number),
+  /** Records held (every seq below ackSeq) and history rows among them. */
+  records: Schema.NonNegativeInt,
+  historyRows: Schema.NonNegativeInt
+})
+export type RunDetail = typeof RunDetail.Type
+
+/** `GET /api/v1/projects/:project/runs`. */
+export const RunList = Schema.Struct({ runs: Schema.Array(RunDetail) })
+export type RunList = typeof RunList.Type
+
+/** `GET /api/v1/projects`. */
+export const ProjectList = Schema.Struct({
+  projects: Schema.Array(Schema.Struct({ name: ProjectName, runs: Schema.NonNegativeInt, updatedAt: Schema.NullOr(Schema.Number) }))
+})
+export type ProjectList = typeof ProjectList.Type
+
+/**
+ * One row of `GET …/history`. Without `samples` a row is one step. With `samples=N` the steps are
+ * cut into at most N buckets and a row is one bucket: `step`, `ts` and `values` of its last row,
+ * and `min` / `max` of each numeric key over the bucket, as a chart's band needs.
+ */
+export const HistoryRow = Schema.Struct({
+  step: Schema.NonNegativeInt,
+  ts: Schema.Number,
+  values: Schema.Record({ key: Schema.String, value: Value }),
+  min: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Number })),
+  max: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Number }))
+})
+export type HistoryRow = typeof HistoryRow.Type
+
+/** `GET …/history`: rows in step order. */
+export const History = Schema.Struct({ rows: Schema.Array(HistoryRow) })
+export type History = typeof History.Type
+
+/** `GET /api/v1/whoami`: the key's name and the projects it may write (`*`: all). */
+export const WhoAmI = Schema.Struct({
+  name: Schema.String,
+  projects: Schema.Union(Schema.Literal("*"), Schema.Array(ProjectName))
+})
+export type WhoAmI = typeof WhoAmI.Type
+
+/** Every 4xx and 5xx answer: a short error code and what exactly was wrong. */
+export const ApiError = Schema.Struct({ error: Schema.String, detail: Json })
+export type ApiError = typeof ApiError.Type
