@@ -15,7 +15,8 @@ const scenarios: ReadonlyArray<ReadonlyArray<string>> = [
   ["burst.ts"],
   ["paced.ts"],
   ["million.ts", "steplog"],
-  ["million.ts", "pino"]
+  ["million.ts", "pino"],
+  ["history-read.ts"]
 ]
 
 const results = path.join(os.tmpdir(), `steplog-bench-${process.pid}.jsonl`)

@@ -37,7 +37,9 @@ export const RunMetadata = Schema.Struct({
   group: Schema.NullOr(Schema.String),
   jobType: Schema.NullOr(Schema.String),
   host: Schema.String,
-  startedAt: Schema.Number
+  startedAt: Schema.Number,
+  /** Set by the service process for a run whose training process died without an exit record. */
+  crashed: Schema.optional(Schema.Boolean)
 })
 export type RunMetadata = typeof RunMetadata.Type
 

@@ -1,0 +1,51 @@
+/**
+ * Where the server keeps runs: the storage interface the HTTP layer talks to, whatever the
+ * backend (SQLite by default, PostgreSQL for many replicas). Every backend passes the same
+ * contract suite (test/server/RecordStore.contract.ts).
+ *
+ * Guarantees every backend gives:
+ * - `ingest` stores a batch in one transaction: all of it or none of it.
+ * - each (run, seq) is stored once: a re-sent record changes nothing.
+ * - `ackSeq` is the length of the contiguous prefix held: every record with seq < ackSeq is stored.
+ * - a run's config, summary, state and exit code follow its records (`config`, `summary`, `exit`).
+ * - one metric of a run can be read in step order without reading the others.
+ */
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type { Record, RunId } from "../schemas/Record.js"
+import type { Ack, History, ProjectList, ProjectName, RunDetail, RunList, RunMetadata } from "../schemas/Wire.js"
+
+/** The backend failed (I/O, a constraint it should not have met); the request changed nothing. */
+export class StoreFailed extends Data.TaggedError("StoreFailed")<{ readonly operation: string; readonly cause: unknown }> {
+  override get message(): string {
+    return `steplog server: storage failed during ${this.operation}: ${String(this.cause)}`
+  }
+}
+
+/** What `history` reads: some keys (default all) and, optionally, at most `samples` buckets. */
+export interface HistoryQuery {
+  readonly keys?: ReadonlyArray<string>
+  readonly samples?: number
+}
+
+/** The server's storage. */
+export class RecordStore extends Context.Tag("steplog/server/RecordStore")<
+  RecordStore,
+  {
+    /** Stores a batch of one run's records (creating the run if new); answers how far the run is held. */
+    readonly ingest: (project: ProjectName, runId: RunId, records: ReadonlyArray<Record>) => Effect.Effect<Ack, StoreFailed>
+    /** Creates or updates a run's metadata; `crashed: true` marks a run that ended without an exit record. */
+    readonly putRun: (project: ProjectName, runId: RunId, metadata: RunMetadata) => Effect.Effect<RunDetail, StoreFailed>
+    readonly getRun: (project: ProjectName, runId: RunId) => Effect.Effect<Option.Option<RunDetail>, StoreFailed>
+    readonly listRuns: (project: ProjectName) => Effect.Effect<RunList, StoreFailed>
+    readonly listProjects: Effect.Effect<ProjectList, StoreFailed>
+    /** A run's history in step order; none when the run does not exist. */
+    readonly history: (
+      project: ProjectName,
+      runId: RunId,
+      query: HistoryQuery
+    ) => Effect.Effect<Option.Option<History>, StoreFailed>
+  }
+>() {}

@@ -1,0 +1,325 @@
+/**
+ * The contract every RecordStore backend passes (src/server/RecordStore.ts lists the guarantees).
+ * A backend's test file calls `recordStoreContract(name, layer)`. The layer is built once for the
+ * whole suite, so every test works in a project of its own and never assumes an empty store.
+ */
+import { expect, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import type * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type { HistoryRecord, JsonPatch, Record, RunId, RunRecord, Value } from "../../src/schemas/Record.js"
+import type { HistoryRow, ProjectName, RunMetadata } from "../../src/schemas/Wire.js"
+import { RecordStore } from "../../src/server/RecordStore.js"
+
+let projects = 0
+/** A project nothing else in this process has used. */
+const freshProject = (): ProjectName => `contract-${process.pid}-${projects++}` as ProjectName
+const RUN = "run-1" as RunId
+
+const runRecord = (seq: number, project: ProjectName, runId: RunId, over: Partial<RunRecord> = {}): RunRecord => ({
+  kind: "run",
+  seq,
+  ts: 1_000 + seq,
+  runId,
+  project,
+  name: "brave-otter",
+  config: { lr: 0.1, layers: 4 },
+  tags: ["a", "b"],
+  notes: "first try",
+  group: null,
+  jobType: "train",
+  host: "box",
+  pid: 42,
+  argv: ["node", "train.js"],
+  gitCommit: null,
+  sdkVersion: "0.1.0",
+  resumed: false,
+  ...over
+})
+const historyRecord = (seq: number, step: number, values: { [key: string]: Value }): HistoryRecord => ({
+  kind: "history",
+  seq,
+  ts: 1_000 + seq,
+  step,
+  values
+})
+/** Records seq from..to-1, each a history row at step = seq with one value `loss`. */
+const rows = (from: number, to: number): Array<Record> =>
+  Array.from({ length: to - from }, (_, i) => historyRecord(from + i, from + i, { loss: (from + i) / 10 }))
+
+const metadata = (over: Partial<RunMetadata> = {}): RunMetadata => ({
+  name: "from-put",
+  config: { batch: 32 },
+  tags: ["put"],
+  notes: null,
+  group: "g",
+  jobType: null,
+  host: "put-host",
+  startedAt: 5_000,
+  ...over
+})
+
+const detail = (project: ProjectName, runId: RunId = RUN) =>
+  Effect.flatMap(RecordStore, (store) => store.getRun(project, runId)).pipe(Effect.map(Option.getOrThrow))
+const ingest = (project: ProjectName, records: ReadonlyArray<Record>, runId: RunId = RUN) =>
+  Effect.flatMap(RecordStore, (store) => store.ingest(project, runId, records))
+const history = (project: ProjectName, query: { keys?: ReadonlyArray<string>; samples?: number } = {}) =>
+  Effect.flatMap(RecordStore, (store) => store.history(project, RUN, query)).pipe(
+    Effect.map((found) => Option.getOrThrow(found).rows)
+  )
+
+/** Registers the contract suite against one backend. */
+export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordStore, E>) =>
+  layer(store)(`RecordStore contract: ${name}`, (it) => {
+    it.effect("acknowledges a batch and stores a re-sent batch only once", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        expect(yield* ingest(project, rows(0, 10))).toEqual({ ackSeq: 10 })
+        expect(yield* ingest(project, rows(0, 10))).toEqual({ ackSeq: 10 })
+        expect(yield* ingest(project, [...rows(5, 12), ...rows(5, 12)])).toEqual({ ackSeq: 12 })
+        const run = yield* detail(project)
+        expect([run.records, run.historyRows]).toEqual([12, 12])
+        expect((yield* history(project)).map((row) => row.step)).toEqual(Array.from({ length: 12 }, (_, i) => i))
+      }))
+
+    it.effect("acknowledges only the contiguous prefix, whatever order batches arrive in", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        expect(yield* ingest(project, rows(0, 10))).toEqual({ ackSeq: 10 })
+        expect(yield* ingest(project, rows(20, 30))).toEqual({ ackSeq: 10 })
+        expect((yield* detail(project)).records).toBe(20)
+        expect(yield* ingest(project, rows(10, 20).reverse())).toEqual({ ackSeq: 30 })
+        expect(yield* ingest(project, rows(15, 25))).toEqual({ ackSeq: 30 })
+        const run = yield* detail(project)
+        expect([run.records, run.historyRows]).toEqual([30, 30])
+        const other = freshProject()
+        expect(yield* ingest(other, rows(1, 5))).toEqual({ ackSeq: 0 })
+        expect(yield* ingest(other, [])).toEqual({ ackSeq: 0 })
+      }))
+
+    it.effect("stores nothing of a batch that fails part-way", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        yield* ingest(project, [runRecord(0, project, RUN), ...rows(1, 5)])
+        // A run record naming another run is refused: the rows before it in the batch go with it.
+        const bad = [...rows(5, 9), runRecord(9, project, "someone-else" as RunId), ...rows(10, 12)]
+        const exit = yield* Effect.exit(ingest(project, bad))
+        expect(Exit.isFailure(exit) && exit.cause._tag === "Fail" && exit.cause.error._tag).toBe("StoreFailed")
+        const run = yield* detail(project)
+        expect([run.records, run.historyRows, run.updatedAt]).toEqual([5, 4, 1_004])
+        expect((yield* history(project)).map((row) => row.step)).toEqual([1, 2, 3, 4])
+        expect(yield* ingest(project, rows(5, 7))).toEqual({ ackSeq: 7 })
+        // A brand-new run whose first batch fails is not created at all.
+        const fresh = freshProject()
+        expect(Exit.isFailure(yield* Effect.exit(ingest(fresh, [runRecord(0, project, RUN)], RUN)))).toBe(true)
+        expect(yield* Effect.flatMap(RecordStore, (store) => store.getRun(fresh, RUN))).toEqual(Option.none())
+      }))
+
+    it.effect("keeps config and summary as their patches in seq order, whatever order they arrive in", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        const config = (seq: number, patch: JsonPatch): Record => ({ kind: "config", seq, ts: 1_000 + seq, patch })
+        const summary = (seq: number, patch: JsonPatch): Record => ({ kind: "summary", seq, ts: 1_000 + seq, patch })
+        yield* ingest(project, [config(3, { lr: 0.3, extra: { deep: [1, 2] } }), summary(5, { best: 2 })])
+        yield* ingest(project, [runRecord(0, project, RUN), config(1, { lr: 0.2, seed: 7 }), summary(4, { best: 1, acc: 0.5 })])
+        const run = yield* detail(project)
+        expect(run.config).toEqual({ lr: 0.3, layers: 4, seed: 7, extra: { deep: [1, 2] } })
+        expect(run.summary).toEqual({ best: 2, acc: 0.5 })
+      }))
+
+    it.effect("shows the last value of each history key as the summary of a run without summary records", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        yield* ingest(project, [historyRecord(2, 2, { loss: 0.2 }), historyRecord(3, 3, { acc: "high" })])
+        yield* ingest(project, [historyRecord(0, 0, { loss: 0.9, acc: 0.1 }), historyRecord(1, 1, { loss: 0.5 })])
+        expect((yield* detail(project)).summary).toEqual({ loss: 0.2, acc: "high" })
+      }))
+
+    it.effect("follows the run's state: running, finished with its exit code, crashed", () =>
+      Effect.gen(function* () {
+        const store = yield* RecordStore
+        const project = freshProject()
+        yield* ingest(project, [runRecord(0, project, RUN), ...rows(1, 3)])
+        expect([(yield* detail(project)).state, (yield* detail(project)).exitCode]).toEqual(["running", null])
+        const crashed = yield* store.putRun(project, RUN, metadata({ crashed: true }))
+        expect([crashed.state, crashed.exitCode]).toEqual(["crashed", null])
+        yield* ingest(project, [{ kind: "exit", seq: 3, ts: 2_000, exitCode: 3, signal: null, durationMs: 1_000 }])
+        expect([(yield* detail(project)).state, (yield* detail(project)).exitCode]).toEqual(["finished", 3])
+        // An exit record wins over a crash report.
+        expect((yield* store.putRun(project, RUN, metadata({ crashed: true }))).state).toBe("finished")
+      }))
+
+    it.effect("takes name, tags, notes, host and start from the run record or putRun, and counts what it holds", () =>
+      Effect.gen(function* () {
+        const store = yield* RecordStore
+        const project = freshProject()
+        const put = yield* store.putRun(project, RUN, metadata())
+        expect(put).toMatchObject({
+          runId: RUN,
+          project,
+          name: "from-put",
+          state: "running",
+          config: { batch: 32 },
+          tags: ["put"],
+          group: "g",
+          host: "put-host",
+          startedAt: 5_000,
+          updatedAt: null,
+          records: 0,
+          historyRows: 0
+        })
+        yield* ingest(project, [runRecord(0, project, RUN), rows(1, 2)[0]!, { kind: "output", seq: 2, ts: 3_000, stream: "stdout", text: "hi" }])
+        expect(yield* detail(project)).toMatchObject({
+          name: "brave-otter",
+          tags: ["a", "b"],
+          notes: "first try",
+          jobType: "train",
+          host: "box",
+          startedAt: 1_000,
+          config: { batch: 32, lr: 0.1, layers: 4 },
+          updatedAt: 3_000,
+          records: 3,
+          historyRows: 1
+        })
+      }))
+
+    it.effect("lists a project's runs newest first and projects with their run counts", () =>
+      Effect.gen(function* () {
+        const store = yield* RecordStore
+        const project = freshProject()
+        const other = freshProject()
+        yield* store.putRun(project, "old" as RunId, metadata({ startedAt: 1 }))
+        yield* store.putRun(project, "new" as RunId, metadata({ startedAt: 3 }))
+        yield* store.putRun(project, "mid" as RunId, metadata({ startedAt: 2 }))
+        yield* ingest(other, rows(0, 1))
+        expect((yield* store.listRuns(project)).runs.map((run) => run.runId)).toEqual(["new", "mid", "old"])
+        expect((yield* store.listRuns(freshProject())).runs).toEqual([])
+        const listed = (yield* store.listProjects).projects.filter((p) => p.name === project || p.name === other)
+        expect(listed.map(({ name, runs }) => ({ name, runs })).sort((a, b) => a.runs - b.runs)).toEqual([
+          { name: other, runs: 1 },
+          { name: project, runs: 3 }
+        ])
+        expect(listed.find((p) => p.name === other)?.updatedAt).toBe(1_000)
+      }))
+
+    it.effect("reads history in step order, picking keys and leaving out rows without them", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        yield* ingest(project, [historyRecord(2, 20, { loss: 2, acc: 0.2 }), historyRecord(3, 30, { acc: 0.3 })])
+        yield* ingest(project, [historyRecord(0, 0, { loss: 0 }), historyRecord(1, 10, { loss: 1, lr: 1e-3 })])
+        expect(yield* history(project)).toEqual([
+          { step: 0, ts: 1_000, values: { loss: 0 } },
+          { step: 10, ts: 1_001, values: { loss: 1, lr: 1e-3 } },
+          { step: 20, ts: 1_002, values: { loss: 2, acc: 0.2 } },
+          { step: 30, ts: 1_003, values: { acc: 0.3 } }
+        ])
+        expect(yield* history(project, { keys: ["loss"] })).toEqual([
+          { step: 0, ts: 1_000, values: { loss: 0 } },
+          { step: 10, ts: 1_001, values: { loss: 1 } },
+          { step: 20, ts: 1_002, values: { loss: 2 } }
+        ])
+        expect((yield* history(project, { keys: ["acc", "lr"] })).map((row) => row.step)).toEqual([10, 20, 30])
+        expect(yield* history(project, { keys: ["nope"] })).toEqual([])
+        expect(yield* Effect.flatMap(RecordStore, (store) => store.history(project, "absent" as RunId, {}))).toEqual(
+          Option.none()
+        )
+      }))
+
+    it.effect("gives back every value exactly: NaN, ±Infinity, -0, subnormals, strings, booleans, null", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        const values: { [key: string]: Value } = {
+          nan: NaN,
+          inf: Infinity,
+          ninf: -Infinity,
+          nzero: -0,
+          zero: 0,
+          sum: 0.1 + 0.2,
+          tiny: 5e-324,
+          huge: Number.MAX_VALUE,
+          big: 2 ** 53 + 2,
+          int: 7,
+          text: "NaN",
+          quoted: '"x"',
+          empty: "",
+          yes: true,
+          no: false,
+          nothing: null
+        }
+        yield* ingest(project, [historyRecord(0, 0, values), historyRecord(1, 1, values)])
+        const check = (got: { readonly [key: string]: Value }) => {
+          expect(Object.keys(got).sort()).toEqual(Object.keys(values).sort())
+          for (const key of Object.keys(values)) expect(Object.is(got[key], values[key]), key).toBe(true)
+        }
+        const [raw] = yield* history(project)
+        check(raw!.values)
+        const [bucket] = yield* history(project, { samples: 1 })
+        check(bucket!.values)
+        // Min and max are of the numbers other than NaN; -0 may come back as 0 there (-0 === 0).
+        const { nzero, ...min } = bucket!.min ?? {}
+        expect(nzero === 0).toBe(true)
+        expect(min).toEqual({ inf: Infinity, ninf: -Infinity, zero: 0, sum: 0.1 + 0.2, tiny: 5e-324, huge: Number.MAX_VALUE, big: 2 ** 53 + 2, int: 7 })
+        expect(bucket!.max).toEqual(bucket!.min)
+        check((yield* detail(project)).summary as { [key: string]: Value })
+      }))
+
+    it.effect("samples a long run into at most N buckets with the last row, min and max of each", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        // 5,000 steps of `loss`, `acc` every 7th step, a string every 100th; sent in shuffled,
+        // overlapping batches so that no backend can rely on arrival order.
+        const logged: Array<HistoryRecord> = []
+        let x = 12345
+        const random = () => ((x = (x * 1103515245 + 12345) % 2 ** 31), x / 2 ** 31)
+        for (let step = 0; step < 5_000; step++) {
+          const values: { [key: string]: Value } = { loss: random() * 10 - 5 }
+          if (step % 7 === 3) values["acc"] = random()
+          if (step % 100 === 0) values["phase"] = `p${step}`
+          logged.push(historyRecord(step, step + 10, values))
+        }
+        const batches = Array.from({ length: 50 }, (_, i) => logged.slice(i * 100, i * 100 + 150))
+        for (let i = batches.length - 1; i > 0; i--) {
+          const j = Math.floor(random() * (i + 1))
+          ;[batches[i], batches[j]] = [batches[j]!, batches[i]!]
+        }
+        for (const batch of batches) yield* ingest(project, batch)
+        expect((yield* detail(project)).historyRows).toBe(5_000)
+
+        const expectBuckets = (got: ReadonlyArray<HistoryRow>, samples: number, keys: ReadonlyArray<string>) => {
+          expect(got.length).toBeGreaterThan(0)
+          expect(got.length).toBeLessThanOrEqual(samples)
+          const rowsWith = logged.filter((row) => keys.some((key) => key in row.values))
+          expect(got.at(-1)!.step).toBe(rowsWith.at(-1)!.step)
+          let previous = -1
+          for (const bucket of got) {
+            expect(bucket.step).toBeGreaterThan(previous)
+            // A bucket holds the logged steps after the previous bucket's last, up to its own last.
+            const inside = rowsWith.filter((row) => row.step > previous && row.step <= bucket.step)
+            expect(inside.at(-1)!.step).toBe(bucket.step)
+            expect(bucket.ts).toBe(inside.at(-1)!.ts)
+            for (const key of keys) {
+              const withKey = inside.filter((row) => key in row.values)
+              if (withKey.length === 0) {
+                expect(key in bucket.values).toBe(false)
+                continue
+              }
+              expect(bucket.values[key]).toBe(withKey.at(-1)!.values[key])
+              const numbers = withKey.map((row) => row.values[key]).filter((v): v is number => typeof v === "number")
+              expect(bucket.min?.[key]).toBe(numbers.length > 0 ? Math.min(...numbers) : undefined)
+              expect(bucket.max?.[key]).toBe(numbers.length > 0 ? Math.max(...numbers) : undefined)
+            }
+            previous = bucket.step
+          }
+        }
+        for (const samples of [1, 3, 10, 100, 1_000, 10_000]) {
+          expectBuckets(yield* history(project, { samples, keys: ["loss"] }), samples, ["loss"])
+        }
+        expectBuckets(yield* history(project, { samples: 7, keys: ["acc"] }), 7, ["acc"])
+        expectBuckets(yield* history(project, { samples: 40 }), 40, ["loss", "acc", "phase"])
+        expectBuckets(yield* history(project, { samples: 40, keys: ["phase"] }), 40, ["phase"])
+        // Enough buckets for every step: each row comes back as it was, with min = max = value.
+        const all = yield* history(project, { samples: 5_000, keys: ["loss"] })
+        expect(all.map((row) => row.values["loss"])).toEqual(logged.map((row) => row.values["loss"]))
+      }))
+  })
