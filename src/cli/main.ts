@@ -16,6 +16,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { createRequire } from "node:module"
 import { inspect } from "./Inspect.js"
+import { keys } from "./Keys.js"
+import { server } from "./Server.js"
 
 // src/cli/main.ts and dist/cli/main.js both sit two levels below package.json.
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string }
@@ -24,7 +26,7 @@ const steplog = Command.make("steplog").pipe(
   Command.withDescription(
     "Experiment tracking for TypeScript and Node.js. A run writes every record it logs to journal.slog in its run directory; these commands work with what is on disk. Run `steplog <command> --help` for a command's arguments and options."
   ),
-  Command.withSubcommands([inspect])
+  Command.withSubcommands([inspect, server, keys])
 )
 
 // Printed under every command's --help: the exit statuses are the same for all of them.
@@ -44,7 +46,12 @@ const exitStatus = cli(process.argv).pipe(
   Effect.as(0),
   Effect.catchTags({
     JournalDamaged: () => Effect.succeed(1),
-    JournalUnreadable: (error) => Console.error(error.message).pipe(Effect.as(2))
+    JournalUnreadable: (error) => Console.error(error.message).pipe(Effect.as(2)),
+    ServerStartFailed: (error) => Console.error(error.message).pipe(Effect.as(2)),
+    NoServerDatabase: (error) => Console.error(error.message).pipe(Effect.as(2)),
+    KeyNotFound: (error) => Console.error(error.message).pipe(Effect.as(2)),
+    KeyNameTaken: (error) => Console.error(error.message).pipe(Effect.as(2)),
+    StoreFailed: (error) => Console.error(error.message).pipe(Effect.as(2))
   }),
   // @effect/cli has already printed what is wrong with the command line, with the usage.
   Effect.catchIf(ValidationError.isValidationError, () => Effect.succeed(2))

@@ -22,3 +22,25 @@ export const storedKey = (baseUrl: string, env: Readonly<Record<string, string |
     return null
   }
 }
+
+/**
+ * Stores `key` for `baseUrl` in the credentials file, keeping every other entry; the file is
+ * replaced atomically (written beside it, then renamed) with mode 0600, its folder 0700. Returns
+ * the file's path.
+ */
+export const storeKey = (baseUrl: string, key: string, env: Readonly<Record<string, string | undefined>> = process.env): string => {
+  const file = credentialsPath(env)
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 })
+  let keys: Record<string, unknown> = {}
+  try {
+    const existing = JSON.parse(fs.readFileSync(file, "utf8")) as { keys?: unknown }
+    if (typeof existing.keys === "object" && existing.keys !== null && !Array.isArray(existing.keys)) keys = existing.keys as Record<string, unknown>
+  } catch {
+    // A missing or unreadable file holds no keys; it is replaced.
+  }
+  keys[baseUrl.replace(/\/+$/, "")] = key
+  const temp = `${file}.${process.pid}.tmp`
+  fs.writeFileSync(temp, JSON.stringify({ keys }, null, 2) + "\n", { mode: 0o600 })
+  fs.renameSync(temp, file)
+  return file
+}

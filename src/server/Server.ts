@@ -1,0 +1,110 @@
+/**
+ * The tracking server as a layer: the HTTP API (HttpApi.ts) on a Node HTTP server, over a
+ * RecordStore and a KeyStore. `layer` keeps both in one SQLite file in the data directory;
+ * `layerWith` takes them from its context (tests give it in-memory ones).
+ *
+ * On the first start of a server without any key, it makes a key named "local" for every project
+ * and stores it in the local credentials file under the server's base URL, so that a run on this
+ * machine needs no set-up.
+ */
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as Console from "effect/Console"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as fs from "node:fs"
+import * as http from "node:http"
+import * as path from "node:path"
+import { storeKey } from "../runtime/Credentials.js"
+import * as ApiKeys from "./ApiKeys.js"
+import { app } from "./HttpApi.js"
+import { StoreFailed } from "./RecordStore.js"
+import * as SqliteRecordStore from "./SqliteRecordStore.js"
+
+/** Where the server listens and keeps its data. */
+export interface ServerOptions {
+  /** Default 127.0.0.1. */
+  readonly host?: string
+  /** Default 7077; 0 picks a free port. */
+  readonly port?: number
+  /** Default ./steplog-server (the SQLite file is inside); only `layer` uses it. */
+  readonly dataDir?: string
+  /** Where the credentials file is looked for (XDG_CONFIG_HOME, HOME); default process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>
+  /** Where the server's notices go; default stdout. */
+  readonly say?: (line: string) => Effect.Effect<void>
+}
+
+/** The running server: its base URL (`http://host:port`, the port as bound). */
+export class ServerInfo extends Context.Tag("steplog/server/ServerInfo")<ServerInfo, { readonly baseUrl: string }>() {}
+
+/** The default data directory, relative to the working directory. */
+export const defaultDataDir = "steplog-server"
+
+/** The SQLite file of a data directory, holding records and keys alike. */
+export const databasePath = (dataDir: string): string => path.join(dataDir, "steplog.db")
+
+/** The SqlClient of a data directory's database (WAL), creating the directory if missing. */
+export const databaseLayer = (dataDir: string) =>
+  Layer.unwrapEffect(
+    Effect.try({
+      try: () => {
+        fs.mkdirSync(dataDir, { recursive: true })
+        return SqliteClient.layer({ filename: databasePath(dataDir) }).pipe(
+          Layer.mapError((cause) => new StoreFailed({ operation: `open ${databasePath(dataDir)}`, cause }))
+        )
+      },
+      catch: (cause) => new StoreFailed({ operation: `create the data directory ${dataDir}`, cause })
+    })
+  )
+
+/** The KeyStore of a data directory (what `steplog keys` uses). */
+export const keysLayer = (dataDir: string) => ApiKeys.layerSqlite.pipe(Layer.provide(databaseLayer(dataDir)))
+
+const baseUrlOf = (address: HttpServer.Address): string => {
+  if (address._tag === "UnixAddress") return `http+unix://${address.path}`
+  const host = address.hostname === "0.0.0.0" || address.hostname === "::" ? "127.0.0.1" : address.hostname
+  return `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`
+}
+
+/** Makes the "local" key on a server that has none and stores it in the credentials file. */
+const firstStart = (baseUrl: string, options: ServerOptions) =>
+  Effect.gen(function* () {
+    const keys = yield* ApiKeys.KeyStore
+    if ((yield* keys.list).length > 0) return
+    const { key } = yield* keys.create({ name: "local", projects: "*" })
+    const say = options.say ?? Console.log
+    const file = yield* Effect.try({
+      try: () => storeKey(baseUrl, key, options.env),
+      catch: (cause) => cause
+    }).pipe(Effect.either)
+    if (file._tag === "Right") {
+      yield* say(`steplog server: first start; created the API key "local" (all projects) and stored it for ${baseUrl} in ${file.right}`)
+    } else {
+      // The key is shown once, so that it is not lost when the file cannot be written.
+      yield* say(`steplog server: first start; created the API key "local" (all projects): ${key}\n  (could not store it in the credentials file: ${String(file.left)})`)
+    }
+  })
+
+/** The server over the RecordStore and KeyStore of its context, listening until the layer is released. */
+export const layerWith = (options: ServerOptions = {}) => {
+  const listen = NodeHttpServer.layer(() => http.createServer(), { host: options.host ?? "127.0.0.1", port: options.port ?? 7077 })
+  const info = Layer.effect(
+    ServerInfo,
+    Effect.gen(function* () {
+      const baseUrl = yield* HttpServer.addressWith((address) => Effect.succeed(baseUrlOf(address)))
+      yield* firstStart(baseUrl, options)
+      return { baseUrl }
+    })
+  )
+  return Layer.merge(HttpServer.serve(app), info).pipe(Layer.provide(listen))
+}
+
+/** The server with its records and keys in `<dataDir>/steplog.db`. */
+export const layer = (options: ServerOptions = {}) => {
+  const dataDir = options.dataDir ?? defaultDataDir
+  const stores = Layer.merge(SqliteRecordStore.layerSqlite, ApiKeys.layerSqlite).pipe(Layer.provide(databaseLayer(dataDir)))
+  return layerWith(options).pipe(Layer.provide(stores))
+}

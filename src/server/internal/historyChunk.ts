@@ -1,0 +1,207 @@
+/**
+ * One metric of a run over CHUNK_STEPS aligned steps, as the SQLite store keeps it: packed columns
+ * (step, seq, ts, value as Float64; non-numeric values as JSON text beside them) plus, per BLOCK
+ * steps, min, max and the last entry, so that a `samples` read of a long run touches only the
+ * block summaries (bench/history-read.ts). Pure data, no I/O: SqliteRecordStore reads and writes
+ * the encoded form.
+ *
+ * Values round-trip bit-exactly: every number (NaN, ±Infinity, -0 included) is a Float64; a
+ * string, boolean or null is NaN in `vals` and its JSON in `texts` at the same index.
+ */
+import type { Value } from "../../schemas/Record.js"
+
+/** Steps per chunk row (aligned: chunk c holds steps c·CHUNK_STEPS … (c+1)·CHUNK_STEPS - 1). */
+export const CHUNK_STEPS = 1024
+/** Steps per block summary; a multiple of it divides CHUNK_STEPS. */
+export const BLOCK = 64
+const BLOCKS = CHUNK_STEPS / BLOCK
+/** Doubles a block summary takes: min, max, last step, last ts, last value. */
+const SUMMARY = 5
+
+/** One metric's entries of one chunk, in step order, one entry a step. */
+export interface Chunk {
+  readonly steps: Array<number>
+  readonly seqs: Array<number>
+  readonly ts: Array<number>
+  readonly vals: Array<number>
+  /** JSON of a non-numeric value, else null. */
+  readonly texts: Array<string | null>
+}
+
+/** The chunk row's columns as SQLite stores them. */
+export interface EncodedChunk {
+  readonly n: number
+  readonly firstStep: number
+  readonly lastStep: number
+  /** Float64 × SUMMARY per block (NaN step for an empty block, NaN min/max for no number). */
+  readonly blocks: Buffer
+  /** `{ block: json }` for blocks whose last value is not a number; null when there is none. */
+  readonly blockTexts: string | null
+  readonly steps: Buffer
+  readonly seqs: Buffer
+  readonly ts: Buffer
+  readonly vals: Buffer
+  /** `{ index: json }` of non-numeric values; null when there is none. */
+  readonly texts: string | null
+}
+
+/** The chunk a step belongs to. */
+export const chunkOf = (step: number): number => Math.floor(step / CHUNK_STEPS)
+
+/** An empty chunk. */
+export const empty = (): Chunk => ({ steps: [], seqs: [], ts: [], vals: [], texts: [] })
+
+/** A value as its (Float64, text) pair. */
+export const toPair = (value: Value): readonly [number, string | null] =>
+  typeof value === "number" ? [value, null] : [NaN, JSON.stringify(value)]
+/** The value of a (Float64, text) pair. */
+export const fromPair = (value: number, text: string | null): Value => (text === null ? value : (JSON.parse(text) as Value))
+
+/** Appends one entry; the caller merges afterwards when steps came out of order. */
+export const push = (chunk: Chunk, step: number, seq: number, ts: number, value: Value): void => {
+  const [number, text] = toPair(value)
+  chunk.steps.push(step)
+  chunk.seqs.push(seq)
+  chunk.ts.push(ts)
+  chunk.vals.push(number)
+  chunk.texts.push(text)
+}
+
+const isOrdered = (steps: ReadonlyArray<number>): boolean => {
+  for (let i = 1; i < steps.length; i++) if (steps[i]! <= steps[i - 1]!) return false
+  return true
+}
+
+/**
+ * `held` with `incoming` merged in, in step order, one entry a step: of two entries at one step
+ * the one with the higher seq wins, whichever arrived first. Appending (every incoming step after
+ * the last held one, in order) is the common case and costs a concatenation.
+ */
+export const merge = (held: Chunk, incoming: Chunk): Chunk => {
+  const last = held.steps.length === 0 ? -Infinity : held.steps[held.steps.length - 1]!
+  if (isOrdered(incoming.steps) && (incoming.steps.length === 0 || incoming.steps[0]! > last)) {
+    return {
+      steps: held.steps.concat(incoming.steps),
+      seqs: held.seqs.concat(incoming.seqs),
+      ts: held.ts.concat(incoming.ts),
+      vals: held.vals.concat(incoming.vals),
+      texts: held.texts.concat(incoming.texts)
+    }
+  }
+  const at = new Map<number, { chunk: Chunk; i: number }>()
+  for (const chunk of [held, incoming]) {
+    for (let i = 0; i < chunk.steps.length; i++) {
+      const other = at.get(chunk.steps[i]!)
+      if (other === undefined || other.chunk.seqs[other.i]! < chunk.seqs[i]!) at.set(chunk.steps[i]!, { chunk, i })
+    }
+  }
+  const out = empty()
+  for (const step of [...at.keys()].sort((a, b) => a - b)) {
+    const { chunk, i } = at.get(step)!
+    out.steps.push(step)
+    out.seqs.push(chunk.seqs[i]!)
+    out.ts.push(chunk.ts[i]!)
+    out.vals.push(chunk.vals[i]!)
+    out.texts.push(chunk.texts[i]!)
+  }
+  return out
+}
+
+const pack = (numbers: ReadonlyArray<number>): Buffer => Buffer.from(Float64Array.from(numbers).buffer)
+/** Float64s of a blob (copied: SQLite's buffers need not be 8-byte aligned). */
+export const unpackFloats = (bytes: Uint8Array): Float64Array =>
+  new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
+const textsOf = (texts: ReadonlyArray<string | null>): string | null => {
+  let out: { [index: number]: string } | undefined
+  for (let i = 0; i < texts.length; i++) if (texts[i] !== null) (out ??= {})[i] = texts[i]!
+  return out === undefined ? null : JSON.stringify(out)
+}
+
+/** The chunk (holding at least one entry, all of chunk `c`) as its columns, with its block summaries. */
+export const encode = (chunk: Chunk, c: number): EncodedChunk => {
+  const blocks = new Float64Array(BLOCKS * SUMMARY).fill(NaN)
+  const blockTexts: { [block: number]: string } = {}
+  let anyBlockText = false
+  for (let i = 0; i < chunk.steps.length; i++) {
+    const b = Math.floor(chunk.steps[i]! / BLOCK) - c * BLOCKS
+    const o = b * SUMMARY
+    const value = chunk.vals[i]!
+    if (chunk.texts[i] === null && !Number.isNaN(value)) {
+      if (!(blocks[o]! <= value)) blocks[o] = value // NaN (no number yet) compares false
+      if (!(blocks[o + 1]! >= value)) blocks[o + 1] = value
+    }
+    // Steps are in order: the last entry of a block is its last step.
+    blocks[o + 2] = chunk.steps[i]!
+    blocks[o + 3] = chunk.ts[i]!
+    blocks[o + 4] = value
+    if (chunk.texts[i] !== null) (blockTexts[b] = chunk.texts[i]!), (anyBlockText = true)
+    else delete blockTexts[b]
+  }
+  return {
+    n: chunk.steps.length,
+    firstStep: chunk.steps[0]!,
+    lastStep: chunk.steps[chunk.steps.length - 1]!,
+    blocks: Buffer.from(blocks.buffer),
+    blockTexts: anyBlockText && Object.keys(blockTexts).length > 0 ? JSON.stringify(blockTexts) : null,
+    steps: pack(chunk.steps),
+    seqs: pack(chunk.seqs),
+    ts: pack(chunk.ts),
+    vals: pack(chunk.vals),
+    texts: textsOf(chunk.texts)
+  }
+}
+
+/** The chunk back from its stored columns. */
+export const decode = (row: {
+  readonly steps: Uint8Array
+  readonly seqs: Uint8Array
+  readonly ts: Uint8Array
+  readonly vals: Uint8Array
+  readonly texts: string | null
+}): Chunk => {
+  const steps = Array.from(unpackFloats(row.steps))
+  const texts: Array<string | null> = new Array(steps.length).fill(null)
+  if (row.texts !== null) for (const [i, text] of Object.entries(JSON.parse(row.texts) as { [i: string]: string })) texts[Number(i)] = text
+  return {
+    steps,
+    seqs: Array.from(unpackFloats(row.seqs)),
+    ts: Array.from(unpackFloats(row.ts)),
+    vals: Array.from(unpackFloats(row.vals)),
+    texts
+  }
+}
+
+/** One block's summary as a sampled read uses it. */
+export interface BlockSummary {
+  readonly block: number
+  /** Min and max of the block's numbers other than NaN; NaN when it has none. */
+  readonly min: number
+  readonly max: number
+  readonly lastStep: number
+  readonly lastTs: number
+  readonly lastValue: Value
+}
+
+/** Calls `f` for each non-empty block of chunk `c`'s stored summaries, in step order. */
+export const forEachBlock = (
+  c: number,
+  blocks: Uint8Array,
+  blockTexts: string | null,
+  f: (summary: BlockSummary) => void
+): void => {
+  const floats = unpackFloats(blocks)
+  const texts = blockTexts === null ? {} : (JSON.parse(blockTexts) as { [b: string]: string })
+  for (let b = 0; b < BLOCKS; b++) {
+    const o = b * SUMMARY
+    if (Number.isNaN(floats[o + 2]!)) continue
+    const text = texts[b]
+    f({
+      block: c * BLOCKS + b,
+      min: floats[o]!,
+      max: floats[o + 1]!,
+      lastStep: floats[o + 2]!,
+      lastTs: floats[o + 3]!,
+      lastValue: text === undefined ? floats[o + 4]! : (JSON.parse(text) as Value)
+    })
+  }
+}

@@ -1,0 +1,290 @@
+/**
+ * The HTTP API on a real server (127.0.0.1, a free port) over an in-memory RecordStore and
+ * KeyStore, spoken to with fetch: keys (401 / 403), every kind of bad input (each changing
+ * nothing), the size caps and a gzip bomb, idempotent re-sends and ackSeq.
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import { Packr } from "msgpackr"
+import * as fs from "node:fs"
+import * as zlib from "node:zlib"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { credentialsPath, storedKey } from "../../src/runtime/Credentials.js"
+import type { Record } from "../../src/schemas/Record.js"
+import * as ApiKeys from "../../src/server/ApiKeys.js"
+import * as Server from "../../src/server/Server.js"
+import { useTempDir } from "../support/tempDir.js"
+import { makeMemoryRecordStore } from "./MemoryRecordStore.js"
+
+const temp = useTempDir("http-api")
+const packr = new Packr({ useRecords: true })
+const MiB = 1024 * 1024
+
+let runtime: ManagedRuntime.ManagedRuntime<ApiKeys.KeyStore | Server.ServerInfo, unknown>
+let memory: ReturnType<typeof makeMemoryRecordStore>
+let baseUrl = ""
+let env: { readonly XDG_CONFIG_HOME: string }
+/** The "local" key the first start made, and a key for project "alpha" only. */
+let localKey = ""
+let alphaKey = ""
+
+beforeAll(async () => {
+  env = { XDG_CONFIG_HOME: temp.dir() }
+  memory = makeMemoryRecordStore()
+  const stores = Layer.merge(memory.layer, ApiKeys.layerMemory)
+  runtime = ManagedRuntime.make(Server.layerWith({ port: 0, env, say: () => Effect.void }).pipe(Layer.provideMerge(stores)))
+  baseUrl = (await runtime.runPromise(Server.ServerInfo)).baseUrl
+  localKey = storedKey(baseUrl, env) ?? ""
+  alphaKey = (await runtime.runPromise(Effect.flatMap(ApiKeys.KeyStore, (keys) => keys.create({ name: "alpha-only", projects: ["alpha" as never] })))).key
+})
+
+afterAll(async () => {
+  await runtime?.dispose()
+})
+
+const api = (path: string, init: RequestInit & { readonly key?: string | null } = {}) => {
+  const { key = localKey, headers, ...rest } = init
+  return fetch(`${baseUrl}${path}`, {
+    ...rest,
+    headers: { ...(key === null ? {} : { authorization: `Bearer ${key}` }), ...(headers as globalThis.Record<string, string> | undefined) }
+  })
+}
+
+const runPath = (project: string, runId: string) => `/api/v1/projects/${project}/runs/${runId}`
+
+const runRecord = (runId: string, project: string, seq = 0): Record => ({
+  kind: "run",
+  seq,
+  ts: 1_700_000_000_000,
+  runId: runId as never,
+  project,
+  name: "a-run",
+  config: { lr: 0.1 },
+  tags: [],
+  notes: null,
+  group: null,
+  jobType: null,
+  host: "test-host",
+  pid: 1,
+  argv: [],
+  gitCommit: null,
+  sdkVersion: "0.1.0",
+  resumed: false
+})
+
+const historyRecord = (seq: number): Record => ({ kind: "history", seq, ts: 1_700_000_000_000 + seq, step: seq - 1, values: { loss: 1 / seq, acc: seq } })
+
+/** A run's opening record then history records up to seq `last`. */
+const batch = (runId: string, project: string, from: number, to: number): Array<Record> =>
+  Array.from({ length: to - from }, (_, i) => (from + i === 0 ? runRecord(runId, project) : historyRecord(from + i)))
+
+const gzipped = (value: unknown): Uint8Array => zlib.gzipSync(packr.pack(value))
+
+const postRecords = (project: string, runId: string, body: Uint8Array, headers: globalThis.Record<string, string> = { "content-encoding": "gzip" }, key?: string | null) =>
+  api(`${runPath(project, runId)}/records`, { method: "POST", body, headers: { "content-type": "application/msgpack", ...headers }, ...(key !== undefined ? { key } : {}) })
+
+/** Reads an ApiError answer and checks its shape. */
+const apiError = async (response: Response, status: number): Promise<{ error: string; detail: unknown }> => {
+  const body = (await response.json()) as { error: string; detail: unknown }
+  expect({ status: response.status, contentType: response.headers.get("content-type") }).toEqual({ status, contentType: "application/json" })
+  expect(typeof body.error).toBe("string")
+  expect(body).toHaveProperty("detail")
+  return body
+}
+
+const metadata = { name: "n", config: { lr: 0.1 }, tags: ["t"], notes: null, group: null, jobType: null, host: "h", startedAt: 1_700_000_000_000 }
+
+describe("keys", () => {
+  it("stores the key made on the first start in the credentials file, mode 0600, and whoami accepts it", async () => {
+    expect(localKey).toMatch(/^slk_[A-Za-z0-9_-]{43}$/)
+    expect(fs.statSync(credentialsPath(env)).mode & 0o777).toBe(0o600)
+    const response = await api("/api/v1/whoami")
+    expect(response.status).toBe(200)
+    expect(await response.json()).toEqual({ name: "local", projects: "*" })
+  })
+
+  it("answers whoami for a scoped key with its name and projects", async () => {
+    const response = await api("/api/v1/whoami", { key: alphaKey })
+    expect(await response.json()).toEqual({ name: "alpha-only", projects: ["alpha"] })
+  })
+
+  it("refuses a request without a key, with an unknown key and with a revoked key (401)", async () => {
+    expect((await apiError(await api("/api/v1/whoami", { key: null }), 401)).error).toBe("unauthorized")
+    await apiError(await api("/api/v1/projects", { key: null }), 401)
+    await apiError(await api("/api/v1/whoami", { key: "slk_not-a-key" }), 401)
+    await apiError(await api("/api/v1/whoami", { headers: { authorization: `Basic ${localKey}` }, key: null }), 401)
+
+    const { key } = await runtime.runPromise(Effect.flatMap(ApiKeys.KeyStore, (keys) => keys.create({ name: "soon-revoked", projects: "*" })))
+    expect((await api("/api/v1/whoami", { key })).status).toBe(200)
+    await runtime.runPromise(Effect.flatMap(ApiKeys.KeyStore, (keys) => keys.revoke("soon-revoked")))
+    await apiError(await api("/api/v1/whoami", { key }), 401)
+    // Nothing was written with a refused key.
+    await apiError(await postRecords("keys-401", "r1", gzipped(batch("r1", "keys-401", 0, 3)), undefined, key), 401)
+    expect(memory.recordsOf("keys-401", "r1")).toEqual([])
+  })
+
+  it("lets a key scoped to one project use it and answers 403 on another, changing nothing", async () => {
+    const ok = await postRecords("alpha", "r1", gzipped(batch("r1", "alpha", 0, 3)), undefined, alphaKey)
+    expect(await ok.json()).toEqual({ ackSeq: 3 })
+    const forbidden = await postRecords("beta", "r1", gzipped(batch("r1", "beta", 0, 3)), undefined, alphaKey)
+    expect((await apiError(forbidden, 403)).error).toBe("forbidden")
+    await apiError(await api(`${runPath("beta", "r1")}`, { method: "PUT", body: JSON.stringify(metadata), key: alphaKey }), 403)
+    await apiError(await api("/api/v1/projects/beta/runs", { key: alphaKey }), 403)
+    expect(memory.recordsOf("beta", "r1")).toEqual([])
+    expect((await api(runPath("beta", "r1"))).status).toBe(404)
+
+    // The listing shows a scoped key only its own projects.
+    await postRecords("gamma", "r1", gzipped(batch("r1", "gamma", 0, 2)))
+    const all = (await (await api("/api/v1/projects")).json()) as { projects: Array<{ name: string }> }
+    const scoped = (await (await api("/api/v1/projects", { key: alphaKey })).json()) as { projects: Array<{ name: string }> }
+    expect(all.projects.map((p) => p.name)).toEqual(expect.arrayContaining(["alpha", "gamma"]))
+    expect(scoped.projects.map((p) => p.name)).toEqual(["alpha"])
+  })
+})
+
+describe("POST records", () => {
+  it("answers the contiguous ackSeq, and a re-sent batch changes nothing", async () => {
+    const first = await postRecords("ingest", "run-a", gzipped(batch("run-a", "ingest", 0, 10)))
+    expect(await first.json()).toEqual({ ackSeq: 10 })
+    // A gap: seq 15..19 are held but the prefix still ends at 10.
+    expect(await (await postRecords("ingest", "run-a", gzipped(batch("run-a", "ingest", 15, 20)))).json()).toEqual({ ackSeq: 10 })
+    expect(await (await postRecords("ingest", "run-a", gzipped(batch("run-a", "ingest", 10, 15)))).json()).toEqual({ ackSeq: 20 })
+    const before = memory.recordsOf("ingest", "run-a")
+    expect(before.map((r) => r.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i))
+
+    const again = await postRecords("ingest", "run-a", gzipped(batch("run-a", "ingest", 0, 10)))
+    expect(await again.json()).toEqual({ ackSeq: 20 })
+    expect(memory.recordsOf("ingest", "run-a")).toEqual(before)
+  })
+
+  it("accepts an uncompressed body (identity, or no Content-Encoding)", async () => {
+    expect(await (await postRecords("ingest", "run-b", packr.pack(batch("run-b", "ingest", 0, 3)), { "content-encoding": "identity" })).json()).toEqual({ ackSeq: 3 })
+    expect(await (await postRecords("ingest", "run-b", packr.pack(batch("run-b", "ingest", 3, 5)), {})).json()).toEqual({ ackSeq: 5 })
+  })
+
+  it("refuses a batch with a bad record, naming its index and the schema error, and stores none of it", async () => {
+    const records: Array<unknown> = batch("run-c", "ingest", 0, 5)
+    records[3] = { kind: "history", seq: 3, ts: 1, step: -1, values: {} }
+    const body = await apiError(await postRecords("ingest", "run-c", gzipped(records)), 400)
+    expect(body.error).toBe("invalid_record")
+    expect(body.detail).toMatchObject({ index: 3 })
+    expect(JSON.stringify(body.detail)).toMatch(/record 3 of the batch.*step/s)
+    expect(memory.recordsOf("ingest", "run-c")).toEqual([])
+
+    const unknownKind = [...batch("run-c", "ingest", 0, 2), { kind: "nope", seq: 2, ts: 1 }]
+    expect((await apiError(await postRecords("ingest", "run-c", gzipped(unknownKind)), 400)).detail).toMatchObject({ index: 2 })
+    expect(memory.recordsOf("ingest", "run-c")).toEqual([])
+    expect((await api(runPath("ingest", "run-c"))).status).toBe(404)
+  })
+
+  it("refuses malformed msgpack, a body that is not an array, bad gzip and an unknown encoding (400 / 415)", async () => {
+    const malformed = await apiError(await postRecords("ingest", "run-d", zlib.gzipSync(Buffer.from([0xc1, 0xc1, 0xc1]))), 400)
+    expect(malformed.error).toBe("malformed_msgpack")
+    const truncated = packr.pack(batch("run-d", "ingest", 0, 3)).subarray(0, 20)
+    expect((await apiError(await postRecords("ingest", "run-d", zlib.gzipSync(truncated)), 400)).error).toBe("malformed_msgpack")
+    expect((await apiError(await postRecords("ingest", "run-d", gzipped({ records: [] })), 400)).error).toBe("malformed_batch")
+    expect((await apiError(await postRecords("ingest", "run-d", packr.pack(batch("run-d", "ingest", 0, 3))), 400)).error).toBe("malformed_gzip")
+    const brotli = await postRecords("ingest", "run-d", zlib.brotliCompressSync(packr.pack(batch("run-d", "ingest", 0, 3))), { "content-encoding": "br" })
+    await apiError(brotli, 415)
+    expect(memory.recordsOf("ingest", "run-d")).toEqual([])
+  })
+
+  it("refuses a batch holding a run record of another run (400)", async () => {
+    const records = [runRecord("other-run", "ingest"), historyRecord(1)]
+    const body = await apiError(await postRecords("ingest", "run-e", gzipped(records)), 400)
+    expect(body.error).toBe("wrong_run")
+    expect(body.detail).toMatchObject({ index: 0 })
+    expect(memory.recordsOf("ingest", "run-e")).toEqual([])
+    expect(memory.recordsOf("ingest", "other-run")).toEqual([])
+  })
+
+  it("refuses a body over 16 MiB by its Content-Length, and by counting when it is sent chunked (413)", async () => {
+    const big = new Uint8Array(16 * MiB + 1)
+    expect((await apiError(await postRecords("ingest", "run-f", big), 413)).error).toBe("payload_too_large")
+
+    let sent = 0
+    const chunked = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= 17 * MiB) return controller.close()
+        sent += MiB
+        controller.enqueue(new Uint8Array(MiB))
+      }
+    })
+    const response = await api(`${runPath("ingest", "run-f")}/records`, {
+      method: "POST",
+      body: chunked,
+      headers: { "content-encoding": "identity" },
+      duplex: "half"
+    } as RequestInit)
+    expect(JSON.stringify((await apiError(response, 413)).detail)).toMatch(/over 16 MiB/)
+    expect(memory.recordsOf("ingest", "run-f")).toEqual([])
+  })
+
+  it("refuses a gzip bomb (a valid batch inflating past 64 MiB) with 413 and stores nothing", async () => {
+    // 70 MiB of output text in one otherwise valid record: about 70 KB once gzipped.
+    const bomb = zlib.gzipSync(packr.pack([runRecord("run-g", "ingest"), { kind: "output", seq: 1, ts: 1, stream: "stdout", text: "a".repeat(70 * MiB) }]), { level: 9 })
+    expect(bomb.length).toBeLessThan(1 * MiB)
+    const body = await apiError(await postRecords("ingest", "run-g", bomb), 413)
+    expect(JSON.stringify(body.detail)).toMatch(/inflates/)
+    expect(memory.recordsOf("ingest", "run-g")).toEqual([])
+  })
+})
+
+describe("runs and history", () => {
+  it("creates a run with PUT and refuses bad metadata without creating anything", async () => {
+    const put = await api(runPath("meta", "run-1"), { method: "PUT", body: JSON.stringify(metadata) })
+    expect(put.status).toBe(200)
+    expect(await put.json()).toMatchObject({ runId: "run-1", project: "meta", name: "n", state: "running", tags: ["t"] })
+    expect(await (await api(runPath("meta", "run-1"))).json()).toMatchObject({ runId: "run-1", host: "h" })
+
+    expect((await apiError(await api(runPath("meta", "run-2"), { method: "PUT", body: "{not json" }), 400)).error).toBe("malformed_json")
+    const invalid = await apiError(await api(runPath("meta", "run-2"), { method: "PUT", body: JSON.stringify({ ...metadata, startedAt: "yesterday" }) }), 400)
+    expect(invalid.error).toBe("invalid_metadata")
+    expect(JSON.stringify(invalid.detail)).toMatch(/startedAt/)
+    await apiError(await api(runPath("meta", "run-2")), 404)
+    await apiError(await api(runPath("meta", "bad run id!")), 400)
+    await apiError(await api(runPath("bad project!", "run-1")), 400)
+    const runs = (await (await api("/api/v1/projects/meta/runs")).json()) as { runs: Array<{ runId: string }> }
+    expect(runs.runs.map((r) => r.runId)).toEqual(["run-1"])
+  })
+
+  it("reads history with ?keys and ?samples and refuses a bad samples value (400)", async () => {
+    await postRecords("hist", "run-h", gzipped(batch("run-h", "hist", 0, 101)))
+    const all = (await (await api(`${runPath("hist", "run-h")}/history`)).json()) as { rows: Array<{ step: number; values: object }> }
+    expect(all.rows.map((r) => r.step)).toEqual(Array.from({ length: 100 }, (_, i) => i))
+    const picked = (await (await api(`${runPath("hist", "run-h")}/history?keys=loss`)).json()) as { rows: Array<{ values: object }> }
+    expect(picked.rows[0]!.values).toEqual({ loss: 1 })
+    const sampled = (await (await api(`${runPath("hist", "run-h")}/history?keys=acc&samples=10`)).json()) as {
+      rows: Array<{ min: { acc: number }; max: { acc: number } }>
+    }
+    expect(sampled.rows).toHaveLength(10)
+    expect(sampled.rows[0]).toMatchObject({ min: { acc: 1 }, max: { acc: 10 } })
+
+    for (const samples of ["0", "-1", "10001", "abc", "2.5", ""]) {
+      const body = await apiError(await api(`${runPath("hist", "run-h")}/history?samples=${samples}`), 400)
+      expect(body.error).toBe("bad_query")
+    }
+    expect((await api(`${runPath("hist", "run-h")}/history?samples=10000`)).status).toBe(200)
+    await apiError(await api(`${runPath("hist", "no-such-run")}/history`), 404)
+  })
+})
+
+describe("routing", () => {
+  it("answers an unknown endpoint with 404 JSON", async () => {
+    expect((await apiError(await api("/api/v1/nothing-here"), 404)).error).toBe("not_found")
+    await apiError(await api("/api/v2/projects"), 404)
+    await apiError(await api("/", { key: null }), 404)
+  })
+
+  it("answers a wrong method on a known path with 405 and an Allow header", async () => {
+    const deleted = await api(runPath("meta", "run-1"), { method: "DELETE" })
+    expect(deleted.headers.get("allow")).toBe("GET, HEAD, PUT")
+    expect((await apiError(deleted, 405)).error).toBe("method_not_allowed")
+    const getRecords = await api(`${runPath("meta", "run-1")}/records`)
+    expect(getRecords.headers.get("allow")).toBe("POST")
+    await apiError(getRecords, 405)
+    await apiError(await api("/api/v1/whoami", { method: "POST", body: "{}" }), 405)
+    expect(memory.recordsOf("meta", "run-1")).toEqual([])
+  })
+})
