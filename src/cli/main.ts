@@ -15,8 +15,10 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { createRequire } from "node:module"
+import { exportRun } from "./Export.js"
 import { inspect } from "./Inspect.js"
 import { keys } from "./Keys.js"
+import { runs } from "./Runs.js"
 import { server } from "./Server.js"
 
 // src/cli/main.ts and dist/cli/main.js both sit two levels below package.json.
@@ -24,9 +26,9 @@ const { version } = createRequire(import.meta.url)("../../package.json") as { ve
 
 const steplog = Command.make("steplog").pipe(
   Command.withDescription(
-    "Experiment tracking for TypeScript and Node.js. A run writes every record it logs to journal.slog in its run directory; these commands work with what is on disk. Run `steplog <command> --help` for a command's arguments and options."
+    "Experiment tracking for TypeScript and Node.js. A run writes every record it logs to journal.slog in its run directory. `inspect` reads a journal on disk; `server` and `keys` run and manage a tracking server; `runs` and `export` read from one. Run `steplog <command> --help` for a command's arguments and options."
   ),
-  Command.withSubcommands([inspect, server, keys])
+  Command.withSubcommands([inspect, server, keys, runs, exportRun])
 )
 
 // Printed under every command's --help: the exit statuses are the same for all of them.
@@ -35,7 +37,7 @@ const footer = HelpDoc.sequence(
   HelpDoc.descriptionList([
     [Span.text("0"), HelpDoc.p("Done; nothing wrong found.")],
     [Span.text("1"), HelpDoc.p("Done, and damage was found (reported on stderr).")],
-    [Span.text("2"), HelpDoc.p("Could not be done: a file cannot be read (missing, not a steplog journal, a newer format) or the command line is wrong.")],
+    [Span.text("2"), HelpDoc.p("Could not be done: a file cannot be read (missing, not a steplog journal, a newer format), the server cannot be reached or refused the request, or the command line is wrong.")],
     [Span.text("70"), HelpDoc.p("A bug in steplog; please report it with the error printed.")]
   ])
 )
@@ -51,7 +53,8 @@ const exitStatus = cli(process.argv).pipe(
     NoServerDatabase: (error) => Console.error(error.message).pipe(Effect.as(2)),
     KeyNotFound: (error) => Console.error(error.message).pipe(Effect.as(2)),
     KeyNameTaken: (error) => Console.error(error.message).pipe(Effect.as(2)),
-    StoreFailed: (error) => Console.error(error.message).pipe(Effect.as(2))
+    StoreFailed: (error) => Console.error(error.message).pipe(Effect.as(2)),
+    ServerRequestFailed: (error) => Console.error(error.message).pipe(Effect.as(2))
   }),
   // @effect/cli has already printed what is wrong with the command line, with the usage.
   Effect.catchIf(ValidationError.isValidationError, () => Effect.succeed(2))

@@ -1,0 +1,62 @@
+/**
+ * `steplog export PROJECT/RUN [--format jsonl|csv] [--keys a,b]`: a run's history from the
+ * server, in step order, on stdout: JSON lines (NaN and ±Infinity as strings) or CSV with one
+ * column per key.
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as Options from "@effect/cli/Options"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { History, type HistoryRow } from "../schemas/Wire.js"
+import { jsonLine } from "./internal/jsonLine.js"
+import { connection, getJson } from "./internal/ServerRequest.js"
+import { baseUrl } from "./Runs.js"
+
+const run = Args.text({ name: "project/run" }).pipe(
+  Args.withDescription("The run to export, as PROJECT/RUN_ID (see `steplog runs`)."),
+  Args.mapEffect((text) => {
+    const parts = text.split("/")
+    return parts.length === 2 && parts[0]!.length > 0 && parts[1]!.length > 0
+      ? Effect.succeed({ project: parts[0]!, runId: parts[1]! })
+      : Effect.fail(HelpDoc.p(`expected PROJECT/RUN_ID, got "${text}"`))
+  })
+)
+
+const format = Options.choice("format", ["jsonl", "csv"]).pipe(
+  Options.withDescription("jsonl: one JSON object a row ({step, ts, values}). csv: a header of step, ts and every key, then one line a row."),
+  Options.withDefault("jsonl" as const)
+)
+
+const keys = Options.text("keys").pipe(
+  Options.withDescription("Export only these keys, comma-separated (rows with none of them are left out)."),
+  Options.optional
+)
+
+/** A CSV field: quoted when it holds a comma, a quote or a line break. */
+const csvField = (value: unknown): string => {
+  const text = value === null || value === undefined ? "" : String(value)
+  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text
+}
+
+const csv = (rows: ReadonlyArray<HistoryRow>): string => {
+  const columns = [...new Set(rows.flatMap((row) => Object.keys(row.values)))]
+  const lines = [["step", "ts", ...columns].map(csvField).join(",")]
+  for (const row of rows) lines.push([row.step, row.ts, ...columns.map((c) => row.values[c])].map(csvField).join(","))
+  return lines.join("\n")
+}
+
+/** The `export` command. */
+export const exportRun = Command.make("export", { run, format, keys, baseUrl }, (options) =>
+  Effect.gen(function* () {
+    const conn = yield* connection(options.baseUrl)
+    const query = Option.match(options.keys, { onNone: () => "", onSome: (k) => `?keys=${encodeURIComponent(k)}` })
+    const path = `/api/v1/projects/${encodeURIComponent(options.run.project)}/runs/${encodeURIComponent(options.run.runId)}/history${query}`
+    const { rows } = yield* getJson(conn, path, History)
+    if (rows.length === 0) return
+    yield* Console.log(options.format === "csv" ? csv(rows) : rows.map(jsonLine).join("\n"))
+  }).pipe(Effect.provide(NodeHttpClient.layerUndici))
+).pipe(Command.withDescription("Print a run's history from a steplog server, in step order, as JSON lines or CSV."))

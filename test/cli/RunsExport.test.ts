@@ -1,0 +1,129 @@
+/**
+ * `steplog runs` and `steplog export` against a real server on 127.0.0.1 (in this process, over
+ * an in-memory store), run as the built CLI, as a person would.
+ */
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import { Packr } from "msgpackr"
+import { spawn } from "node:child_process"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as zlib from "node:zlib"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { storedKey } from "../../src/runtime/Credentials.js"
+import type { Record } from "../../src/schemas/Record.js"
+import * as ApiKeys from "../../src/server/ApiKeys.js"
+import * as Server from "../../src/server/Server.js"
+import { makeMemoryRecordStore } from "../server/MemoryRecordStore.js"
+import { useTempDir } from "../support/tempDir.js"
+
+const temp = useTempDir("runs-export")
+const main = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "dist", "cli", "main.js")
+
+let runtime: ManagedRuntime.ManagedRuntime<ApiKeys.KeyStore | Server.ServerInfo, unknown>
+let baseUrl = ""
+let key = ""
+
+/** Runs the built CLI without blocking this process, whose event loop serves the requests. */
+const steplog = (args: ReadonlyArray<string>, env: { readonly [name: string]: string } = {}) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [main, ...args], { env: { ...process.env, STEPLOG_API_KEY: key, ...env } })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk) => (stdout += chunk))
+    child.stderr.on("data", (chunk) => (stderr += chunk))
+    child.on("close", (status) => resolve({ status, stdout, stderr }))
+  })
+
+const runRecord = (runId: string, name: string, ts: number): Record => ({
+  kind: "run", seq: 0, ts, runId: runId as never, project: "moons", name, config: { lr: 0.3 }, tags: ["mlp"],
+  notes: null, group: null, jobType: null, host: "test-host", pid: 1, argv: [], gitCommit: null, sdkVersion: "0.1.0", resumed: false
+})
+
+const post = async (runId: string, records: ReadonlyArray<Record>) => {
+  const response = await fetch(`${baseUrl}/api/v1/projects/moons/runs/${runId}/records`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}`, "content-encoding": "gzip", "content-type": "application/msgpack" },
+    body: zlib.gzipSync(new Packr({ useRecords: true }).pack(records))
+  })
+  expect(response.status).toBe(200)
+}
+
+beforeAll(async () => {
+  const env = { XDG_CONFIG_HOME: temp.dir() }
+  const stores = Layer.merge(makeMemoryRecordStore().layer, ApiKeys.layerMemory)
+  runtime = ManagedRuntime.make(Server.layerWith({ port: 0, env, say: () => Effect.void }).pipe(Layer.provideMerge(stores)))
+  baseUrl = (await runtime.runPromise(Server.ServerInfo)).baseUrl
+  key = storedKey(baseUrl, env) ?? ""
+  await post("run-a", [
+    runRecord("run-a", "brisk-comet-1", 1_764_000_000_000),
+    { kind: "history", seq: 1, ts: 1_764_000_001_000, step: 0, values: { loss: 0.5, note: "a, \"quoted\" text" } },
+    { kind: "history", seq: 2, ts: 1_764_000_002_000, step: 1, values: { loss: 0.25, acc: 0.9 } },
+    { kind: "summary", seq: 3, ts: 1_764_000_003_000, patch: { loss: 0.25, acc: 0.9 } },
+    { kind: "exit", seq: 4, ts: 1_764_000_003_000, exitCode: 0, signal: null, durationMs: 3000 }
+  ])
+  await post("run-b", [runRecord("run-b", "calm-river-2", 1_764_000_100_000)])
+})
+
+afterAll(async () => {
+  await runtime?.dispose()
+})
+
+describe("steplog runs", () => {
+  it("lists every run newest first, with state, steps and summary", async () => {
+    const { status, stdout } = await steplog(["runs", "--base-url", baseUrl])
+    expect(status).toBe(0)
+    const lines = stdout.trim().split("\n")
+    expect(lines[0]).toMatch(/^PROJECT\s+RUN\s+NAME\s+STATE\s+STEPS/)
+    expect(lines[1]).toMatch(/^moons\s+run-b\s+calm-river-2\s+running\s+0/)
+    expect(lines[2]).toMatch(/^moons\s+run-a\s+brisk-comet-1\s+finished\s+2\s+.*\bloss=0\.25\b/)
+  })
+
+  it("prints one JSON line a run with --json", async () => {
+    const { status, stdout } = await steplog(["runs", "--project", "moons", "--json", "--base-url", baseUrl])
+    expect(status).toBe(0)
+    const runs = stdout.trim().split("\n").map((line) => JSON.parse(line))
+    expect(runs.map((run) => [run.runId, run.state, run.historyRows])).toEqual([["run-b", "running", 0], ["run-a", "finished", 2]])
+  })
+
+  it("says how to reach a server when none answers, with exit status 2", async () => {
+    const { status, stderr } = await steplog(["runs", "--base-url", "http://127.0.0.1:1"])
+    expect(status).toBe(2)
+    expect(stderr).toMatch(/no steplog server answers at http:\/\/127\.0\.0\.1:1.*steplog server/)
+  })
+
+  it("says the key was refused, with exit status 2", async () => {
+    const { status, stderr } = await steplog(["runs", "--base-url", baseUrl], { STEPLOG_API_KEY: "slk_wrong" })
+    expect(status).toBe(2)
+    expect(stderr).toMatch(/refused the API key.*steplog login/)
+  })
+})
+
+describe("steplog export", () => {
+  it("prints a run's history as JSON lines in step order", async () => {
+    const { status, stdout } = await steplog(["export", "moons/run-a", "--base-url", baseUrl])
+    expect(status).toBe(0)
+    const rows = stdout.trim().split("\n").map((line) => JSON.parse(line))
+    expect(rows).toEqual([
+      { step: 0, ts: 1_764_000_001_000, values: { loss: 0.5, note: "a, \"quoted\" text" } },
+      { step: 1, ts: 1_764_000_002_000, values: { loss: 0.25, acc: 0.9 } }
+    ])
+  })
+
+  it("prints CSV with a column per key, quoting text that needs it", async () => {
+    const { status, stdout } = await steplog(["export", "moons/run-a", "--format", "csv", "--base-url", baseUrl])
+    expect(status).toBe(0)
+    expect(stdout.trim().split("\n")).toEqual([
+      "step,ts,loss,note,acc",
+      `0,1764000001000,0.5,"a, ""quoted"" text",`,
+      "1,1764000002000,0.25,,0.9"
+    ])
+  })
+
+  it("refuses a run named without its project, with exit status 2", async () => {
+    const { status, stderr } = await steplog(["export", "run-a", "--base-url", baseUrl])
+    expect(status).toBe(2)
+    expect(stderr).toMatch(/PROJECT\/RUN_ID/)
+  })
+})
