@@ -18,6 +18,7 @@ import { createRequire } from "node:module"
 import { exportRun } from "./Export.js"
 import { inspect } from "./Inspect.js"
 import { keys } from "./Keys.js"
+import { login } from "./Login.js"
 import { runs } from "./Runs.js"
 import { server } from "./Server.js"
 
@@ -26,9 +27,9 @@ const { version } = createRequire(import.meta.url)("../../package.json") as { ve
 
 const steplog = Command.make("steplog").pipe(
   Command.withDescription(
-    "Experiment tracking for TypeScript and Node.js. A run writes every record it logs to journal.slog in its run directory. `inspect` reads a journal on disk; `server` and `keys` run and manage a tracking server; `runs` and `export` read from one. Run `steplog <command> --help` for a command's arguments and options."
+    "Experiment tracking for TypeScript and Node.js. A run writes every record it logs to journal.slog in its run directory. `inspect` reads a journal on disk; `server` and `keys` run and manage a tracking server; `login` stores a key for one; `runs` and `export` read from one. Run `steplog <command> --help` for a command's arguments and options."
   ),
-  Command.withSubcommands([inspect, server, keys, runs, exportRun])
+  Command.withSubcommands([inspect, server, keys, login, runs, exportRun])
 )
 
 // Printed under every command's --help: the exit statuses are the same for all of them.

@@ -1,5 +1,5 @@
 /**
- * `steplog runs` and `steplog export` against a real server on 127.0.0.1 (in this process, over
+ * `steplog login`, `steplog runs` and `steplog export` against a real server on 127.0.0.1 (in this process, over
  * an in-memory store), run as the built CLI, as a person would.
  */
 import * as Effect from "effect/Effect"
@@ -7,11 +7,12 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import { Packr } from "msgpackr"
 import { spawn } from "node:child_process"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as zlib from "node:zlib"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { storedKey } from "../../src/runtime/Credentials.js"
+import { credentialsPath, storedKey } from "../../src/runtime/Credentials.js"
 import type { Record } from "../../src/schemas/Record.js"
 import * as ApiKeys from "../../src/server/ApiKeys.js"
 import * as Server from "../../src/server/Server.js"
@@ -125,5 +126,25 @@ describe("steplog export", () => {
     const { status, stderr } = await steplog(["export", "run-a", "--base-url", baseUrl])
     expect(status).toBe(2)
     expect(stderr).toMatch(/PROJECT\/RUN_ID/)
+  })
+})
+
+describe("steplog login", () => {
+  it("checks the key with the server and stores it for that server, readable by the owner only", async () => {
+    const config = temp.file("config")
+    const { status, stdout } = await steplog(["login", "--base-url", baseUrl, key], { XDG_CONFIG_HOME: config })
+    expect(status).toBe(0)
+    expect(stdout).toMatch(/logged in to .* as "local" \(every project\)/)
+    const env = { XDG_CONFIG_HOME: config }
+    expect(storedKey(baseUrl, env)).toBe(key)
+    expect(fs.statSync(credentialsPath(env)).mode & 0o777).toBe(0o600)
+  })
+
+  it("stores nothing when the server refuses the key, with exit status 2", async () => {
+    const config = temp.file("config")
+    const { status, stderr } = await steplog(["login", "--base-url", baseUrl, "slk_not-a-key"], { XDG_CONFIG_HOME: config })
+    expect(status).toBe(2)
+    expect(stderr).toMatch(/refused the API key/)
+    expect(fs.existsSync(credentialsPath({ XDG_CONFIG_HOME: config }))).toBe(false)
   })
 })
