@@ -1,0 +1,85 @@
+/**
+ * The upload cursor, `upload.cursor` in the run directory: where the service resumes uploading a
+ * run after a restart. `ackSeq` is the server's word (it holds every record with seq < ackSeq);
+ * `offset` is a frame boundary of the journal such that every record before it has seq < ackSeq,
+ * so the cursor is never ahead of what the server holds. Reading resumes at `offset` and drops
+ * records below `ackSeq`.
+ *
+ * Written atomically (temporary file, fsync, rename, fsync of the directory), so a crash leaves
+ * the old cursor or the new one, never a mix. A missing or corrupt cursor reads as the start of
+ * the journal: that only resends records, and the server stores each (run, seq) once.
+ */
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import * as fs from "node:fs"
+import * as path from "node:path"
+
+/** Where uploading a run resumes: a journal offset and the server's acknowledged seq. */
+export const UploadCursor = Schema.Struct({ offset: Schema.NonNegativeInt, ackSeq: Schema.NonNegativeInt })
+export type UploadCursor = typeof UploadCursor.Type
+
+/** The cursor of a run nothing of which has been acknowledged: the start of the journal. */
+export const start: UploadCursor = { offset: 0, ackSeq: 0 }
+
+/** The cursor file of the run directory `runDir`. */
+export const cursorPath = (runDir: string): string => path.join(runDir, "upload.cursor")
+
+/** Persisting the cursor failed (disk full, directory gone); the previous cursor stays in place. */
+export class CursorWriteFailed extends Data.TaggedError("CursorWriteFailed")<{
+  readonly path: string
+  readonly cause: unknown
+}> {
+  override get message(): string {
+    const reason = this.cause instanceof Error ? this.cause.message : String(this.cause)
+    return `steplog: writing the upload cursor ${this.path} failed: ${reason}`
+  }
+}
+
+const decode = Schema.decodeUnknownEither(Schema.parseJson(UploadCursor))
+
+/** Reads the cursor at `file`; a missing, unreadable or corrupt file is `start`. */
+export const read = (file: string): Effect.Effect<UploadCursor> =>
+  Effect.sync(() => {
+    let text: string
+    try {
+      text = fs.readFileSync(file, "utf8")
+    } catch {
+      return start
+    }
+    return Either.getOrElse(decode(text), () => start)
+  })
+
+/** Replaces the cursor at `file` atomically and durably. */
+export const write = (file: string, cursor: UploadCursor): Effect.Effect<void, CursorWriteFailed> =>
+  Effect.try({
+    try: () => {
+      // One temporary name per process: two services never upload one run at once (the run lock
+      // belongs to its training process, and each training process has one service).
+      const temp = `${file}.tmp-${process.pid}`
+      const fd = fs.openSync(temp, "w", 0o644)
+      try {
+        fs.writeSync(fd, JSON.stringify({ offset: cursor.offset, ackSeq: cursor.ackSeq }))
+        fs.fsyncSync(fd)
+      } finally {
+        fs.closeSync(fd)
+      }
+      fs.renameSync(temp, file)
+      syncDirectory(path.dirname(file))
+    },
+    catch: (cause) => new CursorWriteFailed({ path: file, cause })
+  })
+
+/** Makes the rename itself durable; some platforms cannot open a directory, which is not an error. */
+const syncDirectory = (dir: string): void => {
+  let fd = -1
+  try {
+    fd = fs.openSync(dir, "r")
+    fs.fsyncSync(fd)
+  } catch {
+    // best effort: the cursor only ever saves work, never data
+  } finally {
+    if (fd >= 0) fs.closeSync(fd)
+  }
+}

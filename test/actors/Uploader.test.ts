@@ -1,0 +1,375 @@
+/**
+ * The Uploader against a scripted server: an `HttpClient.make` whose responder the test writes,
+ * no network. Time comes from TestClock; the retry jitter is pinned by `Random.fixed([0.5])`
+ * (a factor of exactly 1), so every delay is exact. The last test runs the real Tailer on a real
+ * journal in front of it, stopped and restarted from the cursor file.
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import { expect, it } from "@effect/vitest"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Queue from "effect/Queue"
+import * as Random from "effect/Random"
+import * as TestClock from "effect/TestClock"
+import { Unpackr } from "msgpackr"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as zlib from "node:zlib"
+import { describe } from "vitest"
+import * as Auth from "../../src/actors/Auth.js"
+import * as Tailer from "../../src/actors/Tailer.js"
+import * as Uploader from "../../src/actors/Uploader.js"
+import { credentialsPath } from "../../src/runtime/Credentials.js"
+import * as UploadCursor from "../../src/runtime/UploadCursor.js"
+import type { Record } from "../../src/schemas/Record.js"
+import { histories, openJournal, settle } from "../support/actors.js"
+import { useTempDir } from "../support/tempDir.js"
+
+const temp = useTempDir("uploader")
+const BASE_URL = "http://127.0.0.1:7077"
+const unpackr = new Unpackr({ useRecords: true })
+
+/** One POST as the scripted server saw it. */
+interface Received {
+  readonly url: string
+  readonly authorization: string | undefined
+  readonly encoding: string | undefined
+  readonly records: ReadonlyArray<Record>
+  readonly at: number
+}
+
+type Answer = "network-error" | { readonly status: number; readonly headers?: { [name: string]: string }; readonly body?: unknown }
+
+/**
+ * A server that holds records by seq and acknowledges the highest contiguous seq, as the real one
+ * does, unless `script` answers first (return undefined to let it).
+ */
+const scriptedServer = (script: (received: Received, index: number) => Answer | undefined = () => undefined) => {
+  const received: Array<Received> = []
+  const held = new Set<number>()
+  /** Whether the last answer asks for a retry, and how many sleeps TestClock held when it came. */
+  const state = { awaitingRetry: false, sleepsAtRequest: 0 }
+  const ackSeq = () => {
+    let seq = 0
+    while (held.has(seq)) seq++
+    return seq
+  }
+  const client = HttpClient.make((request, url) =>
+    Effect.gen(function* () {
+      const body = request.body
+      if (body._tag !== "Uint8Array") return yield* Effect.die(new Error(`unexpected body ${body._tag}`))
+      const got: Received = {
+        url: url.toString(),
+        authorization: request.headers["authorization"],
+        encoding: request.headers["content-encoding"],
+        records: unpackr.unpack(zlib.gunzipSync(body.body)) as Array<Record>,
+        at: yield* Clock.currentTimeMillis
+      }
+      received.push(got)
+      state.sleepsAtRequest = Chunk.size(yield* TestClock.sleeps())
+      const scripted = script(got, received.length - 1)
+      let answer: Answer
+      if (scripted === undefined) {
+        for (const record of got.records) held.add(record.seq)
+        answer = { status: 200, body: { ackSeq: ackSeq() } }
+      } else {
+        answer = scripted
+      }
+      state.awaitingRetry = answer === "network-error" || [408, 429].includes(answer.status) || (answer.status >= 500 && answer.status !== 501)
+      if (answer === "network-error") {
+        return yield* Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error("ECONNREFUSED") }))
+      }
+      const text = answer.body === undefined ? null : JSON.stringify(answer.body)
+      return HttpClientResponse.fromWeb(request, new Response(text, { status: answer.status, headers: answer.headers ?? {} }))
+    })
+  )
+  return { client, received, held, state }
+}
+
+type Server = ReturnType<typeof scriptedServer>
+
+const makeRunDir = () => {
+  const dir = temp.file("run")
+  fs.mkdirSync(dir)
+  return dir
+}
+
+/** Writes a credentials file under `home` holding `key` for the test server. */
+const storeKey = (env: { XDG_CONFIG_HOME: string }, key: string) => {
+  const file = credentialsPath(env)
+  fs.mkdirSync(path.dirname(file), { recursive: true })
+  fs.writeFileSync(file, JSON.stringify({ keys: { [BASE_URL]: key } }), { mode: 0o600 })
+}
+
+/** Starts an Uploader over `server` reading batches from `input`; its loop's end is in `result`. */
+const startUploader = (options: {
+  readonly server: Server
+  readonly input: Queue.Dequeue<Tailer.Batch>
+  readonly runDir: string
+  readonly from?: UploadCursor.UploadCursor
+  readonly apiKey?: string
+  readonly env?: { XDG_CONFIG_HOME: string }
+}) =>
+  Effect.gen(function* () {
+    const env = options.env ?? { XDG_CONFIG_HOME: path.join(options.runDir, "no-config") }
+    const auth = yield* Auth.make({ baseUrl: BASE_URL, apiKey: options.apiKey ?? "key-1", env })
+    const reports: Array<string> = []
+    const uploader = yield* Uploader.make({
+      baseUrl: BASE_URL,
+      project: "proj",
+      runId: "run1",
+      input: options.input,
+      from: options.from ?? UploadCursor.start,
+      cursorFile: UploadCursor.cursorPath(options.runDir),
+      report: (message) => reports.push(message)
+    }).pipe(Effect.provideService(HttpClient.HttpClient, options.server.client), Effect.provideService(Auth.Auth, auth))
+    const fiber = yield* uploader.loop.pipe(Effect.withRandom(Random.fixed([0.5])), Effect.either, Effect.forkScoped)
+    yield* settle()
+    return { uploader, fiber, reports }
+  })
+
+/** A batch of `records` read from frames marked as given. */
+const batchOf = (records: ReadonlyArray<Record>, marks: ReadonlyArray<Tailer.Mark>): Tailer.Batch => ({ records, bytes: records.length * 40, marks })
+
+const seqsOf = (received: ReadonlyArray<Received>) => received.map((got) => got.records.map((record) => record.seq))
+
+const readCursor = (runDir: string) => Effect.runSync(UploadCursor.read(UploadCursor.cursorPath(runDir)))
+
+/**
+ * Runs the actors until `done` holds. gzip runs on libuv's thread pool, so between checks the
+ * test gives the event loop a turn. After a retryable answer, once the Uploader has registered its
+ * retry delay (one sleep more than when the request came: TestClock keeps finished sleeps in its
+ * list, so only the count tells), the clock jumps to exactly that wake-up, so that request times
+ * are the schedule's own. Bounded by a wall-clock deadline: a condition that never holds fails the
+ * test instead of hanging it.
+ */
+const drive = (server: Server, done: () => boolean) =>
+  Effect.gen(function* () {
+    const deadline = Date.now() + 10_000
+    while (!done() && Date.now() < deadline) {
+      yield* settle(done)
+      if (done()) break
+      const sleeps = Chunk.toReadonlyArray(yield* TestClock.sleeps())
+      if (server.state.awaitingRetry && sleeps.length > server.state.sleepsAtRequest) {
+        // the newest sleep is the first: TestClock prepends
+        yield* TestClock.adjust(sleeps[0]! - (yield* Clock.currentTimeMillis))
+      } else {
+        yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+      }
+    }
+    expect(done()).toBe(true)
+  })
+
+/** Offers one batch and drives the Uploader until `done`. */
+const deliver = (server: Server, input: Queue.Enqueue<Tailer.Batch>, batch: Tailer.Batch, done: () => boolean) =>
+  Effect.zipRight(input.offer(batch), drive(server, done))
+
+describe("Uploader", () => {
+  it.scoped("POSTs a batch as gzipped msgpack with the Bearer key, then persists the cursor at the acknowledged mark", () =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      const server = scriptedServer()
+      const input = yield* Queue.bounded<Tailer.Batch>(2)
+      const { uploader } = yield* startUploader({ server, input, runDir })
+      const records = histories(0, 5)
+
+      yield* deliver(server, input, batchOf(records, [{ offset: 8, seq: 0 }, { offset: 120, seq: 5 }]), () => uploader.cursor().ackSeq === 5)
+      expect(server.received).toHaveLength(1)
+      const [got] = server.received
+      expect(got!.url).toBe(`${BASE_URL}/api/v1/projects/proj/runs/run1/records`)
+      expect(got!.authorization).toBe("Bearer key-1")
+      expect(got!.encoding).toBe("gzip")
+      expect(got!.records).toEqual(records)
+      expect(readCursor(runDir)).toEqual({ offset: 120, ackSeq: 5 })
+    }))
+
+  it.scoped("retries network errors and 5xx after 250, 500 and 1000 ms, then goes on", () =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      const server = scriptedServer((_, index) => (index === 0 ? "network-error" : index === 1 ? { status: 503 } : index === 2 ? { status: 500 } : undefined))
+      const input = yield* Queue.bounded<Tailer.Batch>(2)
+      const { uploader } = yield* startUploader({ server, input, runDir })
+
+      yield* deliver(server, input, batchOf(histories(0, 3), [{ offset: 8, seq: 0 }, { offset: 90, seq: 3 }]), () => uploader.cursor().ackSeq === 3)
+      expect(server.received.map((got) => got.at)).toEqual([0, 250, 750, 1750])
+      expect(readCursor(runDir)).toEqual({ offset: 90, ackSeq: 3 })
+    }))
+
+  it.scoped("waits as long as Retry-After says, in seconds or as an HTTP-date, instead of the computed delay", () =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      const server = scriptedServer((got, index) => {
+        if (index === 0) return { status: 429, headers: { "retry-after": "2" } }
+        if (index === 1) return { status: 503, headers: { "retry-after": new Date(got.at + 45_000).toUTCString() } }
+        return undefined
+      })
+      const input = yield* Queue.bounded<Tailer.Batch>(2)
+      const { uploader } = yield* startUploader({ server, input, runDir })
+
+      yield* deliver(server, input, batchOf(histories(0, 2), [{ offset: 8, seq: 0 }]), () => uploader.cursor().ackSeq === 2)
+      // 2 s asked, not 250 ms; then 45 s asked, past the 30 s cap and instead of 500 ms
+      expect(server.received.map((got) => got.at)).toEqual([0, 2_000, 47_000])
+    }))
+
+  it.scoped.each([400, 403, 404])("stops the run's upload after one refused POST (%i), with one clear message", (status) =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      const server = scriptedServer(() => ({ status, body: { error: "refused", detail: "no such thing" } }))
+      const input = yield* Queue.bounded<Tailer.Batch>(2)
+      const { fiber } = yield* startUploader({ server, input, runDir, from: { offset: 50, ackSeq: 2 } })
+
+      yield* input.offer(batchOf(histories(2, 3), [{ offset: 50, seq: 2 }]))
+      yield* settle()
+      yield* TestClock.adjust("10 minutes")
+      const result = yield* Fiber.join(fiber)
+      expect(server.received).toHaveLength(1)
+      const stopped = Either.getLeft(result).pipe((o) => o._tag === "Some" ? o.value : undefined)!
+      expect(stopped.reason).toBe("rejected")
+      expect(stopped.message).toContain(`HTTP ${status}`)
+      expect(stopped.message).toContain("no such thing")
+      expect(stopped.message).toContain("steplog sync")
+      // nothing acknowledged, nothing written
+      expect(fs.existsSync(UploadCursor.cursorPath(runDir))).toBe(false)
+    }))
+
+  it.scoped("sends a batch refused with 413 again in halves, down to what the server takes", () =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      const server = scriptedServer((got) => (got.records.length > 2 ? { status: 413 } : undefined))
+      const input = yield* Queue.bounded<Tailer.Batch>(2)
+      const { uploader } = yield* startUploader({ server, input, runDir })
+
+      yield* deliver(server, input, batchOf(histories(0, 8), [{ offset: 8, seq: 0 }, { offset: 400, seq: 8 }]), () => uploader.cursor().ackSeq === 8)
+      expect(seqsOf(server.received)).toEqual([
+        [0, 1, 2, 3, 4, 5, 6, 7],
+        [0, 1, 2, 3],
+        [0, 1],
+        [2, 3],
+        [4, 5, 6, 7],
+        [4, 5],
+        [6, 7]
+      ])
+      expect(readCursor(runDir)).toEqual({ offset: 400, ackSeq: 8 })
+    }))
+
+  it.scoped("stops with a clear message when a single record is still too large", () =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      const server = scriptedServer(() => ({ status: 413 }))
+      const input = yield* Queue.bounded<Tailer.Batch>(2)
+      const { fiber } = yield* startUploader({ server, input, runDir })
+
+      yield* input.offer(batchOf(histories(0, 4), [{ offset: 8, seq: 0 }]))
+      yield* settle()
+      const result = yield* Fiber.join(fiber)
+      expect(seqsOf(server.received)).toEqual([[0, 1, 2, 3], [0, 1], [0]])
+      expect(result).toMatchObject({ _tag: "Left", left: { reason: "record-too-large" } })
+      expect(Either.isLeft(result) && result.left.message).toContain("record 0 alone is larger than the server accepts")
+    }))
+
+  it.scoped("after a 401, re-reads the credentials file once and retries with the changed key", () =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      const env = { XDG_CONFIG_HOME: path.join(runDir, "config") }
+      storeKey(env, "key-2") // `steplog login` ran after the service started with key-1
+      const server = scriptedServer((got) => (got.authorization === "Bearer key-2" ? undefined : { status: 401 }))
+      const input = yield* Queue.bounded<Tailer.Batch>(2)
+      const { uploader } = yield* startUploader({ server, input, runDir, env, apiKey: "key-1" })
+
+      yield* deliver(server, input, batchOf(histories(0, 2), [{ offset: 8, seq: 0 }]), () => uploader.cursor().ackSeq === 2)
+      yield* deliver(server, input, batchOf(histories(2, 2), [{ offset: 60, seq: 2 }]), () => uploader.cursor().ackSeq === 4)
+      expect(server.received.map((got) => got.authorization)).toEqual(["Bearer key-1", "Bearer key-2", "Bearer key-2"])
+      expect(server.received.map((got) => got.at)).toEqual([0, 0, 0])
+    }))
+
+  it.scoped("after a 401 with the same key on disk, stops the run's upload saying how to log in", () =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      const env = { XDG_CONFIG_HOME: path.join(runDir, "config") }
+      storeKey(env, "key-1")
+      const server = scriptedServer(() => ({ status: 401, body: { error: "unauthorized", detail: "unknown key" } }))
+      const input = yield* Queue.bounded<Tailer.Batch>(2)
+      const { fiber } = yield* startUploader({ server, input, runDir, env, apiKey: "key-1" })
+
+      yield* input.offer(batchOf(histories(0, 2), [{ offset: 8, seq: 0 }]))
+      yield* settle()
+      const result = yield* Fiber.join(fiber)
+      expect(server.received).toHaveLength(1)
+      expect(result).toMatchObject({ _tag: "Left", left: { reason: "key-refused" } })
+      expect(Either.isLeft(result) && result.left.message).toContain("steplog login")
+    }))
+
+  it.scoped("persists the cursor after each acknowledged batch, never past the server's ackSeq", () =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      // The server claims less than it was sent for the second batch (ackSeq 7 of 10).
+      const acks = [5, 7, 15]
+      const server = scriptedServer((_, index) => ({ status: 200, body: { ackSeq: acks[index] } }))
+      const input = yield* Queue.bounded<Tailer.Batch>(2)
+      const { uploader } = yield* startUploader({ server, input, runDir })
+      const marks = (from: number, to: number) => [{ offset: from * 20, seq: from }, { offset: to * 20, seq: to }]
+
+      yield* deliver(server, input, batchOf(histories(0, 5), marks(0, 5)), () => server.received.length === 1 && uploader.cursor().ackSeq === 5)
+      expect(readCursor(runDir)).toEqual({ offset: 100, ackSeq: 5 })
+      yield* deliver(server, input, batchOf(histories(5, 5), marks(5, 10)), () => server.received.length === 2 && uploader.cursor().ackSeq === 7)
+      // records 7..9 are not covered: the cursor stays at the start of their frame
+      expect(readCursor(runDir)).toEqual({ offset: 100, ackSeq: 7 })
+      yield* deliver(server, input, batchOf(histories(10, 5), marks(10, 15)), () => server.received.length === 3)
+      expect(readCursor(runDir)).toEqual({ offset: 300, ackSeq: 15 })
+    }))
+
+  it.scoped("never sends a record below the latest ackSeq, even one the Tailer hands on", () =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      // The server already held 0..7 from an earlier service whose cursor was never written.
+      const server = scriptedServer((_, index) => (index === 0 ? { status: 200, body: { ackSeq: 8 } } : undefined))
+      for (let seq = 0; seq < 8; seq++) server.held.add(seq)
+      const input = yield* Queue.bounded<Tailer.Batch>(2)
+      const { uploader } = yield* startUploader({ server, input, runDir })
+
+      yield* deliver(server, input, batchOf(histories(0, 5), [{ offset: 8, seq: 0 }]), () => uploader.cursor().ackSeq === 8)
+      yield* deliver(server, input, batchOf(histories(5, 5), [{ offset: 200, seq: 5 }]), () => uploader.cursor().ackSeq === 10)
+      // a stale batch (all below ackSeq) sends nothing; the next one proves it was taken and passed over
+      yield* input.offer(batchOf(histories(2, 3), [{ offset: 8, seq: 0 }]))
+      yield* deliver(server, input, batchOf(histories(10, 1), [{ offset: 300, seq: 10 }]), () => uploader.cursor().ackSeq === 11)
+      expect(seqsOf(server.received)).toEqual([[0, 1, 2, 3, 4], [8, 9], [10]])
+    }))
+
+  it.scoped("restarted from its cursor file, Tailer and Uploader resend nothing the server acknowledged", () =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      const server = scriptedServer()
+      const journal = yield* openJournal(path.join(runDir, "journal.slog"))
+      for (let from = 0; from < 15; from += 5) journal.append(histories(from, 5))
+
+      /** One life of the service's pair of actors, from the cursor on disk up to `until` acknowledged. */
+      const life = (until: number) =>
+        Effect.scoped(
+          Effect.gen(function* () {
+            const from = yield* UploadCursor.read(UploadCursor.cursorPath(runDir))
+            const queue = yield* Queue.bounded<Tailer.Batch>(2)
+            const tailer = yield* Tailer.make({ journal: journal.path, from, output: queue })
+            yield* Effect.forkScoped(tailer.loop)
+            const { uploader } = yield* startUploader({ server, input: queue, runDir, from })
+            tailer.flushedTo(journal.offset)
+            yield* settle()
+            yield* TestClock.adjust("200 millis") // the Tailer's batch window
+            yield* drive(server, () => uploader.cursor().ackSeq === until)
+          })
+        )
+
+      yield* life(15)
+      expect(readCursor(runDir)).toEqual({ offset: journal.offset, ackSeq: 15 })
+      for (let from = 15; from < 25; from += 5) journal.append(histories(from, 5))
+      yield* life(25)
+
+      const sent = seqsOf(server.received).flat()
+      expect(sent).toEqual(Array.from({ length: 25 }, (_, i) => i))
+      expect(seqsOf(server.received)).toHaveLength(2)
+    }))
+})
