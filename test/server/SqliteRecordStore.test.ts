@@ -5,7 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type { Record, RunId } from "../../src/schemas/Record.js"
+import type { HistoryRecord, Record, RunId, Value } from "../../src/schemas/Record.js"
 import type { ProjectName } from "../../src/schemas/Wire.js"
 import { RecordStore } from "../../src/server/RecordStore.js"
 import * as SqliteRecordStore from "../../src/server/SqliteRecordStore.js"
@@ -31,14 +31,15 @@ describe("SqliteRecordStore", () => {
       const sql = yield* SqlClient.SqlClient
       const store = yield* RecordStore
       yield* store.ingest(project, run, rows(0, 5))
-      // The metric row of step 7 fails after the batch's records rows were written.
-      yield* sql`CREATE TRIGGER fail_step_7 BEFORE INSERT ON metrics WHEN NEW.step = 7 BEGIN SELECT RAISE(ABORT, 'injected'); END`
+      // Writing the chunk that reaches step 7 fails after the batch's seqs were marked held.
+      yield* sql`CREATE TRIGGER fail_step_7 BEFORE INSERT ON history_chunks WHEN NEW.last_step >= 7 BEGIN SELECT RAISE(ABORT, 'injected'); END`
       const exit = yield* Effect.exit(store.ingest(project, run, rows(5, 10)))
       expect(Exit.isFailure(exit)).toBe(true)
       const detail = Option.getOrThrow(yield* store.getRun(project, run))
       expect([detail.records, detail.historyRows, detail.updatedAt]).toEqual([5, 5, 4])
-      expect(yield* sql`SELECT COUNT(*) AS n FROM records`).toEqual([{ n: 5 }])
-      expect(yield* sql`SELECT COUNT(*) AS n FROM metrics`).toEqual([{ n: 5 }])
+      expect(yield* sql`SELECT lo, hi FROM held`).toEqual([{ lo: 0, hi: 4 }])
+      const held = Option.getOrThrow(yield* store.history(project, run, {}))
+      expect(held.rows.map((row) => row.step)).toEqual([0, 1, 2, 3, 4])
       yield* sql`DROP TRIGGER fail_step_7`
       expect(yield* store.ingest(project, run, rows(5, 10))).toEqual({ ackSeq: 10 })
     }).pipe(
@@ -68,5 +69,79 @@ describe("SqliteRecordStore", () => {
       yield* store.ingest(project, run, [at(0, 99)])
       const history = Option.getOrThrow(yield* store.history(project, run, { samples: 10 }))
       expect(history.rows).toEqual([{ step: 3, ts: 1, values: { x: 10 }, min: { x: 10 }, max: { x: 10 } }])
+    }).pipe(Effect.provide(SqliteRecordStore.layerMemory)))
+
+  it.effect("keeps the seqs it holds as a few ranges and acknowledges across filled gaps", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* RecordStore
+      const odd = rows(0, 20).filter((record) => record.seq % 2 === 1)
+      expect(yield* store.ingest(project, run, odd)).toEqual({ ackSeq: 0 })
+      expect(yield* sql`SELECT COUNT(*) AS n FROM held`).toEqual([{ n: 10 }])
+      const even = rows(0, 20).filter((record) => record.seq % 2 === 0)
+      expect(yield* store.ingest(project, run, [...even, ...odd])).toEqual({ ackSeq: 20 })
+      expect(yield* sql`SELECT lo, hi FROM held`).toEqual([{ lo: 0, hi: 19 }])
+      expect(Option.getOrThrow(yield* store.getRun(project, run)).historyRows).toBe(20)
+    }).pipe(
+      Effect.provide(SqliteRecordStore.layerSqlite.pipe(Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" }))))
+    ))
+
+  it.effect("merges a late row into a chunk already written, across chunk boundaries, and re-summarises its block", () =>
+    Effect.gen(function* () {
+      const store = yield* RecordStore
+      const at = (seq: number, step: number, x: Value): HistoryRecord => ({ kind: "history", seq, ts: 10_000 + seq, step, values: { x } })
+      // Steps 0..2999 (chunks 0, 1 and 2) with step 1500 missing, then step 1500 late and a
+      // re-log of step 1023 (the last step of chunk 0) with a higher seq.
+      const first = Array.from({ length: 3_000 }, (_, i) => at(i, i, i)).filter((r) => r.step !== 1_500)
+      yield* store.ingest(project, run, first)
+      yield* store.ingest(project, run, [at(5_000, 1_023, -7), at(1_500, 1_500, 1e9)])
+      const all = Option.getOrThrow(yield* store.history(project, run, {})).rows
+      expect(all.map((row) => row.step)).toEqual(Array.from({ length: 3_000 }, (_, i) => i))
+      expect([all[1_023]!.values["x"], all[1_023]!.ts, all[1_500]!.values["x"]]).toEqual([-7, 15_000, 1e9])
+      // 30 buckets of 128 steps (from the block summaries): the late values are in their buckets.
+      const buckets = Option.getOrThrow(yield* store.history(project, run, { samples: 30 })).rows
+      const holding = (step: number) => buckets.find((row) => row.step >= step)!
+      expect(holding(1_023)).toMatchObject({ step: 1_023, ts: 15_000, values: { x: -7 }, min: { x: -7 }, max: { x: 1_022 } })
+      expect(holding(1_500).max).toEqual({ x: 1e9 })
+      expect(buckets.at(-1)!.step).toBe(2_999)
+    }).pipe(Effect.provide(SqliteRecordStore.layerMemory)))
+
+  it.effect("gives back every value exactly from the block summaries of a long run", () =>
+    Effect.gen(function* () {
+      const store = yield* RecordStore
+      const special: { [key: string]: Value } = { nan: NaN, inf: Infinity, nzero: -0, text: "NaN", yes: true, nothing: null, tiny: 5e-324 }
+      const records: Array<Record> = Array.from({ length: 200 }, (_, step) => ({
+        kind: "history",
+        seq: step,
+        ts: step,
+        step,
+        values: step === 199 ? special : Object.fromEntries(Object.keys(special).map((key) => [key, step]))
+      }))
+      yield* store.ingest(project, run, records)
+      // One bucket of 200 steps ≥ one block: read from the summaries, not the entries.
+      const [bucket] = Option.getOrThrow(yield* store.history(project, run, { samples: 1 })).rows
+      expect(bucket!.step).toBe(199)
+      for (const key of Object.keys(special)) expect(Object.is(bucket!.values[key], special[key]), key).toBe(true)
+      // Min and max leave out NaN and non-numbers; -0 and 0 are one value there.
+      const { nzero, ...min } = bucket!.min ?? {}
+      expect(nzero === 0).toBe(true)
+      expect(min).toEqual({ nan: 0, inf: 0, text: 0, yes: 0, nothing: 0, tiny: 0 })
+      expect(bucket!.max).toEqual({ nan: 198, inf: Infinity, nzero: 198, text: 198, yes: 198, nothing: 198, tiny: 198 })
+    }).pipe(Effect.provide(SqliteRecordStore.layerMemory)))
+
+  it.effect("combines a block's summary when a batch in order continues the block an earlier one began", () =>
+    Effect.gen(function* () {
+      const store = yield* RecordStore
+      const at = (step: number, x: Value): Record => ({ kind: "history", seq: step, ts: step, step, values: { x } })
+      // 256 steps, so that samples=4 reads one block a bucket. Block 0 is steps 0..63: the first batch ends mid-block on a string, the second goes on.
+      yield* store.ingest(project, run, [...Array.from({ length: 31 }, (_, i) => at(i, 100 + i)), at(31, "mid")])
+      yield* store.ingest(project, run, Array.from({ length: 224 }, (_, i) => at(32 + i, i === 0 ? -5 : 50)))
+      const [bucket] = Option.getOrThrow(yield* store.history(project, run, { samples: 1 })).rows
+      expect(bucket).toEqual({ step: 255, ts: 255, values: { x: 50 }, min: { x: -5 }, max: { x: 130 } })
+      const [first] = Option.getOrThrow(yield* store.history(project, run, { samples: 2 })).rows
+      expect(first).toEqual({ step: 127, ts: 127, values: { x: 50 }, min: { x: -5 }, max: { x: 130 } })
+      const [block0] = Option.getOrThrow(yield* store.history(project, run, { samples: 4 })).rows
+      expect(block0).toEqual({ step: 63, ts: 63, values: { x: 50 }, min: { x: -5 }, max: { x: 130 } })
+      expect(Option.getOrThrow(yield* store.history(project, run, {})).rows[31]!.values).toEqual({ x: "mid" })
     }).pipe(Effect.provide(SqliteRecordStore.layerMemory)))
 })
