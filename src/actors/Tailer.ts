@@ -17,8 +17,7 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Queue from "effect/Queue"
-import * as fs from "node:fs"
-import { readEntries } from "../journal/JournalReader.js"
+import { readEntries, readRange } from "../journal/JournalReader.js"
 import { HEADER_SIZE } from "../journal/internal/frame.js"
 import type { UploadCursor } from "../runtime/UploadCursor.js"
 import type { Record } from "../schemas/Record.js"
@@ -106,18 +105,7 @@ export const make = (options: {
     })
 
     /** Reads the bytes [position, min(flushed, position + chunk)) of the journal, and where they end. */
-    const readChunk = (): { bytes: Buffer; end: number } =>
-      withFile(options.journal, (fd) => {
-        const end = Math.min(flushed, position + chunk)
-        const buffer = Buffer.allocUnsafe(end - position)
-        let got = 0
-        while (got < buffer.length) {
-          const n = fs.readSync(fd, buffer, got, buffer.length - got, position + got)
-          if (n === 0) break
-          got += n
-        }
-        return { bytes: buffer.subarray(0, got), end: position + got }
-      })
+    const readChunk = () => readRange(options.journal, position, Math.min(flushed, position + chunk))
 
     /** Reads every whole frame up to the flushed offset into batches, handing on each full one. */
     const readFlushed = Effect.gen(function* () {
@@ -202,11 +190,3 @@ export const make = (options: {
     }
   })
 
-const withFile = <A>(path: string, f: (fd: number) => A): A => {
-  const fd = fs.openSync(path, "r")
-  try {
-    return f(fd)
-  } finally {
-    fs.closeSync(fd)
-  }
-}

@@ -21,15 +21,16 @@ import { keys } from "./Keys.js"
 import { login } from "./Login.js"
 import { runs } from "./Runs.js"
 import { server } from "./Server.js"
+import { sync } from "./Sync.js"
 
 // src/cli/main.ts and dist/cli/main.js both sit two levels below package.json.
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string }
 
 const steplog = Command.make("steplog").pipe(
   Command.withDescription(
-    "Experiment tracking for TypeScript and Node.js. A run writes every record it logs to journal.slog in its run directory. `inspect` reads a journal on disk; `server` and `keys` run and manage a tracking server; `login` stores a key for one; `runs` and `export` read from one. Run `steplog <command> --help` for a command's arguments and options."
+    "Experiment tracking for TypeScript and Node.js. A run writes every record it logs to journal.slog in its run directory. `inspect` reads a journal on disk; `server` and `keys` run and manage a tracking server; `login` stores a key for one; `sync` uploads runs on disk to one; `runs` and `export` read from one. Run `steplog <command> --help` for a command's arguments and options."
   ),
-  Command.withSubcommands([inspect, server, keys, login, runs, exportRun])
+  Command.withSubcommands([inspect, server, keys, login, sync, runs, exportRun])
 )
 
 // Printed under every command's --help: the exit statuses are the same for all of them.
@@ -55,7 +56,9 @@ const exitStatus = cli(process.argv).pipe(
     KeyNotFound: (error) => Console.error(error.message).pipe(Effect.as(2)),
     KeyNameTaken: (error) => Console.error(error.message).pipe(Effect.as(2)),
     StoreFailed: (error) => Console.error(error.message).pipe(Effect.as(2)),
-    ServerRequestFailed: (error) => Console.error(error.message).pipe(Effect.as(2))
+    ServerRequestFailed: (error) => Console.error(error.message).pipe(Effect.as(2)),
+    SyncFailed: (error) => Console.error(error.message).pipe(Effect.as(2)),
+    NoRunsNamed: (error) => Console.error(error.message).pipe(Effect.as(2))
   }),
   // @effect/cli has already printed what is wrong with the command line, with the usage.
   Effect.catchIf(ValidationError.isValidationError, () => Effect.succeed(2))

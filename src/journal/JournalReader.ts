@@ -76,6 +76,27 @@ export const checkHeader = (path: string, bytes: Uint8Array): Either.Either<Dama
   return Either.right(null)
 }
 
+/**
+ * Reads the bytes [from, to) of a journal file as they are now; fewer when the file ends first.
+ * Readers that follow a journal being written (the Tailer, the upload's scan) read it a range at a
+ * time, never past the offset the writer has reported as flushed.
+ */
+export const readRange = (path: string, from: number, to: number): { readonly bytes: Buffer; readonly end: number } => {
+  const fd = fs.openSync(path, "r")
+  try {
+    const buffer = Buffer.allocUnsafe(Math.max(0, to - from))
+    let got = 0
+    while (got < buffer.length) {
+      const n = fs.readSync(fd, buffer, got, buffer.length - got, from + got)
+      if (n === 0) break
+      got += n
+    }
+    return { bytes: buffer.subarray(0, got), end: from + got }
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
 /** Reads a whole journal file. */
 export const readJournal = (path: string): Either.Either<JournalScan, JournalUnreadable> => {
   let bytes: Buffer

@@ -136,6 +136,21 @@ export const lock = (dir: RunDir): Either.Either<() => void, RunLocked | RunDirU
   return Either.left(new RunDirUnusable({ dir: dir.path, detail: "the lock file keeps reappearing" }))
 }
 
+/**
+ * The pid of the live process writing the run in `dirPath`, or null when none is: no lock, a lock
+ * naming no pid, or one left by a process that is gone (a crash). Used by `steplog sync` and the
+ * service to tell a run being written from one that has ended.
+ */
+export const holder = (dirPath: string): number | null => {
+  let pid: number | null | "gone"
+  try {
+    pid = pidIn(path.join(dirPath, "lock"))
+  } catch {
+    return null
+  }
+  return typeof pid === "number" && alive(pid) ? pid : null
+}
+
 /** The pid a lock file names: null when it names none, "gone" when the file is not there. */
 const pidIn = (file: string): number | null | "gone" => {
   try {

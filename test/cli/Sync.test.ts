@@ -1,0 +1,161 @@
+/**
+ * `steplog sync`, run as the built CLI, against a real server on 127.0.0.1 (in this process, over
+ * an in-memory store whose ingest calls are counted), uploading runs written by the real runtime
+ * in offline mode.
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import { spawn, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { init } from "../../src/index.js"
+import { readJournal } from "../../src/journal/JournalReader.js"
+import { storedKey } from "../../src/runtime/Credentials.js"
+import * as ApiKeys from "../../src/server/ApiKeys.js"
+import { RecordStore } from "../../src/server/RecordStore.js"
+import * as Server from "../../src/server/Server.js"
+import { makeMemoryRecordStore } from "../server/MemoryRecordStore.js"
+import { useTempDir } from "../support/tempDir.js"
+
+const temp = useTempDir("sync")
+const main = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "dist", "cli", "main.js")
+const memory = makeMemoryRecordStore()
+let ingests = 0
+const counting = Layer.succeed(RecordStore, {
+  ...memory.store,
+  ingest: (project, runId, records) => Effect.suspend(() => (ingests++, memory.store.ingest(project, runId, records)))
+})
+
+let runtime: ManagedRuntime.ManagedRuntime<ApiKeys.KeyStore | Server.ServerInfo, unknown>
+let baseUrl = ""
+let key = ""
+
+/** Runs the built CLI without blocking this process, whose event loop serves the requests. */
+const steplog = (args: ReadonlyArray<string>, env: { readonly [name: string]: string } = {}) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [main, ...args], { env: { ...process.env, STEPLOG_API_KEY: key, STEPLOG_BASE_URL: baseUrl, ...env } })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk) => (stdout += chunk))
+    child.stderr.on("data", (chunk) => (stderr += chunk))
+    child.on("close", (status) => resolve({ status, stdout, stderr }))
+  })
+
+beforeAll(async () => {
+  const env = { XDG_CONFIG_HOME: temp.dir() }
+  runtime = ManagedRuntime.make(Server.layerWith({ port: 0, env, say: () => Effect.void }).pipe(Layer.provideMerge(Layer.merge(counting, ApiKeys.layerMemory))))
+  baseUrl = (await runtime.runPromise(Server.ServerInfo)).baseUrl
+  key = storedKey(baseUrl, env) ?? ""
+})
+
+afterAll(async () => {
+  await runtime?.dispose()
+})
+
+/** Writes an offline run of `rows` rows with config and summary under `root`. */
+const offlineRun = async (root: string, rows: number, options: { readonly finish?: boolean } = {}) => {
+  const run = await init({ mode: "offline", dir: root, project: "sync-test", config: { lr: 0.01, optimizer: "adam" }, durability: "sync" })
+  for (let i = 0; i < rows; i++) run.log({ loss: 1 / (i + 1), acc: i / rows })
+  run.summary.set({ best: 0.97 })
+  if (options.finish !== false) await run.finish()
+  return run
+}
+
+const get = async <A>(url: string): Promise<A> => {
+  const response = await fetch(`${baseUrl}/api/v1/projects/sync-test/runs/${url}`, { headers: { authorization: `Bearer ${key}` } })
+  return (await response.json()) as A
+}
+
+/** A port nothing listens on: bound, then closed. */
+const closedPort = () =>
+  new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, "127.0.0.1", () => {
+      const port = (probe.address() as net.AddressInfo).port
+      probe.close(() => resolve(port))
+    })
+  })
+
+describe("steplog sync", () => {
+  it("uploads an offline run row for row, shows it finished, and a second sync sends nothing", async () => {
+    const run = await offlineRun(temp.file("runs"), 300)
+    const first = await steplog(["sync", run.dir])
+    expect(first.stderr).toBe("")
+    expect(first.status).toBe(0)
+    const journal = Either.getOrThrow(readJournal(path.join(run.dir, "journal.slog")))
+    expect(first.stdout.trim()).toBe(`synced sync-test/${run.id} (${run.name}): ${journal.records.length} records`)
+    const rows = await get<{ rows: unknown }>(`${run.id}/history`)
+    expect(rows.rows).toEqual(journal.records.flatMap((r) => (r.kind === "history" ? [{ step: r.step, ts: r.ts, values: r.values }] : [])))
+    expect(rows.rows).toHaveLength(300)
+    expect(await get(run.id)).toMatchObject({ state: "finished", exitCode: 0, summary: { best: 0.97 }, config: { lr: 0.01, optimizer: "adam" } })
+
+    const before = ingests
+    const second = await steplog(["sync", run.dir])
+    expect(second.status).toBe(0)
+    expect(second.stdout).toMatch(/: 0 records; all were already on the server/)
+    expect(ingests).toBe(before)
+  })
+
+  it("marks a run crashed when its journal has no exit record and its writer is gone", async () => {
+    const run = await offlineRun(temp.file("runs"), 40, { finish: false })
+    // While this process writes it, sync leaves it alone.
+    const live = await steplog(["sync", run.dir])
+    expect(live.status).toBe(0)
+    expect(live.stdout).toMatch(new RegExp(`skipped .*: process ${process.pid} is writing it`))
+    // The same journal in a directory whose lock names a process that is gone.
+    const copy = path.join(temp.file("crashed"), path.basename(run.dir))
+    fs.mkdirSync(copy, { recursive: true })
+    fs.copyFileSync(path.join(run.dir, "journal.slog"), path.join(copy, "journal.slog"))
+    fs.writeFileSync(path.join(copy, "lock"), String(spawnSync(process.execPath, ["-e", "0"]).pid))
+    const synced = await steplog(["sync", copy])
+    expect(synced.status).toBe(0)
+    expect(synced.stdout).toMatch(/synced sync-test\/.*: 42 records; marked crashed/)
+    expect(await get(run.id)).toMatchObject({ state: "crashed", exitCode: null })
+    expect((await get<{ rows: Array<unknown> }>(`${run.id}/history`)).rows).toHaveLength(40)
+    await run.finish()
+  })
+
+  it("says no server answers, with exit status 2, and a later sync succeeds", async () => {
+    const run = await offlineRun(temp.file("runs"), 20)
+    const down = await steplog(["sync", run.dir, "--base-url", `http://127.0.0.1:${await closedPort()}`])
+    expect(down.status).toBe(2)
+    expect(down.stderr).toMatch(/failed .*: no steplog server answers at http:\/\/127\.0\.0\.1:\d+/)
+    expect(down.stderr).toMatch(/1 of 1 run could not be synced/)
+    const up = await steplog(["sync", run.dir])
+    expect(up.status).toBe(0)
+    expect(up.stdout).toMatch(/: 2[0-9] records$/m)
+    expect((await get<{ rows: Array<unknown> }>(`${run.id}/history`)).rows).toHaveLength(20)
+  })
+
+  it("finds every run under --dir with --all", async () => {
+    const root = temp.file("all")
+    const runs = [await offlineRun(root, 10), await offlineRun(root, 11), await offlineRun(root, 12)]
+    const { status, stdout } = await steplog(["sync", "--all", "--dir", root])
+    expect(status).toBe(0)
+    const lines = stdout.trim().split("\n")
+    expect(lines).toHaveLength(3)
+    for (const run of runs) {
+      expect(lines.some((line) => line.startsWith(`synced sync-test/${run.id} (${run.name}):`))).toBe(true)
+    }
+    const held = await Promise.all(runs.map((run) => get<{ rows: Array<unknown> }>(`${run.id}/history`)))
+    expect(held.map((h) => h.rows.length)).toEqual([10, 11, 12])
+  })
+
+  it("asks for run directories or --all when given neither, with exit status 2", async () => {
+    const { status, stderr } = await steplog(["sync"])
+    expect(status).toBe(2)
+    expect(stderr).toMatch(/name the run directories to sync, or pass --all/)
+  })
+
+  it("describes itself in --help", async () => {
+    const { status, stdout } = await steplog(["sync", "--help"])
+    expect(status).toBe(0)
+    expect(stdout).toMatch(/--all/)
+    expect(stdout).toMatch(/--base-url/)
+    expect(stdout).toMatch(/Resumable/)
+  })
+})

@@ -1,0 +1,156 @@
+/**
+ * RunUpload against a real server on 127.0.0.1 (in this process, over an in-memory store whose
+ * ingest calls are counted), uploading runs written by the real runtime in offline mode.
+ */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as Auth from "../../src/actors/Auth.js"
+import { init } from "../../src/index.js"
+import { readJournal } from "../../src/journal/JournalReader.js"
+import { storedKey } from "../../src/runtime/Credentials.js"
+import * as RunUpload from "../../src/runtime/RunUpload.js"
+import * as UploadCursor from "../../src/runtime/UploadCursor.js"
+import { RecordStore } from "../../src/server/RecordStore.js"
+import * as ApiKeys from "../../src/server/ApiKeys.js"
+import * as Server from "../../src/server/Server.js"
+import { makeMemoryRecordStore } from "../server/MemoryRecordStore.js"
+import { useTempDir } from "../support/tempDir.js"
+
+const temp = useTempDir("run-upload")
+const memory = makeMemoryRecordStore()
+let ingests = 0
+const counting = Layer.succeed(RecordStore, {
+  ...memory.store,
+  ingest: (project, runId, records) => Effect.suspend(() => (ingests++, memory.store.ingest(project, runId, records)))
+})
+
+let runtime: ManagedRuntime.ManagedRuntime<ApiKeys.KeyStore | Server.ServerInfo, unknown>
+let baseUrl = ""
+let key = ""
+
+beforeAll(async () => {
+  const env = { XDG_CONFIG_HOME: temp.dir() }
+  runtime = ManagedRuntime.make(Server.layerWith({ port: 0, env, say: () => Effect.void }).pipe(Layer.provideMerge(Layer.merge(counting, ApiKeys.layerMemory))))
+  baseUrl = (await runtime.runPromise(Server.ServerInfo)).baseUrl
+  key = storedKey(baseUrl, env) ?? ""
+})
+
+afterAll(async () => {
+  await runtime?.dispose()
+})
+
+/** Writes an offline run of `rows` rows with config and summary; `finish: false` leaves it open. */
+const offlineRun = async (rows: number, options: { readonly finish?: boolean } = {}) => {
+  const dir = temp.file("runs")
+  const run = await init({ mode: "offline", dir, project: "upload-test", config: { lr: 0.01, layers: 3 }, durability: "sync" })
+  for (let i = 0; i < rows; i++) run.log({ loss: 1 / (i + 1), acc: i / rows, phase: i % 2 === 0 ? "even" : "odd" })
+  run.summary.set({ best: 0.99 })
+  if (options.finish !== false) await run.finish()
+  return { run, dir: run.dir }
+}
+
+/** Runs `f` with a RunUpload of `dir`, closing it after. */
+const withUpload = <A, E>(
+  dir: string,
+  f: (upload: RunUpload.RunUpload) => Effect.Effect<A, E>,
+  flushed = fs.statSync(path.join(dir, "journal.slog")).size
+) =>
+  Effect.runPromise(
+    RunUpload.open({ dir, baseUrl, flushed }).pipe(
+      Effect.flatMap(f),
+      Effect.scoped,
+      Effect.provide(Layer.merge(NodeHttpClient.layerUndici, Auth.layer({ baseUrl, apiKey: key })))
+    )
+  )
+
+const history = async (runId: string) => {
+  const response = await fetch(`${baseUrl}/api/v1/projects/upload-test/runs/${runId}/history`, { headers: { authorization: `Bearer ${key}` } })
+  return ((await response.json()) as { rows: Array<unknown> }).rows
+}
+const detail = async (runId: string) => {
+  const response = await fetch(`${baseUrl}/api/v1/projects/upload-test/runs/${runId}`, { headers: { authorization: `Bearer ${key}` } })
+  return (await response.json()) as { state: string; summary: unknown; config: unknown; name: string; records: number }
+}
+
+/** A dead process's pid: one that ran and exited. */
+const deadPid = () => spawnSync(process.execPath, ["-e", "0"]).pid!
+
+describe("RunUpload", () => {
+  it("uploads every record of a finished run, and the server shows it finished with its summary", async () => {
+    const { run, dir } = await offlineRun(300)
+    const journal = Either.getOrThrow(readJournal(path.join(dir, "journal.slog")))
+    const progress = await withUpload(dir, (upload) => upload.awaitUploaded)
+    expect(progress).toEqual({ acknowledged: journal.records.length, total: journal.records.length })
+    const expected = journal.records.flatMap((r) => (r.kind === "history" ? [{ step: r.step, ts: r.ts, values: r.values }] : []))
+    expect(expected).toHaveLength(300)
+    expect(await history(run.id)).toEqual(expected)
+    const shown = await detail(run.id)
+    expect(shown).toMatchObject({ state: "finished", name: run.name, config: { lr: 0.01, layers: 3 }, records: journal.records.length })
+    expect(shown.summary).toMatchObject({ best: 0.99 })
+    expect(await Effect.runPromise(UploadCursor.read(UploadCursor.cursorPath(dir)))).toMatchObject({ ackSeq: journal.records.length })
+  })
+
+  it("sends nothing when the cursor says the server holds every record", async () => {
+    const { dir } = await offlineRun(50)
+    await withUpload(dir, (upload) => upload.awaitUploaded)
+    const before = ingests
+    const again = await withUpload(dir, (upload) => Effect.map(upload.awaitUploaded, (progress) => ({ progress, start: upload.startAckSeq })))
+    expect(again.start).toBe(again.progress.total)
+    expect(ingests).toBe(before)
+  })
+
+  it("uploads what is flushed so far, and the rest once told of more", async () => {
+    const { run, dir } = await offlineRun(200)
+    const size = fs.statSync(path.join(dir, "journal.slog")).size
+    const result = await withUpload(dir, (upload) =>
+      Effect.gen(function* () {
+        const first = yield* upload.awaitUploaded
+        upload.flushedTo(size)
+        const second = yield* upload.awaitUploaded
+        return { first, second }
+      }), Math.floor(size / 2))
+    // Half the bytes: a torn frame at the cut, read once the rest is flushed.
+    expect(result.first.acknowledged).toBeGreaterThan(0)
+    expect(result.first.acknowledged).toBeLessThan(result.second.total)
+    expect(result.second.acknowledged).toBe(result.second.total)
+    expect(await history(run.id)).toHaveLength(200)
+  })
+
+  it("marks a run without an exit record crashed once its writer is gone, and only then", async () => {
+    const { run, dir } = await offlineRun(120, { finish: false })
+    // While this process holds the run, it is not abandoned.
+    const live = await withUpload(dir, (upload) => Effect.zipRight(upload.awaitUploaded, upload.markCrashedIfAbandoned))
+    expect(live).toBe(false)
+    expect((await detail(run.id)).state).toBe("running")
+    // The same journal, its lock left by a process that is gone.
+    const copy = path.join(temp.file("crashed"), path.basename(dir))
+    fs.mkdirSync(copy, { recursive: true })
+    fs.copyFileSync(path.join(dir, "journal.slog"), path.join(copy, "journal.slog"))
+    fs.writeFileSync(path.join(copy, "lock"), String(deadPid()))
+    const marked = await withUpload(copy, (upload) => Effect.zipRight(upload.awaitUploaded, upload.markCrashedIfAbandoned))
+    expect(marked).toBe(true)
+    expect((await detail(run.id)).state).toBe("crashed")
+    expect(await history(run.id)).toHaveLength(120)
+    await run.finish()
+  })
+
+  it("fails with a clear reason when no server answers", async () => {
+    const { dir } = await offlineRun(5)
+    const failed = await Effect.runPromise(
+      RunUpload.open({ dir, baseUrl: "http://127.0.0.1:1", flushed: fs.statSync(path.join(dir, "journal.slog")).size }).pipe(
+        Effect.flip,
+        Effect.scoped,
+        Effect.provide(Layer.merge(NodeHttpClient.layerUndici, Auth.layer({ baseUrl: "http://127.0.0.1:1", apiKey: key })))
+      )
+    )
+    expect(failed.reason).toBe("unreachable")
+    expect(failed.message).toMatch(/no steplog server answers at http:\/\/127\.0\.0\.1:1/)
+  })
+})
