@@ -16,7 +16,8 @@ const scenarios: ReadonlyArray<ReadonlyArray<string>> = [
   ["paced.ts"],
   ["million.ts", "steplog"],
   ["million.ts", "pino"],
-  ["history-read.ts"]
+  ["history-read.ts"],
+  ["sync.ts"]
 ]
 
 const results = path.join(os.tmpdir(), `steplog-bench-${process.pid}.jsonl`)
