@@ -26,7 +26,7 @@ export type { InitOptions, Mode, Durability, Resume } from "./schemas/Settings.j
 export { InvalidSetting } from "./schemas/Settings.js"
 export type { Run, LogData, LogOptions, FinishResult, RunConfig, RunSummary } from "./runtime/Run.js"
 export type { InitError } from "./runtime/OpenRun.js"
-export { RunExists, RunNotFound, OnlineUnavailable } from "./runtime/InitError.js"
+export { RunExists, RunNotFound, NoApiKey } from "./runtime/InitError.js"
 export { RunLocked, RunDirUnusable } from "./runtime/RunDir.js"
 export { JournalUnreadable } from "./journal/JournalError.js"
 export type { Value, Json, RunId } from "./schemas/Record.js"

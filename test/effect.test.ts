@@ -101,7 +101,7 @@ describe("Steplog.layer", () => {
 
   it.effect("fails to build with the typed error when the run cannot open", () =>
     Effect.gen(function* () {
-      const error = yield* Effect.flip(Effect.scoped(Layer.build(Steplog.layer({ dir: temp.file("online"), mode: "online" }))))
-      expect(error._tag).toBe("OnlineUnavailable")
+      const error = yield* Effect.flip(Effect.scoped(Layer.build(Steplog.layer({ dir: temp.file("online"), mode: "online", baseUrl: "http://127.0.0.1:1" }))))
+      expect(error._tag).toBe("NoApiKey")
     }))
 })

@@ -7,6 +7,9 @@
  * `writeNow` is the synchronous path used by `log()` when the Buffer is full, by durability
  * "sync", and at the end of a run: it writes the inbox, then the given records, before it returns.
  * Nothing is held across a yield point, so the fiber and `writeNow` can never reorder batches.
+ *
+ * `onFlushed` (online runs: the service link) hears the journal's offset after each flush that
+ * moved it: once per wake-up of the fiber and once per `writeNow`, never once per record.
  */
 import * as Effect from "effect/Effect"
 import * as MutableQueue from "effect/MutableQueue"
@@ -36,6 +39,8 @@ export const make = (options: {
   readonly journal: JournalWriter
   readonly inboxCapacity: number
   readonly durability: Durability
+  /** Called with the offset of whole frames after a flush that wrote something (after the fsync, with "fsync"). */
+  readonly onFlushed?: (offset: number) => void
 }): Effect.Effect<Writer> =>
   Effect.gen(function* () {
     const { journal, inboxCapacity } = options
@@ -60,6 +65,14 @@ export const make = (options: {
       }
     }
 
+    const onFlushed = options.onFlushed
+    let reported = journal.offset
+    const report = (): void => {
+      if (onFlushed === undefined || journal.offset === reported) return
+      reported = journal.offset
+      onFlushed(reported)
+    }
+
     const fsync = Effect.async<void>((resume) => {
       fs.fdatasync(journal.fd, () => resume(Effect.void))
     })
@@ -68,6 +81,7 @@ export const make = (options: {
       for (;;) {
         yield* Effect.sync(writeInbox)
         if (options.durability === "fsync") yield* fsync
+        report()
         yield* ready.await
         yield* ready.close
       }
@@ -83,6 +97,7 @@ export const make = (options: {
       writeNow: (records) => {
         if (records.length > 0) MutableQueue.offer(inbox, records)
         writeInbox()
+        report()
       },
       flushedOffset: () => journal.offset,
       loop

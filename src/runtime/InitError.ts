@@ -15,13 +15,14 @@ export class RunNotFound extends Data.TaggedError("RunNotFound")<{ readonly runI
   }
 }
 
-/** Online mode was chosen, and this build has no upload path yet. */
-export class OnlineUnavailable extends Data.TaggedError("OnlineUnavailable")<{ readonly reason: string }> {
+/** Online mode was chosen, and no API key was found for the server (option, STEPLOG_API_KEY, credentials file). */
+export class NoApiKey extends Data.TaggedError("NoApiKey")<{ readonly baseUrl: string; readonly credentials: string }> {
   override get message(): string {
     return (
-      `steplog: online mode is not available: ${this.reason}. This version records runs offline only ` +
-      `(the service process and the tracking server come in a later release); pass mode: "offline" ` +
-      `(or STEPLOG_MODE=offline) and upload later with \`steplog sync\`.`
+      `steplog: mode "online" needs an API key for ${this.baseUrl}, and none was found: pass apiKey to init(), ` +
+      `set STEPLOG_API_KEY, or store one with \`steplog login --base-url ${this.baseUrl} <KEY>\` (it goes to ${this.credentials}). ` +
+      `Get a key with \`steplog keys create --project <PROJECT>\` on the server's machine (a fresh \`steplog server\` makes a ` +
+      `local key and stores it for you). Or pass mode: "offline" (STEPLOG_MODE=offline) and upload later with \`steplog sync\`.`
     )
   }
 }

@@ -16,29 +16,32 @@ import { JournalWriter } from "../journal/JournalWriter.js"
 import type { JournalScan } from "../journal/JournalReader.js"
 import { RunId, type JsonPatch, type Record } from "../schemas/Record.js"
 import { resolveSettings, type InitOptions, type InvalidSetting, type Settings } from "../schemas/Settings.js"
-import { storedKey } from "./Credentials.js"
+import { credentialsPath, storedKey } from "./Credentials.js"
 import { disabledRun } from "./DisabledRun.js"
 import * as ExitHooks from "./ExitHooks.js"
-import { OnlineUnavailable, RunExists, RunNotFound } from "./InitError.js"
+import { NoApiKey, RunExists, RunNotFound } from "./InitError.js"
 import { generateRunId, generateRunName, gitCommit, sdkVersion } from "./internal/identity.js"
 import * as Pipeline from "./Pipeline.js"
 import { ActiveRun, type Run } from "./Run.js"
 import * as RunDir from "./RunDir.js"
+import * as ServiceLink from "./ServiceLink.js"
 
 /** Everything `init()` can fail with. */
 export type InitError =
   | InvalidSetting
   | RunExists
   | RunNotFound
-  | OnlineUnavailable
+  | NoApiKey
   | RunDir.RunLocked
   | RunDir.RunDirUnusable
   | JournalUnreadable
 
-/** Knobs for tests: the environment to read instead of `process.env`, actor restart delays. */
+/** Knobs for tests: the environment to read instead of `process.env`, actor restart delays, the service link of online runs. */
 export interface OpenRunHooks {
   readonly env?: Readonly<globalThis.Record<string, string | undefined>>
   readonly restartSchedule?: Schedule.Schedule<unknown, unknown>
+  /** Default: the process's link (ServiceLink.processLink), forking the service on first use. */
+  readonly serviceLink?: ServiceLink.ServiceLink
 }
 
 /** Where a resumed run carries on: after its last whole record. */
@@ -67,12 +70,8 @@ export const openRun = (options: InitOptions = {}, hooks: OpenRunHooks = {}): Ef
     const settings: Settings = yield* resolveSettings(options, env, (baseUrl) => storedKey(baseUrl, env))
     const runId = settings.id ?? RunId.make(generateRunId())
     if (settings.mode === "disabled") return disabledRun(runId, settings.name ?? "disabled", settings.project)
-    if (settings.mode === "online") {
-      return yield* new OnlineUnavailable({
-        reason: options.mode === "online" || env["STEPLOG_MODE"] === "online"
-          ? "mode \"online\" was asked for"
-          : `an API key was found for ${settings.baseUrl}, which makes online the default`
-      })
+    if (settings.mode === "online" && settings.apiKey === null) {
+      return yield* new NoApiKey({ baseUrl: settings.baseUrl, credentials: credentialsPath(env) })
     }
 
     const clock = yield* Effect.clock
@@ -104,16 +103,34 @@ export const openRun = (options: InitOptions = {}, hooks: OpenRunHooks = {}): Ef
       for (const damage of reopened?.scan.damage ?? []) {
         warn(`the journal of run ${runId} had damage at byte ${damage.offset} (${damage.kind}: ${damage.detail}); appending after its last whole frame`)
       }
+      // Online: the service is told about the run now and about every flush after; init() never
+      // waits for it (or for the network): the run logs to disk whatever the service is doing.
+      const linked = settings.mode === "online"
+        ? (hooks.serviceLink ?? ServiceLink.processLink()).register({
+          runId,
+          runDir: dir.path,
+          baseUrl: settings.baseUrl,
+          apiKey: settings.apiKey,
+          flushed: journal.offset,
+          warn: (message) => {
+            RunDir.debug(dir, message)
+            process.stderr.write(`${message}\n`)
+          }
+        })
+        : null
+      // Only a failed init forgets the run; finish() still needs the link after the scope closes.
+      yield* Scope.addFinalizerExit(scope, (exit) => (Exit.isFailure(exit) ? Effect.sync(() => linked?.forget()) : Effect.void))
       const pipeline = yield* Pipeline.make({
         journal,
         settings,
         report: warn,
+        ...(linked === null ? {} : { onFlushed: linked.flushed }),
         ...(hooks.restartSchedule === undefined ? {} : { restartSchedule: hooks.restartSchedule })
       }).pipe(Scope.extend(scope))
-      return { unlock, from, warn, pipeline }
+      return { unlock, from, warn, pipeline, linked }
     }).pipe(Effect.onError((cause) => Scope.close(scope, Exit.failCause(cause))))
 
-    const { unlock, from, warn, pipeline } = opened
+    const { unlock, from, warn, pipeline, linked } = opened
     const name = settings.name ?? from?.name ?? generateRunName(RunDir.count(root) - 1)
     const config = { ...(from?.config ?? {}), ...settings.config }
     const runRecord: Record = {
@@ -136,7 +153,7 @@ export const openRun = (options: InitOptions = {}, hooks: OpenRunHooks = {}): Ef
       resumed: from !== null
     }
     pipeline.write(runRecord)
-    if (options.mode === undefined && env["STEPLOG_MODE"] === undefined) {
+    if (settings.mode === "offline" && options.mode === undefined && env["STEPLOG_MODE"] === undefined) {
       process.stderr.write(
         `steplog: no API key found, so run ${runId} is recorded offline in ${dir.path}; ` +
           `upload it later with: steplog sync ${dir.path}\n`
@@ -160,6 +177,9 @@ export const openRun = (options: InitOptions = {}, hooks: OpenRunHooks = {}): Ef
         release()
         return Effect.runPromise(Scope.close(scope, Exit.void)).then(() => RunDir.debug(dir, "finished"))
       },
+      ...(linked === null
+        ? {}
+        : { settle: (records: number) => linked.finish(pipeline.flushedOffset(), records, settings.finishTimeoutMs) }),
       closeSync: () => {
         // The process is going down: write and unlock now; the actors' fibers die with it.
         pipeline.close()

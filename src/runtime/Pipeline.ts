@@ -39,12 +39,19 @@ export const make = (options: {
   readonly journal: JournalWriter
   readonly settings: Pick<Settings, "bufferSize" | "batchSize" | "flushIntervalMs" | "durability">
   readonly report: (message: string) => void
+  /** Hears the journal offset after each flush that moved it (online runs tell their service). */
+  readonly onFlushed?: (offset: number) => void
   /** Restart delays for the actors; the default is `restartSchedule`. */
   readonly restartSchedule?: Schedule.Schedule<unknown, unknown>
 }): Effect.Effect<Pipeline, never, Scope.Scope> =>
   Effect.gen(function* () {
     const { journal, settings, report } = options
-    const writer = yield* Writer.make({ journal, inboxCapacity: WRITER_INBOX_BATCHES, durability: settings.durability })
+    const writer = yield* Writer.make({
+      journal,
+      inboxCapacity: WRITER_INBOX_BATCHES,
+      durability: settings.durability,
+      ...(options.onFlushed === undefined ? {} : { onFlushed: options.onFlushed })
+    })
     const buffer = yield* Buffer.make({
       capacity: settings.bufferSize,
       batchSize: Math.min(settings.batchSize, settings.bufferSize),

@@ -87,6 +87,11 @@ export interface RunContext {
   readonly close: () => Promise<void>
   /** The same, synchronously, for the moment the process exits. */
   readonly closeSync: () => void
+  /**
+   * Online runs: after `close`, waits for the upload of the run's `records` records (at most
+   * finishTimeoutMs) and says how it went. Absent: the run stays on disk for `steplog sync`.
+   */
+  readonly settle?: (records: number) => Promise<FinishResult>
 }
 
 /** Rows kept aside before they are folded into the summary (bounded memory: references only). */
@@ -102,7 +107,7 @@ const checkPatch = (what: string, patch: unknown): JsonPatch => {
   return decoded.right
 }
 
-/** The run of an `offline` (and, later, `online`) process: everything it logs goes to the journal. */
+/** The run of an `offline` or `online` process: everything it logs goes to the journal (and, online, from there to the service). */
 export class ActiveRun implements Run {
   readonly id: RunId
   readonly name: string
@@ -186,7 +191,7 @@ export class ActiveRun implements Run {
   readonly finish = (options?: { readonly exitCode?: number }): Promise<FinishResult> => {
     if (this.finished === null) {
       this.writeLast(options?.exitCode ?? 0, null)
-      this.finished = this.context.close().then(() => this.result())
+      this.finished = this.context.close().then(() => this.context.settle?.(this.seq) ?? this.result())
     }
     return this.finished
   }

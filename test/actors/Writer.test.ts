@@ -69,6 +69,23 @@ describe("Writer", () => {
       expect(writer.flushedOffset()).toBe(fs.statSync(journal.path).size)
     }))
 
+  it.scoped("reports the flushed offset once per flush that moved it, never once per record", () =>
+    Effect.gen(function* () {
+      const journal = yield* openJournal
+      const offsets: Array<number> = []
+      const writer = yield* Writer.make({ journal, inboxCapacity: 4, durability: "buffered", onFlushed: (offset) => offsets.push(offset) })
+      yield* supervise("the journal Writer", writer.loop, { report: () => {} })
+      yield* settle()
+      expect(offsets).toEqual([])
+      writer.submit(histories(0, 3))
+      yield* settle(() => offsets.length === 1)
+      expect(offsets).toEqual([fs.statSync(journal.path).size])
+      writer.writeNow(histories(3, 4))
+      writer.writeNow([])
+      expect(offsets).toEqual([offsets[0], fs.statSync(journal.path).size])
+      expect(read(journal).records).toEqual(histories(0, 7))
+    }))
+
   it.scoped("after two failed appends, one of them torn half-way, is restarted by its supervisor and writes every record once, in order, undamaged", () =>
     Effect.gen(function* () {
       const journal = yield* openJournal

@@ -11,10 +11,11 @@ import * as Either from "effect/Either"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest"
-import { init, InvalidSetting, OnlineUnavailable } from "../../src/index.js"
+import { init, InvalidSetting, NoApiKey } from "../../src/index.js"
 import { readJournal } from "../../src/journal/JournalReader.js"
 import { openRun } from "../../src/runtime/OpenRun.js"
 import type { Run } from "../../src/runtime/Run.js"
+import type { LinkedRunOptions, ServiceLink } from "../../src/runtime/ServiceLink.js"
 import type { HistoryRecord, Record } from "../../src/schemas/Record.js"
 import type { InitOptions } from "../../src/schemas/Settings.js"
 import { garbageCollector } from "../support/gc.js"
@@ -455,34 +456,52 @@ describe("modes", () => {
     expect(fs.existsSync(dir)).toBe(false)
   })
 
-  it("refuses mode online with OnlineUnavailable, saying how to record offline instead", async () => {
+  /** A service link that forks nothing: it records what it was told and reports every finish as uploaded. */
+  const fakeLink = () => {
+    const registered: Array<LinkedRunOptions> = []
+    const link: ServiceLink = {
+      register: (run) => {
+        registered.push(run)
+        return { flushed: () => {}, finish: (_offset, records) => Promise.resolve({ uploaded: true, records }), forget: () => {} }
+      }
+    }
+    return { link, registered }
+  }
+
+  it("refuses mode online without an API key with NoApiKey, saying how to get one", async () => {
     const dir = temp.file("online")
-    const error = await openError({ dir, mode: "online" })
-    expect(error).toBeInstanceOf(OnlineUnavailable)
-    expect(error.message).toContain(`mode "online" was asked for`)
+    const error = await openError({ dir, mode: "online" }, { XDG_CONFIG_HOME: temp.file("xdg") })
+    expect(error).toBeInstanceOf(NoApiKey)
+    expect(error.message).toContain(`mode "online" needs an API key for http://127.0.0.1:7077`)
+    expect(error.message).toContain("STEPLOG_API_KEY")
+    expect(error.message).toContain("steplog login")
+    expect(error.message).toContain("steplog keys create")
     expect(error.message).toContain(`mode: "offline"`)
-    expect(error.message).toContain("STEPLOG_MODE=offline")
-    expect(error.message).toContain("steplog sync")
     expect(fs.existsSync(dir)).toBe(false)
   })
 
-  it("defaults to online, and so refuses, when STEPLOG_API_KEY holds a key", async () => {
-    const error = await openError({ dir: temp.file("online") }, { STEPLOG_API_KEY: "sk-test" })
-    expect(error).toBeInstanceOf(OnlineUnavailable)
-    expect(error.message).toContain("an API key was found for http://127.0.0.1:7077")
-    expect(error.message).toContain(`mode: "offline"`)
+  it("defaults to online when STEPLOG_API_KEY holds a key, and registers the run with the service link", async () => {
+    const { link, registered } = fakeLink()
+    const run = await Effect.runPromise(openRun({ dir: temp.file("online") }, { env: { STEPLOG_API_KEY: "sk-test" }, serviceLink: link }))
+    expect(run.mode).toBe("online")
+    expect(registered).toMatchObject([{ runId: run.id, runDir: run.dir, baseUrl: "http://127.0.0.1:7077", apiKey: "sk-test" }])
+    run.log({ loss: 1 })
+    expect(await run.finish()).toEqual({ uploaded: true, records: 4 })
+    expect(rows(run)).toEqual([{ step: 0, values: { loss: 1 } }])
   })
 
-  it("defaults to online, and so refuses, when the credentials file holds a key for the server", async () => {
+  it("defaults to online when the credentials file holds a key for the server", async () => {
     const config = temp.file("xdg")
     fs.mkdirSync(path.join(config, "steplog"), { recursive: true })
     fs.writeFileSync(path.join(config, "steplog", "credentials.json"), JSON.stringify({ keys: { "http://127.0.0.1:9999": "sk-test" } }), {
       mode: 0o600
     })
     const env = { XDG_CONFIG_HOME: config, STEPLOG_BASE_URL: "http://127.0.0.1:9999" }
-    const error = await openError({ dir: temp.file("online") }, env)
-    expect(error).toBeInstanceOf(OnlineUnavailable)
-    expect(error.message).toContain("an API key was found for http://127.0.0.1:9999")
+    const { link, registered } = fakeLink()
+    const run = await Effect.runPromise(openRun({ dir: temp.file("online") }, { env, serviceLink: link }))
+    expect(run.mode).toBe("online")
+    expect(registered).toMatchObject([{ baseUrl: "http://127.0.0.1:9999", apiKey: "sk-test" }])
+    await run.finish()
     // A key stored for another server is not a key for this one.
     const other = await start({}, { XDG_CONFIG_HOME: config })
     expect(other.mode).toBe("offline")
@@ -544,7 +563,7 @@ describe("init()", () => {
   })
 
   it("rejects with the typed error itself", async () => {
-    await expect(init({ dir: temp.file("online"), mode: "online" })).rejects.toBeInstanceOf(OnlineUnavailable)
+    await expect(init({ dir: temp.file("online"), mode: "online", baseUrl: "http://127.0.0.1:1" })).rejects.toBeInstanceOf(NoApiKey)
     await expect(init({ dir: temp.file("bad"), mode: "offline", durability: "fast" as never })).rejects.toBeInstanceOf(InvalidSetting)
   })
 })

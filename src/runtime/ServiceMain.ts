@@ -1,0 +1,221 @@
+/**
+ * The service process (DESIGN.md, "The service process"): forked by ServiceLink.ts as compiled JS
+ * (through the CommonJS entry `dist/runtime/ServiceEntry.cjs`, see there why), one per training process, in a process group of its own. It
+ * uploads every run its parent opens, one RunUpload (RunUpload.ts) per run, reading the journal up
+ * to the offsets the parent reports (`Flushed`); only offsets cross IPC, the data is read from disk.
+ *
+ * While the parent lives, a run is dropped once its `Finished` offset is acknowledged (`Progress`
+ * with `done`). When the parent dies (IPC "disconnect", or its pid changing under a 1 s check as a
+ * backup), every run is uploaded up to the journal's size on disk, a run without an `exit` record
+ * is marked crashed (RunUpload does that), and the process exits by itself: when all is uploaded,
+ * or at the upload deadline (`STEPLOG_UPLOAD_DEADLINE_MS`, default 10 minutes, counted from the
+ * parent's death), leaving the rest for `steplog sync`. Nothing keeps it alive past that.
+ *
+ * It has no stdio (a service holding its parent's pipes would keep them open); what it has to say
+ * goes to the runs' `debug.log`, and what the parent must know goes over IPC.
+ */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Auth from "../actors/Auth.js"
+import * as Ipc from "../schemas/Ipc.js"
+import * as RunUpload from "./RunUpload.js"
+
+/** How long the service uploads after its parent died, in ms, unless STEPLOG_UPLOAD_DEADLINE_MS says. */
+export const DEFAULT_UPLOAD_DEADLINE_MS = 10 * 60 * 1000
+
+/** How often a run's progress is looked at (and, when it moved, reported to the parent). */
+const PROGRESS_INTERVAL = Duration.millis(200)
+
+/** Retries of opening a run: the server may be down, or the run record not flushed yet. */
+const openSchedule = Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("2 seconds")))
+
+/** One run as the service holds it. */
+interface OpenRunState {
+  readonly message: Ipc.OpenRun
+  /** Highest offset the parent reported flushed. */
+  flushed: number
+  /** The offset where the journal ends, once known (`Finished`, or the file size after the parent died). */
+  final: number | null
+  fiber: Fiber.RuntimeFiber<void> | null
+}
+
+const deadlineMs = (env: NodeJS.ProcessEnv): number => {
+  const value = Number(env["STEPLOG_UPLOAD_DEADLINE_MS"])
+  return Number.isFinite(value) && value >= 0 ? value : DEFAULT_UPLOAD_DEADLINE_MS
+}
+
+/** Appends to the run's debug.log; never fails (the log is a convenience). */
+const debug = (runDir: string, line: string): void => {
+  try {
+    fs.appendFileSync(path.join(runDir, "debug.log"), `${new Date().toISOString()} upload service ${process.pid}: ${line}\n`)
+  } catch {
+    // nothing to do: there is nowhere else to write
+  }
+}
+
+const fileSize = (runDir: string): number => {
+  try {
+    return fs.statSync(path.join(runDir, "journal.slog")).size
+  } catch {
+    return 0
+  }
+}
+
+const send = (message: Ipc.ToParent): void => {
+  if (process.send === undefined || !process.connected) return
+  try {
+    process.send(Ipc.encodeToParent(message), undefined, {}, () => {})
+  } catch {
+    // The parent is gone: the disconnect handler takes over.
+  }
+}
+
+/** What the entry point held before ServiceMain was loaded. */
+export interface EarlyChannel {
+  /** Removes the entry's listeners and returns what they caught. */
+  readonly handOver: () => { readonly pending: ReadonlyArray<unknown>; readonly disconnected: boolean }
+}
+
+/** The service: runs until its parent is gone and every run is uploaded, or the deadline passes. */
+export const main = (early: EarlyChannel) => Effect.gen(function* () {
+  const runs = new Map<string, OpenRunState>()
+  const inbox = yield* Queue.unbounded<Ipc.ToService>()
+  const parentGone = yield* Deferred.make<void>()
+  let orphaned = false
+
+  const parentPid = process.ppid
+  const receive = (raw: unknown) => {
+    const decoded = Ipc.decodeToService(raw)
+    if (Either.isRight(decoded)) inbox.unsafeOffer(decoded.right)
+  }
+  // One tick: our listeners on, the entry's off, what it held replayed in order.
+  process.on("message", receive)
+  process.on("disconnect", () => Deferred.unsafeDone(parentGone, Effect.void))
+  const held = early.handOver()
+  held.pending.forEach(receive)
+  if (held.disconnected || !process.connected) Deferred.unsafeDone(parentGone, Effect.void)
+  // Backup for a lost "disconnect": a parent that died leaves us to another parent pid.
+  yield* Effect.sync(() => {
+    if (process.ppid !== parentPid) Deferred.unsafeDone(parentGone, Effect.void)
+  }).pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
+
+  /** Uploads one run until its final offset is acknowledged; reports progress and a stop to the parent. */
+  const uploadRun = (state: OpenRunState): Effect.Effect<void, never, HttpClient.HttpClient> => {
+    const { runId, runDir, baseUrl, apiKey } = state.message
+    const report = (line: string) => debug(runDir, line)
+    return Effect.gen(function* () {
+      const upload = yield* Effect.suspend(() => RunUpload.open({ dir: runDir, baseUrl, flushed: state.flushed, report })).pipe(
+        Effect.tapError((error) => Effect.sync(() => report(`opening the upload: ${error.detail}`))),
+        Effect.retry({
+          schedule: openSchedule,
+          // Before the first flush the journal holds no run record yet; after the parent died it never will.
+          while: (error) => error.reason === "unreachable" || (error.reason === "no-run-record" && !orphaned)
+        }),
+        Effect.provide(Auth.layer({ baseUrl, apiKey: apiKey ?? undefined }))
+      )
+      let reported = { ackSeq: -1, records: -1 }
+      for (;;) {
+        const stopped = upload.stopped()
+        if (Option.isSome(stopped)) return yield* Effect.fail(stopped.value)
+        upload.flushedTo(state.flushed)
+        if (state.final !== null) upload.flushedTo(state.final)
+        const uploaded = yield* upload.isUploaded
+        const { acknowledged, total } = upload.progress()
+        if (state.final !== null && uploaded) {
+          if (orphaned) {
+            const crashed = yield* upload.markCrashedIfAbandoned.pipe(
+              Effect.catchAll((error) => Effect.sync(() => report(`marking the run crashed failed: ${error.detail}`)).pipe(Effect.as(false)))
+            )
+            if (crashed) report("marked the run crashed: no exit record, and its process is gone")
+          }
+          report(`uploaded: the server holds all ${total} records`)
+          send(new Ipc.Progress({ runId, ackSeq: acknowledged, records: total, done: true }))
+          return
+        }
+        if (acknowledged !== reported.ackSeq || total !== reported.records) {
+          reported = { ackSeq: acknowledged, records: total }
+          send(new Ipc.Progress({ runId, ackSeq: acknowledged, records: total, done: false }))
+        }
+        yield* Effect.sleep(PROGRESS_INTERVAL)
+      }
+    }).pipe(
+      Effect.scoped,
+      Effect.catchAll((error) =>
+        Effect.sync(() => {
+          report(error.message)
+          send(new Ipc.UploadStopped({ runId, message: error.message }))
+        })
+      ),
+      Effect.ensuring(Effect.sync(() => runs.delete(runId)))
+    )
+  }
+
+  const handle = (message: Ipc.ToService): Effect.Effect<void, never, HttpClient.HttpClient> =>
+    Effect.gen(function* () {
+      const state = runs.get(message.runId)
+      switch (message._tag) {
+        case "OpenRun": {
+          if (state !== undefined) {
+            state.flushed = Math.max(state.flushed, message.flushed)
+            return
+          }
+          const fresh: OpenRunState = { message, flushed: message.flushed, final: null, fiber: null }
+          runs.set(message.runId, fresh)
+          debug(message.runDir, `uploading run ${message.runId} to ${message.baseUrl}`)
+          fresh.fiber = yield* Effect.forkDaemon(uploadRun(fresh))
+          return
+        }
+        case "Flushed":
+          if (state !== undefined) state.flushed = Math.max(state.flushed, message.offset)
+          return
+        case "Finished":
+          if (state !== undefined) state.final = Math.max(state.final ?? 0, message.offset)
+          return
+      }
+    })
+
+  const serve = Queue.take(inbox).pipe(Effect.flatMap(handle), Effect.forever)
+  const serving = yield* Effect.forkScoped(serve)
+
+  yield* Deferred.await(parentGone)
+  orphaned = true
+  // Messages already received still count (a Finished sent just before the parent exited).
+  yield* Effect.forEach(yield* Queue.takeAll(inbox), handle, { discard: true })
+  yield* Fiber.interrupt(serving)
+  const pending = [...runs.values()]
+  for (const state of pending) {
+    const size = fileSize(state.message.runDir)
+    state.flushed = Math.max(state.flushed, size)
+    state.final = Math.max(state.final ?? 0, size)
+    debug(state.message.runDir, `the training process is gone; uploading what is on disk (${size} bytes)`)
+  }
+  const deadline = deadlineMs(process.env)
+  const all = Effect.forEach(pending, (state) => (state.fiber === null ? Effect.void : Fiber.join(state.fiber)), { discard: true })
+  const finished = yield* all.pipe(Effect.timeout(Duration.millis(deadline)), Effect.option)
+  if (Option.isNone(finished)) {
+    for (const state of runs.values()) {
+      debug(state.message.runDir, `upload deadline of ${deadline} ms passed; the rest stays on disk for: steplog sync ${state.message.runDir}`)
+    }
+  }
+})
+
+/** Runs the service and exits the process when it is done (called by ServiceEntry.cts). */
+export const start = (early: EarlyChannel): void => {
+  // A hard stop beyond the deadline, in case anything hangs on the way out.
+  const backstop = () => setTimeout(() => process.exit(0), deadlineMs(process.env) + 30_000)
+  process.once("disconnect", backstop)
+  Effect.runPromise(main(early).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))).then(
+    () => process.exit(0),
+    () => process.exit(70)
+  )
+}

@@ -1,0 +1,61 @@
+/**
+ * The IPC messages between a training process and its service process (DESIGN.md, "The service
+ * process"). Only offsets and counts cross the boundary, never records: the journal on disk is the
+ * hand-off. Both sides decode what they receive with these schemas, so a message from another
+ * steplog version is refused rather than misread.
+ *
+ *   parent → service   OpenRun · Flushed · Finished
+ *   service → parent   Progress · UploadStopped
+ */
+import * as Schema from "effect/Schema"
+
+const Offset = Schema.NonNegativeInt
+
+/** Start (or, after a service restart, resume) uploading the run in `runDir`. */
+export class OpenRun extends Schema.TaggedClass<OpenRun>()("OpenRun", {
+  runId: Schema.String,
+  runDir: Schema.String,
+  baseUrl: Schema.String,
+  /** The key from the run's option or STEPLOG_API_KEY; null: the service's Auth reads the credentials file. */
+  apiKey: Schema.NullOr(Schema.String),
+  /** Bytes of whole frames in the journal when the message was sent. */
+  flushed: Offset
+}) {}
+
+/** The training process has flushed the run's journal up to `offset` bytes. */
+export class Flushed extends Schema.TaggedClass<Flushed>()("Flushed", { runId: Schema.String, offset: Offset }) {}
+
+/** The run has ended: its journal is closed at `offset` bytes; report `done` once all of it is acknowledged. */
+export class Finished extends Schema.TaggedClass<Finished>()("Finished", { runId: Schema.String, offset: Offset }) {}
+
+/** What the training process tells its service. */
+export const ToService = Schema.Union(OpenRun, Flushed, Finished)
+export type ToService = typeof ToService.Type
+
+/**
+ * How far a run's upload is: the server holds every record with seq < `ackSeq`; the journal holds
+ * `records` as read so far. `done`: the run finished and every record of it is acknowledged.
+ */
+export class Progress extends Schema.TaggedClass<Progress>()("Progress", {
+  runId: Schema.String,
+  ackSeq: Schema.NonNegativeInt,
+  records: Schema.NonNegativeInt,
+  done: Schema.Boolean
+}) {}
+
+/** The upload of a run stopped for good (a refused key, a rejected record); the data stays on disk. */
+export class UploadStopped extends Schema.TaggedClass<UploadStopped>()("UploadStopped", {
+  runId: Schema.String,
+  message: Schema.String
+}) {}
+
+/** What the service tells the training process. */
+export const ToParent = Schema.Union(Progress, UploadStopped)
+export type ToParent = typeof ToParent.Type
+
+/** Decoders for each direction; a message that fails them is ignored by the receiver (and logged). */
+export const decodeToService = Schema.decodeUnknownEither(ToService)
+export const decodeToParent = Schema.decodeUnknownEither(ToParent)
+/** Encoders: what goes to `process.send` (plain objects, as structured clone carries them). */
+export const encodeToService = Schema.encodeSync(ToService)
+export const encodeToParent = Schema.encodeSync(ToParent)

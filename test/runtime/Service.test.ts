@@ -1,0 +1,183 @@
+/**
+ * Online runs end to end with real processes: a server in this process (127.0.0.1, a free port,
+ * an in-memory store), a training process running test/fixtures/onlineRun.mjs against it, and the
+ * service process that training process forks. The oracle is the journal on disk: what the server
+ * holds must be exactly the history the journal holds, row for row, whatever was killed on the way.
+ */
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Effect from "effect/Effect"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
+import { readJournal } from "../../src/journal/JournalReader.js"
+import { storedKey } from "../../src/runtime/Credentials.js"
+import type { HistoryRecord } from "../../src/schemas/Record.js"
+import * as ApiKeys from "../../src/server/ApiKeys.js"
+import * as Server from "../../src/server/Server.js"
+import { makeMemoryRecordStore } from "../server/MemoryRecordStore.js"
+import { killChildren, startFixture, type Child } from "../support/child.js"
+import { useTempDir } from "../support/tempDir.js"
+
+const temp = useTempDir("service")
+
+let runtime: ManagedRuntime.ManagedRuntime<ApiKeys.KeyStore | Server.ServerInfo, unknown>
+let baseUrl = ""
+let key = ""
+let config = ""
+
+beforeAll(async () => {
+  config = temp.file("xdg")
+  const env = { XDG_CONFIG_HOME: config }
+  const stores = Layer.merge(makeMemoryRecordStore().layer, ApiKeys.layerMemory)
+  runtime = ManagedRuntime.make(Server.layerWith({ port: 0, env, say: () => Effect.void }).pipe(Layer.provideMerge(stores)))
+  baseUrl = (await runtime.runPromise(Server.ServerInfo)).baseUrl
+  key = storedKey(baseUrl, env) ?? ""
+})
+
+afterAll(async () => {
+  await runtime?.dispose()
+})
+
+/** Every service pid a test saw; afterEach kills their process groups as a backstop. */
+const services = new Set<number>()
+
+afterEach(async () => {
+  await killChildren()
+  for (const pid of services) {
+    try {
+      process.kill(-pid, "SIGKILL")
+    } catch {
+      // already gone
+    }
+  }
+  services.clear()
+})
+
+/** Whether `pid` is a live process (a zombie, dead but not yet reaped, counts as gone). */
+const alive = (pid: number): boolean => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
+  } catch {
+    return false
+  }
+}
+
+/** Polls `check` every 50 ms until it returns a value other than undefined, or fails after `timeoutMs`. */
+const poll = async <A>(what: string, check: () => A | undefined | Promise<A | undefined>, timeoutMs = 30_000): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** Starts the training fixture online against the test server. */
+const train = (env: { readonly [key: string]: string }): Child =>
+  startFixture("onlineRun.mjs", {
+    STEPLOG_MODE: "online",
+    STEPLOG_BASE_URL: baseUrl,
+    STEPLOG_API_KEY: key,
+    STEPLOG_PROJECT: "svc",
+    STEPLOG_DIR: path.join(temp.dir(), "runs"),
+    XDG_CONFIG_HOME: config,
+    ...env
+  }, temp.dir())
+
+/** The run id and directory the fixture announced. */
+const started = async (child: Child) => {
+  const [, runId, runDir] = (await child.waitForLine((line) => line.startsWith("started "))).split(" ")
+  return { runId: runId!, runDir: runDir! }
+}
+
+/** Service pids the run's debug.log names, in the order they were started. */
+const servicePids = (runDir: string): Array<number> => {
+  let log = ""
+  try {
+    log = fs.readFileSync(path.join(runDir, "debug.log"), "utf8")
+  } catch {
+    return []
+  }
+  const pids = [...log.matchAll(/upload service (\d+) started/g)].map((match) => Number(match[1]))
+  for (const pid of pids) services.add(pid)
+  return pids
+}
+
+const get = async (url: string) => {
+  const response = await fetch(`${baseUrl}${url}`, { headers: { authorization: `Bearer ${key}` } })
+  expect(response.status).toBe(200)
+  return response.json()
+}
+
+const serverRows = async (runId: string): Promise<Array<{ step: number; values: unknown }>> => {
+  const history = (await get(`/api/v1/projects/svc/runs/${runId}/history`)) as { rows: Array<{ step: number; values: unknown }> }
+  return history.rows.map(({ step, values }) => ({ step, values }))
+}
+
+const journalRows = (runDir: string) => {
+  const scan = Either.getOrThrow(readJournal(path.join(runDir, "journal.slog")))
+  const history = scan.records.filter((record): record is HistoryRecord => record.kind === "history")
+  return { rows: history.map(({ step, values }) => ({ step, values })), records: scan.records.length }
+}
+
+describe("an online run", () => {
+  it("reaches the server row for row, and finish() reports every record uploaded", async () => {
+    const child = train({ ROWS: "500", PER_TICK: "500" })
+    const { runId, runDir } = await started(child)
+    const line = await child.waitForLine((l) => l.startsWith("finished "))
+    const result = JSON.parse(line.slice("finished ".length))
+    const expected = Array.from({ length: 500 }, (_, i) => ({ step: i, values: { i, loss: 1 / (i + 1) } }))
+    // run + 500 rows + summary + exit
+    expect(result).toEqual({ uploaded: true, records: 503 })
+    expect(journalRows(runDir).rows).toEqual(expected)
+    expect(await serverRows(runId)).toEqual(expected)
+    const detail = (await get(`/api/v1/projects/svc/runs/${runId}`)) as { state: string; records: number; exitCode: number }
+    expect(detail).toMatchObject({ state: "finished", records: 503, exitCode: 0 })
+    expect((await child.exited()).code).toBe(0)
+    // With its parent gone and everything uploaded, the service ends by itself.
+    const [pid] = servicePids(runDir)
+    expect(pid).toBeDefined()
+    await poll("the service to exit", () => (alive(pid!) ? undefined : true))
+  })
+})
+
+describe("SIGKILL of the training process", () => {
+  it("uploads every record flushed before the kill exactly once, marks the run crashed, and the service exits", async () => {
+    const child = train({ ROWS: "0", PER_TICK: "20", TICK_MS: "2" })
+    const { runId, runDir } = await started(child)
+    await child.waitForLine((l) => l.startsWith("logged ") && Number(l.split(" ")[1]) >= 1500)
+    const pid = await poll("the service to start", () => servicePids(runDir)[0])
+    child.process.kill("SIGKILL")
+    await child.exited()
+    await poll("the service to exit", () => (alive(pid) ? undefined : true))
+    const { rows } = journalRows(runDir)
+    expect(rows.length).toBeGreaterThan(0)
+    expect(await serverRows(runId)).toEqual(rows)
+    const detail = (await get(`/api/v1/projects/svc/runs/${runId}`)) as { state: string; historyRows: number }
+    expect(detail).toMatchObject({ state: "crashed", historyRows: rows.length })
+  })
+})
+
+describe("SIGKILL of the service process", () => {
+  it("three times during a run: every record arrives exactly once and finish() reports uploaded", async () => {
+    const ROWS = 3000
+    const child = train({ ROWS: String(ROWS), PER_TICK: "10", TICK_MS: "5" })
+    const { runId, runDir } = await started(child)
+    for (let kill = 0; kill < 3; kill++) {
+      const pid = await poll(`service number ${kill + 1}`, () => servicePids(runDir)[kill])
+      // Let it upload a little before it dies.
+      await poll("an upload to begin", () => (fs.existsSync(path.join(runDir, "upload.cursor")) ? true : undefined))
+      process.kill(pid, "SIGKILL")
+    }
+    const line = await child.waitForLine((l) => l.startsWith("finished "), 60_000)
+    expect(JSON.parse(line.slice("finished ".length))).toEqual({ uploaded: true, records: ROWS + 3 })
+    expect(servicePids(runDir).length).toBeGreaterThanOrEqual(4)
+    const expected = Array.from({ length: ROWS }, (_, i) => ({ step: i, values: { i, loss: 1 / (i + 1) } }))
+    expect(await serverRows(runId)).toEqual(expected)
+    expect((await child.exited()).code).toBe(0)
+  })
+})
