@@ -156,8 +156,10 @@ const drive = (server: Server, done: () => boolean) =>
       if (done()) break
       const sleeps = Chunk.toReadonlyArray(yield* TestClock.sleeps())
       if (server.state.awaitingRetry && sleeps.length > server.state.sleepsAtRequest) {
-        // the newest sleep is the first: TestClock prepends
-        yield* TestClock.adjust(sleeps[0]! - (yield* Clock.currentTimeMillis))
+        // The sleeps registered since the request (TestClock prepends) hold the retry delay and,
+        // under load, possibly the next request's timeout, which is later: wake the earliest.
+        const newer = sleeps.slice(0, sleeps.length - server.state.sleepsAtRequest)
+        yield* TestClock.adjust(Math.min(...newer) - (yield* Clock.currentTimeMillis))
       } else {
         yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
       }
