@@ -11,7 +11,8 @@
  *   GET  /api/v1/projects/:project/runs/:runId/history    ?keys=a,b&samples=N → History
  */
 import * as Schema from "effect/Schema"
-import { Json, JsonPatch, RunId, Value } from "./Record.js"
+import * as Struct from "effect/Struct"
+import { Json, JsonPatch, RunId, RunRecord, Value } from "./Record.js"
 
 /** A project name: what `init({ project })` accepts, and a URL path segment as it is. */
 export const ProjectName = Schema.String.pipe(
@@ -30,13 +31,7 @@ export type RunState = typeof RunState.Type
 
 /** The metadata of `PUT …/runs/:runId`: what the run record says about the run, without the data. */
 export const RunMetadata = Schema.Struct({
-  name: Schema.String,
-  config: JsonPatch,
-  tags: Schema.Array(Schema.String),
-  notes: Schema.NullOr(Schema.String),
-  group: Schema.NullOr(Schema.String),
-  jobType: Schema.NullOr(Schema.String),
-  host: Schema.String,
+  ...Struct.pick(RunRecord.fields, "name", "config", "tags", "notes", "group", "jobType", "host"),
   startedAt: Schema.Number,
   /** Set by the service process for a run whose training process died without an exit record. */
   crashed: Schema.optional(Schema.Boolean)
