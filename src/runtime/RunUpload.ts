@@ -16,6 +16,7 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -30,7 +31,7 @@ import { Auth, loginHint } from "../actors/Auth.js"
 import { supervise } from "../actors/Supervisor.js"
 import * as Tailer from "../actors/Tailer.js"
 import * as Uploader from "../actors/Uploader.js"
-import type { RetryOptions } from "../actors/UploadPolicy.js"
+import { defaultRetry, parseRetryAfter, type RetryOptions } from "../actors/UploadPolicy.js"
 import { checkHeader } from "../journal/JournalReader.js"
 import { HEADER_SIZE } from "../journal/internal/frame.js"
 import type { RunRecord } from "../schemas/Record.js"
@@ -53,6 +54,8 @@ export class RunUploadFailed extends Data.TaggedError("RunUploadFailed")<{
   readonly dir: string
   readonly reason: "unreadable" | "no-run-record" | "no-key" | "unreachable" | "key-refused" | "rejected"
   readonly detail: string
+  /** The delay a busy server asked for with `Retry-After` (reason "unreachable"). */
+  readonly retryAfter?: Duration.Duration
 }> {
   override get message(): string {
     return `steplog: cannot upload the run in ${this.dir}: ${this.detail}`
@@ -104,6 +107,16 @@ export interface RunUploadOptions {
   readonly report?: (message: string) => void
 }
 
+/** Retries of the metadata PUT: a few, quickly (a person may wait), a server's `Retry-After` winning. */
+const metadataRetry: Schedule.Schedule<RunUploadFailed, RunUploadFailed> = Schedule.exponential("200 millis").pipe(
+  Schedule.intersect(Schedule.recurs(3)),
+  Schedule.passthrough<[Duration.Duration, number], RunUploadFailed, never>,
+  Schedule.modifyDelay((error, delay) =>
+    error.retryAfter === undefined ? delay : Duration.min(error.retryAfter, Duration.decode(defaultRetry.retryAfterCap))
+  ),
+  Schedule.whileInput((error: RunUploadFailed) => error.reason === "unreachable")
+)
+
 const metadataOf = (run: RunRecord, crashed: boolean): RunMetadata => ({
   name: run.name,
   config: run.config,
@@ -128,7 +141,8 @@ export const open = (
     const dir = path.resolve(options.dir)
     const journal = path.join(dir, "journal.slog")
     const report = options.report ?? (() => {})
-    const fail = (reason: RunUploadFailed["reason"], detail: string) => new RunUploadFailed({ dir, reason, detail })
+    const fail = (reason: RunUploadFailed["reason"], detail: string, retryAfter?: Duration.Duration) =>
+      new RunUploadFailed({ dir, reason, detail, ...(retryAfter === undefined ? {} : { retryAfter }) })
     const baseUrl = options.baseUrl.replace(/\/+$/, "")
 
     yield* Effect.try({
@@ -184,14 +198,13 @@ export const open = (
         if (response.status === 401 || response.status === 403) {
           return yield* fail("key-refused", `the server at ${baseUrl} refused the API key (${detail}); ${loginHint(baseUrl)}`)
         }
-        if (response.status >= 500) return yield* fail("unreachable", `the server at ${baseUrl} failed (${detail})`)
+        // Busy or broken for now (the Uploader's policy, UploadPolicy.ts): retried, as asked by `Retry-After`.
+        if (response.status === 408 || response.status === 429 || (response.status >= 500 && response.status !== 501)) {
+          const retryAfter = parseRetryAfter(response.headers["retry-after"], yield* Clock.currentTimeMillis)
+          return yield* fail("unreachable", `the server at ${baseUrl} is busy or failed (${detail})`, retryAfter)
+        }
         return yield* fail("rejected", `the server at ${baseUrl} refused the run's metadata (${detail})`)
-      }).pipe(
-        Effect.retry({
-          schedule: Schedule.exponential("200 millis").pipe(Schedule.intersect(Schedule.recurs(3))),
-          while: (error) => error.reason === "unreachable"
-        })
-      )
+      }).pipe(Effect.retry(metadataRetry))
 
     const cursorFile = UploadCursor.cursorPath(dir)
     const from = yield* UploadCursor.read(cursorFile)

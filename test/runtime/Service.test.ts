@@ -4,20 +4,18 @@
  * service process that training process forks. The oracle is the journal on disk: what the server
  * holds must be exactly the history the journal holds, row for row, whatever was killed on the way.
  */
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
-import { readJournal } from "../../src/journal/JournalReader.js"
 import { storedKey } from "../../src/runtime/Credentials.js"
-import type { HistoryRecord } from "../../src/schemas/Record.js"
 import * as ApiKeys from "../../src/server/ApiKeys.js"
 import * as Server from "../../src/server/Server.js"
 import { makeMemoryRecordStore } from "../server/MemoryRecordStore.js"
 import { killChildren, startFixture, type Child } from "../support/child.js"
+import { alive, journalRows, poll, serviceTracker } from "../support/service.js"
 import { useTempDir } from "../support/tempDir.js"
 
 const temp = useTempDir("service")
@@ -40,41 +38,12 @@ afterAll(async () => {
   await runtime?.dispose()
 })
 
-/** Every service pid a test saw; afterEach kills their process groups as a backstop. */
-const services = new Set<number>()
+const services = serviceTracker()
 
 afterEach(async () => {
   await killChildren()
-  for (const pid of services) {
-    try {
-      process.kill(-pid, "SIGKILL")
-    } catch {
-      // already gone
-    }
-  }
-  services.clear()
+  services.killAll()
 })
-
-/** Whether `pid` is a live process (a zombie, dead but not yet reaped, counts as gone). */
-const alive = (pid: number): boolean => {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
-  } catch {
-    return false
-  }
-}
-
-/** Polls `check` every 50 ms until it returns a value other than undefined, or fails after `timeoutMs`. */
-const poll = async <A>(what: string, check: () => A | undefined | Promise<A | undefined>, timeoutMs = 30_000): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
-}
 
 /** Starts the training fixture online against the test server. */
 const train = (env: { readonly [key: string]: string }): Child =>
@@ -94,18 +63,7 @@ const started = async (child: Child) => {
   return { runId: runId!, runDir: runDir! }
 }
 
-/** Service pids the run's debug.log names, in the order they were started. */
-const servicePids = (runDir: string): Array<number> => {
-  let log = ""
-  try {
-    log = fs.readFileSync(path.join(runDir, "debug.log"), "utf8")
-  } catch {
-    return []
-  }
-  const pids = [...log.matchAll(/upload service (\d+) started/g)].map((match) => Number(match[1]))
-  for (const pid of pids) services.add(pid)
-  return pids
-}
+const servicePids = services.pids
 
 const get = async (url: string) => {
   const response = await fetch(`${baseUrl}${url}`, { headers: { authorization: `Bearer ${key}` } })
@@ -116,12 +74,6 @@ const get = async (url: string) => {
 const serverRows = async (runId: string): Promise<Array<{ step: number; values: unknown }>> => {
   const history = (await get(`/api/v1/projects/svc/runs/${runId}/history`)) as { rows: Array<{ step: number; values: unknown }> }
   return history.rows.map(({ step, values }) => ({ step, values }))
-}
-
-const journalRows = (runDir: string) => {
-  const scan = Either.getOrThrow(readJournal(path.join(runDir, "journal.slog")))
-  const history = scan.records.filter((record): record is HistoryRecord => record.kind === "history")
-  return { rows: history.map(({ step, values }) => ({ step, values })), records: scan.records.length }
 }
 
 describe("an online run", () => {

@@ -1,0 +1,68 @@
+/**
+ * Helpers of the real-process tests of online runs (test/runtime/Service*.test.ts): polling with a
+ * deadline, whether a pid is alive, the rows a run's journal holds, and the pids of the upload
+ * services a run's debug.log names (so that afterEach can kill their process groups).
+ */
+import * as Either from "effect/Either"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { readJournal } from "../../src/journal/JournalReader.js"
+import type { HistoryRecord } from "../../src/schemas/Record.js"
+
+/** Whether `pid` is a live process (a zombie, dead but not yet reaped, counts as gone). */
+export const alive = (pid: number): boolean => {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
+  } catch {
+    return false
+  }
+}
+
+/** Polls `check` every 50 ms until it returns a value other than undefined, or fails after `timeoutMs`. */
+export const poll = async <A>(what: string, check: () => A | undefined | Promise<A | undefined>, timeoutMs = 30_000): Promise<A> => {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** The history rows (step and values) of the run in `runDir`, and its record count, read from its journal. */
+export const journalRows = (runDir: string) => {
+  const scan = Either.getOrThrow(readJournal(path.join(runDir, "journal.slog")))
+  const history = scan.records.filter((record): record is HistoryRecord => record.kind === "history")
+  return { rows: history.map(({ step, values }) => ({ step, values })), records: scan.records.length }
+}
+
+/** Remembers every upload service pid a test saw; `killAll` (afterEach) kills their process groups. */
+export const serviceTracker = () => {
+  const seen = new Set<number>()
+  return {
+    /** Service pids the run's debug.log names, in the order they were started. */
+    pids: (runDir: string): Array<number> => {
+      let log = ""
+      try {
+        log = fs.readFileSync(path.join(runDir, "debug.log"), "utf8")
+      } catch {
+        return []
+      }
+      const pids = [...log.matchAll(/upload service (\d+) started/g)].map((match) => Number(match[1]))
+      for (const pid of pids) seen.add(pid)
+      return pids
+    },
+    /** Kills the process group of every service seen (a backstop: each should be gone already). */
+    killAll: (): void => {
+      for (const pid of seen) {
+        try {
+          process.kill(-pid, "SIGKILL")
+        } catch {
+          // already gone
+        }
+      }
+      seen.clear()
+    }
+  }
+}
