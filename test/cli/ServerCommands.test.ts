@@ -2,40 +2,21 @@
  * `steplog login`, `steplog runs` and `steplog export` against a real server on 127.0.0.1 (in this process, over
  * an in-memory store), run as the built CLI, as a person would.
  */
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as ManagedRuntime from "effect/ManagedRuntime"
 import { Packr } from "msgpackr"
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import * as zlib from "node:zlib"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { beforeAll, describe, expect, it } from "vitest"
 import { credentialsPath, storedKey } from "../../src/runtime/Credentials.js"
 import type { Record } from "../../src/schemas/Record.js"
-import * as ApiKeys from "../../src/server/ApiKeys.js"
-import * as Server from "../../src/server/Server.js"
-import { makeMemoryRecordStore } from "../server/MemoryRecordStore.js"
 import { useTempDir } from "../support/tempDir.js"
+import { steplogCli, useTestServer } from "../support/testServer.js"
 
 const temp = useTempDir("runs-export")
-const main = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "dist", "cli", "main.js")
+const server = useTestServer(temp.dir)
 
-let runtime: ManagedRuntime.ManagedRuntime<ApiKeys.KeyStore | Server.ServerInfo, unknown>
-let baseUrl = ""
-let key = ""
-
-/** Runs the built CLI without blocking this process, whose event loop serves the requests. */
+/** The built CLI, with the test server's key. */
 const steplog = (args: ReadonlyArray<string>, env: { readonly [name: string]: string } = {}) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [main, ...args], { env: { ...process.env, STEPLOG_API_KEY: key, ...env } })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk) => (stdout += chunk))
-    child.stderr.on("data", (chunk) => (stderr += chunk))
-    child.on("close", (status) => resolve({ status, stdout, stderr }))
-  })
+  steplogCli(args, { STEPLOG_API_KEY: server.key, ...env })
 
 const runRecord = (runId: string, name: string, ts: number): Record => ({
   kind: "run", seq: 0, ts, runId: runId as never, project: "moons", name, config: { lr: 0.3 }, tags: ["mlp"],
@@ -43,20 +24,15 @@ const runRecord = (runId: string, name: string, ts: number): Record => ({
 })
 
 const post = async (runId: string, records: ReadonlyArray<Record>) => {
-  const response = await fetch(`${baseUrl}/api/v1/projects/moons/runs/${runId}/records`, {
+  const response = await fetch(`${server.baseUrl}/api/v1/projects/moons/runs/${runId}/records`, {
     method: "POST",
-    headers: { authorization: `Bearer ${key}`, "content-encoding": "gzip", "content-type": "application/msgpack" },
+    headers: { authorization: `Bearer ${server.key}`, "content-encoding": "gzip", "content-type": "application/msgpack" },
     body: zlib.gzipSync(new Packr({ useRecords: true }).pack(records))
   })
   expect(response.status).toBe(200)
 }
 
 beforeAll(async () => {
-  const env = { XDG_CONFIG_HOME: temp.dir() }
-  const stores = Layer.merge(makeMemoryRecordStore().layer, ApiKeys.layerMemory)
-  runtime = ManagedRuntime.make(Server.layerWith({ port: 0, env, say: () => Effect.void }).pipe(Layer.provideMerge(stores)))
-  baseUrl = (await runtime.runPromise(Server.ServerInfo)).baseUrl
-  key = storedKey(baseUrl, env) ?? ""
   await post("run-a", [
     runRecord("run-a", "brisk-comet-1", 1_764_000_000_000),
     { kind: "history", seq: 1, ts: 1_764_000_001_000, step: 0, values: { loss: 0.5, note: "a, \"quoted\" text" } },
@@ -67,13 +43,10 @@ beforeAll(async () => {
   await post("run-b", [runRecord("run-b", "calm-river-2", 1_764_000_100_000)])
 })
 
-afterAll(async () => {
-  await runtime?.dispose()
-})
 
 describe("steplog runs", () => {
   it("lists every run newest first, with state, steps and summary", async () => {
-    const { status, stdout } = await steplog(["runs", "--base-url", baseUrl])
+    const { status, stdout } = await steplog(["runs", "--base-url", server.baseUrl])
     expect(status).toBe(0)
     const lines = stdout.trim().split("\n")
     expect(lines[0]).toMatch(/^PROJECT\s+RUN\s+NAME\s+STATE\s+STEPS/)
@@ -82,7 +55,7 @@ describe("steplog runs", () => {
   })
 
   it("prints one JSON line a run with --json", async () => {
-    const { status, stdout } = await steplog(["runs", "--project", "moons", "--json", "--base-url", baseUrl])
+    const { status, stdout } = await steplog(["runs", "--project", "moons", "--json", "--base-url", server.baseUrl])
     expect(status).toBe(0)
     const runs = stdout.trim().split("\n").map((line) => JSON.parse(line))
     expect(runs.map((run) => [run.runId, run.state, run.historyRows])).toEqual([["run-b", "running", 0], ["run-a", "finished", 2]])
@@ -95,7 +68,7 @@ describe("steplog runs", () => {
   })
 
   it("says the key was refused, with exit status 2", async () => {
-    const { status, stderr } = await steplog(["runs", "--base-url", baseUrl], { STEPLOG_API_KEY: "slk_wrong" })
+    const { status, stderr } = await steplog(["runs", "--base-url", server.baseUrl], { STEPLOG_API_KEY: "slk_wrong" })
     expect(status).toBe(2)
     expect(stderr).toMatch(/refused the API key.*steplog login/)
   })
@@ -103,7 +76,7 @@ describe("steplog runs", () => {
 
 describe("steplog export", () => {
   it("prints a run's history as JSON lines in step order", async () => {
-    const { status, stdout } = await steplog(["export", "moons/run-a", "--base-url", baseUrl])
+    const { status, stdout } = await steplog(["export", "moons/run-a", "--base-url", server.baseUrl])
     expect(status).toBe(0)
     const rows = stdout.trim().split("\n").map((line) => JSON.parse(line))
     expect(rows).toEqual([
@@ -113,7 +86,7 @@ describe("steplog export", () => {
   })
 
   it("prints CSV with a column per key, quoting text that needs it", async () => {
-    const { status, stdout } = await steplog(["export", "moons/run-a", "--format", "csv", "--base-url", baseUrl])
+    const { status, stdout } = await steplog(["export", "moons/run-a", "--format", "csv", "--base-url", server.baseUrl])
     expect(status).toBe(0)
     expect(stdout.trim().split("\n")).toEqual([
       "step,ts,loss,note,acc",
@@ -123,7 +96,7 @@ describe("steplog export", () => {
   })
 
   it("refuses a run named without its project, with exit status 2", async () => {
-    const { status, stderr } = await steplog(["export", "run-a", "--base-url", baseUrl])
+    const { status, stderr } = await steplog(["export", "run-a", "--base-url", server.baseUrl])
     expect(status).toBe(2)
     expect(stderr).toMatch(/PROJECT\/RUN_ID/)
   })
@@ -132,17 +105,17 @@ describe("steplog export", () => {
 describe("steplog login", () => {
   it("checks the key with the server and stores it for that server, readable by the owner only", async () => {
     const config = temp.file("config")
-    const { status, stdout } = await steplog(["login", "--base-url", baseUrl, key], { XDG_CONFIG_HOME: config })
+    const { status, stdout } = await steplog(["login", "--base-url", server.baseUrl, server.key], { XDG_CONFIG_HOME: config })
     expect(status).toBe(0)
     expect(stdout).toMatch(/logged in to .* as "local" \(every project\)/)
     const env = { XDG_CONFIG_HOME: config }
-    expect(storedKey(baseUrl, env)).toBe(key)
+    expect(storedKey(server.baseUrl, env)).toBe(server.key)
     expect(fs.statSync(credentialsPath(env)).mode & 0o777).toBe(0o600)
   })
 
   it("stores nothing when the server refuses the key, with exit status 2", async () => {
     const config = temp.file("config")
-    const { status, stderr } = await steplog(["login", "--base-url", baseUrl, "slk_not-a-key"], { XDG_CONFIG_HOME: config })
+    const { status, stderr } = await steplog(["login", "--base-url", server.baseUrl, "slk_not-a-key"], { XDG_CONFIG_HOME: config })
     expect(status).toBe(2)
     expect(stderr).toMatch(/refused the API key/)
     expect(fs.existsSync(credentialsPath({ XDG_CONFIG_HOME: config }))).toBe(false)

@@ -3,59 +3,23 @@
  * an in-memory store whose ingest calls are counted), uploading runs written by the real runtime
  * in offline mode.
  */
-import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
-import * as ManagedRuntime from "effect/ManagedRuntime"
-import { spawn, spawnSync } from "node:child_process"
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { init } from "../../src/index.js"
 import { readJournal } from "../../src/journal/JournalReader.js"
-import { storedKey } from "../../src/runtime/Credentials.js"
-import * as ApiKeys from "../../src/server/ApiKeys.js"
-import { RecordStore } from "../../src/server/RecordStore.js"
-import * as Server from "../../src/server/Server.js"
-import { makeMemoryRecordStore } from "../server/MemoryRecordStore.js"
 import { useTempDir } from "../support/tempDir.js"
+import { steplogCli, useTestServer } from "../support/testServer.js"
 
 const temp = useTempDir("sync")
-const main = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "dist", "cli", "main.js")
-const memory = makeMemoryRecordStore()
-let ingests = 0
-const counting = Layer.succeed(RecordStore, {
-  ...memory.store,
-  ingest: (project, runId, records) => Effect.suspend(() => (ingests++, memory.store.ingest(project, runId, records)))
-})
+const server = useTestServer(temp.dir)
 
-let runtime: ManagedRuntime.ManagedRuntime<ApiKeys.KeyStore | Server.ServerInfo, unknown>
-let baseUrl = ""
-let key = ""
-
-/** Runs the built CLI without blocking this process, whose event loop serves the requests. */
+/** The built CLI, pointed at the test server. */
 const steplog = (args: ReadonlyArray<string>, env: { readonly [name: string]: string } = {}) =>
-  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [main, ...args], { env: { ...process.env, STEPLOG_API_KEY: key, STEPLOG_BASE_URL: baseUrl, ...env } })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk) => (stdout += chunk))
-    child.stderr.on("data", (chunk) => (stderr += chunk))
-    child.on("close", (status) => resolve({ status, stdout, stderr }))
-  })
-
-beforeAll(async () => {
-  const env = { XDG_CONFIG_HOME: temp.dir() }
-  runtime = ManagedRuntime.make(Server.layerWith({ port: 0, env, say: () => Effect.void }).pipe(Layer.provideMerge(Layer.merge(counting, ApiKeys.layerMemory))))
-  baseUrl = (await runtime.runPromise(Server.ServerInfo)).baseUrl
-  key = storedKey(baseUrl, env) ?? ""
-})
-
-afterAll(async () => {
-  await runtime?.dispose()
-})
+  steplogCli(args, { STEPLOG_API_KEY: server.key, STEPLOG_BASE_URL: server.baseUrl, ...env })
 
 /** Writes an offline run of `rows` rows with config and summary under `root`. */
 const offlineRun = async (root: string, rows: number, options: { readonly finish?: boolean } = {}) => {
@@ -67,7 +31,7 @@ const offlineRun = async (root: string, rows: number, options: { readonly finish
 }
 
 const get = async <A>(url: string): Promise<A> => {
-  const response = await fetch(`${baseUrl}/api/v1/projects/sync-test/runs/${url}`, { headers: { authorization: `Bearer ${key}` } })
+  const response = await fetch(`${server.baseUrl}/api/v1/projects/sync-test/runs/${url}`, { headers: { authorization: `Bearer ${server.key}` } })
   return (await response.json()) as A
 }
 
@@ -93,11 +57,11 @@ describe("steplog sync", () => {
     expect(rows.rows).toHaveLength(300)
     expect(await get(run.id)).toMatchObject({ state: "finished", exitCode: 0, summary: { best: 0.97 }, config: { lr: 0.01, optimizer: "adam" } })
 
-    const before = ingests
+    const before = server.ingests
     const second = await steplog(["sync", run.dir])
     expect(second.status).toBe(0)
     expect(second.stdout).toMatch(/: 0 records; all were already on the server/)
-    expect(ingests).toBe(before)
+    expect(server.ingests).toBe(before)
   })
 
   it("marks a run crashed when its journal has no exit record and its writer is gone", async () => {

@@ -6,45 +6,20 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as ManagedRuntime from "effect/ManagedRuntime"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import * as Auth from "../../src/actors/Auth.js"
 import { init } from "../../src/index.js"
 import { readJournal } from "../../src/journal/JournalReader.js"
-import { storedKey } from "../../src/runtime/Credentials.js"
 import * as RunUpload from "../../src/runtime/RunUpload.js"
 import * as UploadCursor from "../../src/runtime/UploadCursor.js"
-import { RecordStore } from "../../src/server/RecordStore.js"
-import * as ApiKeys from "../../src/server/ApiKeys.js"
-import * as Server from "../../src/server/Server.js"
-import { makeMemoryRecordStore } from "../server/MemoryRecordStore.js"
 import { useTempDir } from "../support/tempDir.js"
+import { useTestServer } from "../support/testServer.js"
 
 const temp = useTempDir("run-upload")
-const memory = makeMemoryRecordStore()
-let ingests = 0
-const counting = Layer.succeed(RecordStore, {
-  ...memory.store,
-  ingest: (project, runId, records) => Effect.suspend(() => (ingests++, memory.store.ingest(project, runId, records)))
-})
-
-let runtime: ManagedRuntime.ManagedRuntime<ApiKeys.KeyStore | Server.ServerInfo, unknown>
-let baseUrl = ""
-let key = ""
-
-beforeAll(async () => {
-  const env = { XDG_CONFIG_HOME: temp.dir() }
-  runtime = ManagedRuntime.make(Server.layerWith({ port: 0, env, say: () => Effect.void }).pipe(Layer.provideMerge(Layer.merge(counting, ApiKeys.layerMemory))))
-  baseUrl = (await runtime.runPromise(Server.ServerInfo)).baseUrl
-  key = storedKey(baseUrl, env) ?? ""
-})
-
-afterAll(async () => {
-  await runtime?.dispose()
-})
+const server = useTestServer(temp.dir)
 
 /** Writes an offline run of `rows` rows with config and summary; `finish: false` leaves it open. */
 const offlineRun = async (rows: number, options: { readonly finish?: boolean } = {}) => {
@@ -63,19 +38,19 @@ const withUpload = <A, E>(
   flushed = fs.statSync(path.join(dir, "journal.slog")).size
 ) =>
   Effect.runPromise(
-    RunUpload.open({ dir, baseUrl, flushed }).pipe(
+    RunUpload.open({ dir, baseUrl: server.baseUrl, flushed }).pipe(
       Effect.flatMap(f),
       Effect.scoped,
-      Effect.provide(Layer.merge(NodeHttpClient.layerUndici, Auth.layer({ baseUrl, apiKey: key })))
+      Effect.provide(Layer.merge(NodeHttpClient.layerUndici, Auth.layer({ baseUrl: server.baseUrl, apiKey: server.key })))
     )
   )
 
 const history = async (runId: string) => {
-  const response = await fetch(`${baseUrl}/api/v1/projects/upload-test/runs/${runId}/history`, { headers: { authorization: `Bearer ${key}` } })
+  const response = await fetch(`${server.baseUrl}/api/v1/projects/upload-test/runs/${runId}/history`, { headers: { authorization: `Bearer ${server.key}` } })
   return ((await response.json()) as { rows: Array<unknown> }).rows
 }
 const detail = async (runId: string) => {
-  const response = await fetch(`${baseUrl}/api/v1/projects/upload-test/runs/${runId}`, { headers: { authorization: `Bearer ${key}` } })
+  const response = await fetch(`${server.baseUrl}/api/v1/projects/upload-test/runs/${runId}`, { headers: { authorization: `Bearer ${server.key}` } })
   return (await response.json()) as { state: string; summary: unknown; config: unknown; name: string; records: number }
 }
 
@@ -100,10 +75,10 @@ describe("RunUpload", () => {
   it("sends nothing when the cursor says the server holds every record", async () => {
     const { dir } = await offlineRun(50)
     await withUpload(dir, (upload) => upload.awaitUploaded)
-    const before = ingests
+    const before = server.ingests
     const again = await withUpload(dir, (upload) => Effect.map(upload.awaitUploaded, (progress) => ({ progress, start: upload.startAckSeq })))
     expect(again.start).toBe(again.progress.total)
-    expect(ingests).toBe(before)
+    expect(server.ingests).toBe(before)
   })
 
   it("uploads what is flushed so far, and the rest once told of more", async () => {
@@ -147,7 +122,7 @@ describe("RunUpload", () => {
       RunUpload.open({ dir, baseUrl: "http://127.0.0.1:1", flushed: fs.statSync(path.join(dir, "journal.slog")).size }).pipe(
         Effect.flip,
         Effect.scoped,
-        Effect.provide(Layer.merge(NodeHttpClient.layerUndici, Auth.layer({ baseUrl: "http://127.0.0.1:1", apiKey: key })))
+        Effect.provide(Layer.merge(NodeHttpClient.layerUndici, Auth.layer({ baseUrl: "http://127.0.0.1:1", apiKey: server.key })))
       )
     )
     expect(failed.reason).toBe("unreachable")
