@@ -14,8 +14,8 @@ import { storedKey } from "../../src/runtime/Credentials.js"
 import * as ApiKeys from "../../src/server/ApiKeys.js"
 import * as Server from "../../src/server/Server.js"
 import { makeMemoryRecordStore } from "../server/MemoryRecordStore.js"
-import { killChildren, startFixture, type Child } from "../support/child.js"
-import { alive, journalRows, poll, serviceTracker } from "../support/service.js"
+import { killChildren, type Child } from "../support/child.js"
+import { alive, journalRows, poll, serviceTracker, startedRun, trainOnline } from "../support/service.js"
 import { useTempDir } from "../support/tempDir.js"
 
 const temp = useTempDir("service")
@@ -46,22 +46,9 @@ afterEach(async () => {
 })
 
 /** Starts the training fixture online against the test server. */
-const train = (env: { readonly [key: string]: string }): Child =>
-  startFixture("onlineRun.mjs", {
-    STEPLOG_MODE: "online",
-    STEPLOG_BASE_URL: baseUrl,
-    STEPLOG_API_KEY: key,
-    STEPLOG_PROJECT: "svc",
-    STEPLOG_DIR: path.join(temp.dir(), "runs"),
-    XDG_CONFIG_HOME: config,
-    ...env
-  }, temp.dir())
+const train = (env: { readonly [key: string]: string }): Child => trainOnline({ baseUrl, key, config, workDir: temp.dir() }, env)
 
-/** The run id and directory the fixture announced. */
-const started = async (child: Child) => {
-  const [, runId, runDir] = (await child.waitForLine((line) => line.startsWith("started "))).split(" ")
-  return { runId: runId!, runDir: runDir! }
-}
+const started = startedRun
 
 const servicePids = services.pids
 

@@ -15,8 +15,8 @@ import { afterEach, describe, expect, it } from "vitest"
 import { storedKey } from "../../src/runtime/Credentials.js"
 import * as ApiKeys from "../../src/server/ApiKeys.js"
 import * as Server from "../../src/server/Server.js"
-import { killChildren, startFixture, type Child } from "../support/child.js"
-import { alive, journalRows, poll, serviceTracker } from "../support/service.js"
+import { killChildren, type Child } from "../support/child.js"
+import { alive, journalRows, poll, serviceTracker, startedRun, trainOnline } from "../support/service.js"
 import { useTempDir } from "../support/tempDir.js"
 
 const temp = useTempDir("outage")
@@ -137,20 +137,9 @@ afterEach(async () => {
 
 /** Starts the training fixture online against `baseUrl` with `key` (and the credentials under `config`). */
 const train = (baseUrl: string, key: string, config: string, env: { readonly [key: string]: string }): Child =>
-  startFixture("onlineRun.mjs", {
-    STEPLOG_MODE: "online",
-    STEPLOG_BASE_URL: baseUrl,
-    STEPLOG_API_KEY: key,
-    STEPLOG_PROJECT: "svc",
-    STEPLOG_DIR: path.join(temp.dir(), "runs"),
-    XDG_CONFIG_HOME: config,
-    ...env
-  }, temp.dir())
+  trainOnline({ baseUrl, key, config, workDir: temp.dir() }, env)
 
-const started = async (child: Child) => {
-  const [, runId, runDir] = (await child.waitForLine((line) => line.startsWith("started "))).split(" ")
-  return { runId: runId!, runDir: runDir! }
-}
+const started = startedRun
 
 const finished = async (child: Child, timeoutMs = 60_000) => {
   const line = await child.waitForLine((l) => l.startsWith("finished "), timeoutMs)

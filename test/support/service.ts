@@ -8,6 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { readJournal } from "../../src/journal/JournalReader.js"
 import type { HistoryRecord } from "../../src/schemas/Record.js"
+import { startFixture, type Child } from "./child.js"
 
 /** Whether `pid` is a live process (a zombie, dead but not yet reaped, counts as gone). */
 export const alive = (pid: number): boolean => {
@@ -65,4 +66,31 @@ export const serviceTracker = () => {
       seen.clear()
     }
   }
+}
+
+/** Where an online training fixture uploads, and the folder it works in. */
+export interface OnlineTarget {
+  readonly baseUrl: string
+  readonly key: string
+  /** XDG_CONFIG_HOME for the child: its credentials file. */
+  readonly config: string
+  readonly workDir: string
+}
+
+/** Starts test/fixtures/onlineRun.mjs online against `target`, with `env` on top. */
+export const trainOnline = (target: OnlineTarget, env: { readonly [key: string]: string }): Child =>
+  startFixture("onlineRun.mjs", {
+    STEPLOG_MODE: "online",
+    STEPLOG_BASE_URL: target.baseUrl,
+    STEPLOG_API_KEY: target.key,
+    STEPLOG_PROJECT: "svc",
+    STEPLOG_DIR: path.join(target.workDir, "runs"),
+    XDG_CONFIG_HOME: target.config,
+    ...env
+  }, target.workDir)
+
+/** The run id and directory the fixture announced. */
+export const startedRun = async (child: Child) => {
+  const [, runId, runDir] = (await child.waitForLine((line) => line.startsWith("started "))).split(" ")
+  return { runId: runId!, runDir: runDir! }
 }
