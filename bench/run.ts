@@ -17,7 +17,8 @@ const scenarios: ReadonlyArray<ReadonlyArray<string>> = [
   ["million.ts", "steplog"],
   ["million.ts", "pino"],
   ["history-read.ts"],
-  ["sync.ts"]
+  ["sync.ts"],
+  ["online.ts"]
 ]
 
 const results = path.join(os.tmpdir(), `steplog-bench-${process.pid}.jsonl`)

@@ -66,9 +66,14 @@ const packr = new Packr({ useRecords: true })
 
 const decodeAck = Schema.decodeUnknown(Ack)
 
+// Level 1, not the default 6: a batch of ten-double rows deflates to 829 KB instead of 800 KB
+// (random mantissas barely compress at any level) in two thirds of the time; the upload of a
+// million rows went from 37 s to 20 s with this and the cheaper record checks (bench/sync.ts).
+const GZIP = { level: 1 } as const
+
 const gzip = (bytes: Uint8Array): Effect.Effect<Uint8Array> =>
   Effect.async((resume) => {
-    zlib.gzip(bytes, (error, result) => resume(error === null ? Effect.succeed(result) : Effect.die(error)))
+    zlib.gzip(bytes, GZIP, (error, result) => resume(error === null ? Effect.succeed(result) : Effect.die(error)))
   })
 
 /** Builds the Uploader of run `runId` of `project` on `baseUrl`, resuming from `from`. */

@@ -145,7 +145,11 @@ const decodeFrame = (payload: Uint8Array, offset: number): { records: Array<Reco
   raw.forEach((entry, index) => {
     const candidates = fromEntry(entry)
     if (typeof candidates === "string") return invalid(`entry ${index} of the frame is ${candidates}`)
-    for (const candidate of candidates) {
+    if (candidates.valid) {
+      for (const record of candidates.records) records.push(record as Record)
+      return
+    }
+    for (const candidate of candidates.records) {
       const decoded = decodeRecord(candidate)
       if (Either.isRight(decoded)) records.push(decoded.right)
       else invalid(`record ${index} of the frame: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)

@@ -297,6 +297,23 @@ describe("the header", () => {
       expect(scan.records).toEqual([good])
       expect(scan.damage).toEqual([{ offset: frames[0]!.start, bytes: frames[0]!.end - frames[0]!.start, kind: "invalid-record", detail: expect.stringContaining("record 1") }])
     }))
+
+  // Rows of a block skip the per-record schema check (they are valid by construction) unless
+  // something in the block would fail it: then every row goes through the schema as before.
+  it("checks the rows of a column block against the schema when a seq or step would fail it", () =>
+    withFile((path) => {
+      const like = (seq: number, step: number) => ({ kind: "history", seq, ts: 1, step, values: { loss: seq, acc: 2 } }) as Record
+      const frames = writeJournal(path, [
+        [like(0, 0), like(1, 1.5), like(2, 2)],
+        [like(-1, 3), like(0, 4), like(1, 5)]
+      ])
+      const scan = read(path)
+      expect(scan.records).toEqual([like(0, 0), like(2, 2), like(0, 4), like(1, 5)])
+      expect(scan.damage).toEqual([
+        { offset: frames[0]!.start, bytes: frames[0]!.end - frames[0]!.start, kind: "invalid-record", detail: expect.stringContaining("1.5") },
+        { offset: frames[1]!.start, bytes: frames[1]!.end - frames[1]!.start, kind: "invalid-record", detail: expect.stringContaining("-1") }
+      ])
+    }))
 })
 
 // Keeps the arbitrary honest: were it to produce invalid records, the round trip above would

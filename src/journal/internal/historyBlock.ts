@@ -141,12 +141,23 @@ export const toEntries = (records: ReadonlyArray<Record>): Array<Record | Block>
   return entries
 }
 
+/** The records an entry holds, and whether they are known to be valid records already. */
+export interface EntryRecords {
+  readonly records: ReadonlyArray<unknown>
+  /**
+   * True for the rows of a well-formed block: built here from typed columns, with whole,
+   * non-negative seqs and steps, they are valid HistoryRecords by construction, and decoding each
+   * with the Record schema (most of a journal read's cost) would only check that again.
+   */
+  readonly valid: boolean
+}
+
 /**
  * The records an entry holds: a block becomes its history rows, anything else is passed on as it
  * is (to be checked against the Record schema by the reader). A malformed block gives an error text.
  */
-export const fromEntry = (entry: unknown): ReadonlyArray<unknown> | string => {
-  if (typeof entry !== "object" || entry === null || !("rows" in entry)) return [entry]
+export const fromEntry = (entry: unknown): EntryRecords | string => {
+  if (typeof entry !== "object" || entry === null || !("rows" in entry)) return { records: [entry], valid: false }
   const block = entry as Partial<Block>
   const { rows, seq0, keys, columns } = block
   if (!Number.isSafeInteger(rows) || rows! < 0 || !Number.isSafeInteger(seq0)) return "a history block with a bad row count or first seq"
@@ -157,11 +168,16 @@ export const fromEntry = (entry: unknown): ReadonlyArray<unknown> | string => {
   const ts = floatsOf(block.ts!, rows!)
   const values = columns.map((column) => floatsOf(column, rows!))
   if (steps === null || ts === null || values.some((v) => v === null)) return "a history block with a column of the wrong length"
+  // Anything the Record schema would refuse (a negative seq, a step that is not a whole number)
+  // leaves the rows to it, so that its message names the problem.
+  let valid = seq0! >= 0 && Number.isSafeInteger(seq0! + rows!)
   const records: Array<HistoryRecord> = []
   for (let r = 0; r < rows!; r++) {
     const row: { [key: string]: number } = {}
     for (let k = 0; k < keys.length; k++) row[keys[k]!] = values[k]![r]!
-    records.push({ kind: "history", seq: seq0! + r, ts: ts[r]!, step: steps[r]!, values: row })
+    const step = steps[r]!
+    if (!(Number.isSafeInteger(step) && step >= 0)) valid = false
+    records.push({ kind: "history", seq: seq0! + r, ts: ts[r]!, step, values: row })
   }
-  return records
+  return { records, valid }
 }
