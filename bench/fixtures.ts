@@ -5,7 +5,10 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { spawn } from "node:child_process"
+import { fileURLToPath } from "node:url"
 import pino from "pino"
+import { storedKey } from "../src/runtime/Credentials.js"
 
 /** The benchmark row: ten full-precision doubles, built fresh for each call. */
 export const row = (step: number) => ({
@@ -66,4 +69,25 @@ export const report = (title: string, rows: ReadonlyArray<{ readonly [column: st
   console.table(rows)
   const out = process.env["BENCH_JSON"]
   if (out !== undefined) fs.appendFileSync(out, JSON.stringify({ title, rows }) + "\n")
+}
+
+/**
+ * Starts `steplog server` (the built CLI, SQLite in `dir`/server) in a process of its own on a
+ * free port, killed when this process exits; resolves to its URL and the local key its first
+ * start stored in the credentials file of `env`.
+ */
+export const startServerProcess = async (dir: string, env: NodeJS.ProcessEnv) => {
+  const main = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli", "main.js")
+  const server = spawn(process.execPath, [main, "server", "--port", "0", "--data", path.join(dir, "server")], { env, stdio: ["ignore", "pipe", "inherit"] })
+  process.on("exit", () => server.kill("SIGKILL"))
+  const baseUrl = await new Promise<string>((resolve, reject) => {
+    let out = ""
+    server.stdout!.on("data", (chunk) => {
+      out += chunk
+      const found = /listening on (http:\/\/[^\s,]+)/.exec(out)
+      if (found) resolve(found[1]!)
+    })
+    server.on("exit", (code) => reject(new Error(`steplog server exited with ${code}`)))
+  })
+  return { baseUrl, apiKey: storedKey(baseUrl, env) ?? "", stop: () => server.kill("SIGTERM") }
 }

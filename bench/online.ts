@@ -12,11 +12,8 @@ const importStart = process.hrtime.bigint()
 const { init } = await import("steplog")
 const importNs = Number(process.hrtime.bigint() - importStart)
 
-import { spawn } from "node:child_process"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
-import { storedKey } from "../src/runtime/Credentials.js"
-import { nanos, quantile, report, row, tempDir } from "./fixtures.js"
+import { nanos, quantile, report, row, startServerProcess, tempDir } from "./fixtures.js"
 
 const ROWS = Number(process.env["ONLINE_ROWS"] ?? 1_000_000)
 const INITS = 20
@@ -24,19 +21,8 @@ const dir = tempDir("online")
 const env = { ...process.env, XDG_CONFIG_HOME: path.join(dir, "config") }
 
 // The server, in a process of its own, on a free port.
-const main = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli", "main.js")
-const server = spawn(process.execPath, [main, "server", "--port", "0", "--data", path.join(dir, "server")], { env, stdio: ["ignore", "pipe", "inherit"] })
-process.on("exit", () => server.kill("SIGKILL"))
-const baseUrl = await new Promise<string>((resolve, reject) => {
-  let out = ""
-  server.stdout!.on("data", (chunk) => {
-    out += chunk
-    const found = /listening on (http:\/\/[^\s,]+)/.exec(out)
-    if (found) resolve(found[1]!)
-  })
-  server.on("exit", (code) => reject(new Error(`steplog server exited with ${code}`)))
-})
-const apiKey = storedKey(baseUrl, env) ?? ""
+const server = await startServerProcess(dir, env)
+const { baseUrl, apiKey } = server
 const runs = path.join(dir, "runs")
 
 /** Logs ROWS rows as fast as possible: [first log, last call, finish resolved] and the result. */
@@ -67,7 +53,7 @@ const sorted = Float64Array.from(warm).sort()
 
 const online = await million("online")
 if (!online.result.uploaded || online.result.records < ROWS) throw new Error(`the online run was not fully uploaded: ${JSON.stringify(online.result)}`)
-server.kill("SIGTERM")
+server.stop()
 
 const ms = (ns: number) => +(ns / 1e6).toFixed(1)
 const rowsPerS = (ns: number) => Math.round(ROWS / (ns / 1e9))

@@ -10,16 +10,13 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
 import { init } from "steplog"
 import * as Auth from "../src/actors/Auth.js"
 import { readEntries } from "../src/journal/JournalReader.js"
-import { storedKey } from "../src/runtime/Credentials.js"
 import * as RunUpload from "../src/runtime/RunUpload.js"
-import { nanos, report, row, tempDir } from "./fixtures.js"
+import { nanos, report, row, startServerProcess, tempDir } from "./fixtures.js"
 
 const ROWS = Number(process.env["SYNC_ROWS"] ?? 1_000_000)
 const dir = tempDir("sync")
@@ -38,19 +35,8 @@ for (const entry of readEntries(fs.readFileSync(journal))) if (entry._tag === "F
 const decodeNs = nanos(decodeStart, process.hrtime.bigint())
 
 // The server, in a process of its own, on a free port.
-const main = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli", "main.js")
-const server = spawn(process.execPath, [main, "server", "--port", "0", "--data", path.join(dir, "server")], { env, stdio: ["ignore", "pipe", "inherit"] })
-process.on("exit", () => server.kill("SIGKILL"))
-const baseUrl = await new Promise<string>((resolve, reject) => {
-  let out = ""
-  server.stdout!.on("data", (chunk) => {
-    out += chunk
-    const found = /listening on (http:\/\/[^\s,]+)/.exec(out)
-    if (found) resolve(found[1]!)
-  })
-  server.on("exit", (code) => reject(new Error(`steplog server exited with ${code}`)))
-})
-const apiKey = storedKey(baseUrl, env) ?? ""
+const server = await startServerProcess(dir, env)
+const { baseUrl, apiKey } = server
 
 const start = process.hrtime.bigint()
 const progress = await Effect.runPromise(
@@ -59,7 +45,7 @@ const progress = await Effect.runPromise(
   )
 )
 const uploadNs = nanos(start, process.hrtime.bigint())
-server.kill("SIGTERM")
+server.stop()
 
 report(`upload: ${ROWS.toLocaleString("en")} rows of an offline run to steplog server (SQLite) on loopback (target ≥ 200,000 rows/s)`, [
   { path: "RunUpload → steplog server", records: progress.acknowledged, seconds: +(uploadNs / 1e9).toFixed(2), "rows/s": Math.round(ROWS / (uploadNs / 1e9)) },
