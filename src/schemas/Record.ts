@@ -124,6 +124,3 @@ export const Record = Schema.Union(
   ExitRecord
 )
 export type Record = typeof Record.Type
-
-/** A record before the run has given it a `seq`. */
-export type UnsequencedRecord = Record extends infer R ? (R extends Record ? Omit<R, "seq"> : never) : never
