@@ -22,6 +22,12 @@
  * rows/s); as ~20 chunk rows it costs 6.9 ms median, 112,000 rows/s (bench/history-read.ts, one
  * run each, on a loaded 2-core machine).
  *
+ * Between batches ingest keeps each run's row, key ids and the highest chunk of each key in memory
+ * (`Cached`), so an in-order batch is: held ranges read, held/records/keys/chunks written, run row
+ * updated (RETURNING the new row). Safe because this store's connection is the only writer of its
+ * tables and ingests run one at a time; an ingest that does not commit drops its run's entry.
+ * Not safe if a caller wraps ingest in an outer transaction of the shared SqlClient and rolls that back.
+ *
  * Values come back exactly: every number (NaN, ±Infinity, -0 included) is kept as a Float64;
  * strings, booleans and null as JSON text beside it.
  */
@@ -180,6 +186,20 @@ const toDetail = (row: RunRow): RunDetail => {
   }
 }
 
+/**
+ * What ingest keeps of a run between batches (held by the store, whose connection is the only
+ * writer): the run's row as the last ingest left it, its key ids and, per key, the highest chunk
+ * stored and (once written here) that chunk's content. Saves re-reading them on every batch.
+ */
+interface Cached {
+  row: RunRow
+  readonly keyIds: Map<string, number>
+  /** key_id → the highest chunk stored for it (-1: none) and its content when known */
+  readonly tops: Map<number, { c: number; chunk: Chunk.StoredChunk | undefined }>
+}
+/** Runs whose ingest state is kept; the least recently ingested is dropped beyond it. */
+const CACHED_RUNS = 64
+
 /** The store over whatever SQLite database the SqlClient holds; creates its tables first. */
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
@@ -247,9 +267,37 @@ export const make = Effect.gen(function* () {
       return pack(config)
     })
 
-  const ingest = (project: ProjectName, runId: RunId, batch: ReadonlyArray<Record>) =>
+  // Ingests run one at a time (under `lock`), and a cache entry is dropped whenever its ingest
+  // does not commit, so the cache never holds what a rolled-back transaction wrote.
+  const cache = new Map<string, Cached>()
+  const lock = yield* Effect.makeSemaphore(1)
+  const cacheKey = (project: string, runId: string) => `${project}\u0000${runId}`
+
+  const loadCached = (project: string, runId: string) =>
     Effect.gen(function* () {
-      const runRow = yield* ensureRun(project, runId)
+      const key = cacheKey(project, runId)
+      const hit = cache.get(key)
+      if (hit !== undefined) {
+        cache.delete(key) // re-inserted after the ingest: most recently used last
+        return hit
+      }
+      const row = yield* ensureRun(project, runId)
+      const keyIds = new Map<string, number>()
+      const tops = new Map<number, { c: number; chunk: Chunk.StoredChunk | undefined }>()
+      for (const k of yield* run(
+        `SELECT key_id, name, (SELECT MAX(chunk) FROM history_chunks h WHERE h.run_pk = k.run_pk AND h.key_id = k.key_id)
+           AS top FROM metric_keys k WHERE run_pk = ?`,
+        [row.run_pk]
+      )) {
+        keyIds.set(k.name as string, k.key_id as number)
+        tops.set(k.key_id as number, { c: (k.top as number | null) ?? -1, chunk: undefined })
+      }
+      return { row, keyIds, tops } satisfies Cached
+    })
+
+  const ingest = (project: ProjectName, runId: RunId, batch: ReadonlyArray<Record>, entry: Cached) =>
+    Effect.gen(function* () {
+      const runRow = entry.row
       const runPk = runRow.run_pk
       if (batch.length === 0) return { ackSeq: runRow.ack_seq }
 
@@ -341,7 +389,7 @@ export const make = Effect.gen(function* () {
       }
 
       const lastValues = unpackLast(runRow.last_values)
-      if (history.length > 0) yield* ingestHistory(runPk, history, lastValues)
+      if (history.length > 0) yield* ingestHistory(runPk, history, lastValues, entry)
 
       const config = configChanged ? yield* recomputeConfig(runPk, runRow.meta_config) : runRow.config
       let summary = runRow.summary
@@ -353,14 +401,14 @@ export const make = Effect.gen(function* () {
       }
 
       const r = runRecord
-      yield* run(
+      const [updated] = yield* run(
         `UPDATE runs SET ack_seq = ?, records = records + ?, history_rows = history_rows + ?, updated_at = ?,
            exit_seq = ?, exit_code = ?, config = ?, summary = ?, last_values = ?,
            run_seq = COALESCE(?, run_seq), name = COALESCE(?, name), tags = COALESCE(?, tags),
            notes = CASE WHEN ? THEN ? ELSE notes END, grp = CASE WHEN ? THEN ? ELSE grp END,
            job_type = CASE WHEN ? THEN ? ELSE job_type END, host = COALESCE(?, host),
            started_at = CASE WHEN ? AND (started_at IS NULL OR NOT ?) THEN ? ELSE started_at END
-         WHERE run_pk = ?`,
+         WHERE run_pk = ? RETURNING *`,
         [
           ackSeq,
           fresh.length,
@@ -387,6 +435,7 @@ export const make = Effect.gen(function* () {
           runPk
         ]
       )
+      entry.row = updated as RunRow
       return { ackSeq }
     })
 
@@ -394,12 +443,9 @@ export const make = Effect.gen(function* () {
    * Stores history rows in the chunks of their keys (each chunk touched is read, merged and
    * written back whole, block summaries recomputed) and advances the last values.
    */
-  const ingestHistory = (runPk: number, history: ReadonlyArray<HistoryRecord>, lastValues: LastValues) =>
+  const ingestHistory = (runPk: number, history: ReadonlyArray<HistoryRecord>, lastValues: LastValues, entry: Cached) =>
     Effect.gen(function* () {
-      const keyIds = new Map<string, number>()
-      for (const row of yield* run(`SELECT key_id, name FROM metric_keys WHERE run_pk = ?`, [runPk])) {
-        keyIds.set(row.name as string, row.key_id as number)
-      }
+      const { keyIds, tops } = entry
       const newKeys: Array<ReadonlyArray<unknown>> = []
       // key_id → chunk → this batch's entries, in arrival order
       const incoming = new Map<number, Map<number, Chunk.Chunk>>()
@@ -414,6 +460,7 @@ export const make = Effect.gen(function* () {
             keyId = keyIds.size
             keyIds.set(key, keyId)
             newKeys.push([runPk, keyId, key])
+            tops.set(keyId, { c: -1, chunk: undefined })
           }
           let byChunk = incoming.get(keyId)
           if (byChunk === undefined) incoming.set(keyId, (byChunk = new Map()))
@@ -427,17 +474,38 @@ export const make = Effect.gen(function* () {
         }
       }
       if (newKeys.length > 0) yield* insertRows("metric_keys", 3, newKeys)
+      // Only the chunks neither known absent (past the key's highest) nor held in the cache are read.
       const held = new Map<string, Chunk.StoredChunk>()
-      const stored = yield* run(
-        `SELECT key_id, chunk, n, last_step, blocks, block_texts, steps, seqs, ts, vals, texts FROM history_chunks
-           WHERE run_pk = ? AND key_id IN (${[...incoming.keys()].join(",")}) AND chunk IN (${[...chunks].join(",")})`,
-        [runPk]
-      )
-      for (const row of stored) held.set(`${row.key_id}/${row.chunk}`, row)
+      const readKeys = new Set<number>()
+      const readChunks = new Set<number>()
+      for (const [keyId, byChunk] of incoming) {
+        const top = tops.get(keyId)!
+        for (const c of byChunk.keys()) {
+          if (c > top.c) continue
+          if (c === top.c && top.chunk !== undefined) held.set(`${keyId}/${c}`, top.chunk)
+          else (readKeys.add(keyId), readChunks.add(c))
+        }
+      }
+      if (readKeys.size > 0) {
+        const stored = yield* run(
+          `SELECT key_id, chunk, n, last_step, blocks, block_texts, steps, seqs, ts, vals, texts FROM history_chunks
+             WHERE run_pk = ? AND key_id IN (${[...readKeys].join(",")}) AND chunk IN (${[...readChunks].join(",")})`,
+          [runPk]
+        )
+        for (const row of stored) held.set(`${row.key_id}/${row.chunk}`, row)
+      }
       const rows: Array<ReadonlyArray<unknown>> = []
       for (const [keyId, byChunk] of incoming) {
         for (const [c, chunk] of byChunk) {
           const e = Chunk.mergeInto(held.get(`${keyId}/${c}`), chunk, c)
+          const top = tops.get(keyId)!
+          if (c >= top.c) {
+            top.c = c
+            top.chunk = {
+              n: e.n, last_step: e.lastStep, blocks: e.blocks, block_texts: e.blockTexts,
+              steps: e.steps, seqs: e.seqs, ts: e.ts, vals: e.vals, texts: e.texts
+            }
+          }
           rows.push([runPk, keyId, c, e.n, e.firstStep, e.lastStep, e.blocks, e.blockTexts, e.steps, e.seqs, e.ts, e.vals, e.texts])
         }
       }
@@ -592,9 +660,29 @@ export const make = Effect.gen(function* () {
 
   return RecordStore.of({
     ingest: (project, runId, records) =>
-      sql.withTransaction(ingest(project, runId, records)).pipe(Effect.mapError(failed("ingest"))),
+      Effect.suspend(() => {
+        let entry: Cached | undefined
+        return sql.withTransaction(
+          Effect.flatMap(loadCached(project, runId), (loaded) => ((entry = loaded), ingest(project, runId, records, loaded)))
+        ).pipe(
+          Effect.onExit((exit) =>
+            Effect.sync(() => {
+              if (exit._tag !== "Success" || entry === undefined) return
+              cache.set(cacheKey(project, runId), entry)
+              if (cache.size > CACHED_RUNS) cache.delete(cache.keys().next().value!)
+            })
+          ),
+          lock.withPermits(1),
+          Effect.mapError(failed("ingest"))
+        )
+      }),
     putRun: (project, runId, metadata) =>
-      sql.withTransaction(putRun(project, runId, metadata)).pipe(Effect.mapError(failed("putRun"))),
+      sql.withTransaction(putRun(project, runId, metadata)).pipe(
+        // putRun rewrites the run's row: the next ingest reads it afresh.
+        Effect.ensuring(Effect.sync(() => cache.delete(cacheKey(project, runId)))),
+        lock.withPermits(1),
+        Effect.mapError(failed("putRun"))
+      ),
     getRun: (project, runId) =>
       findRun(project, runId).pipe(Effect.map(Option.map(toDetail)), Effect.mapError(failed("getRun"))),
     listRuns: (project) =>

@@ -48,6 +48,27 @@ describe("SqliteRecordStore", () => {
       )
     ))
 
+  it.effect("forgets what a rolled-back batch left in the ingest cache (new keys, chunks, the run row)", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* RecordStore
+      yield* store.ingest(project, run, rows(0, 5))
+      const withY = (from: number, to: number): Array<Record> =>
+        Array.from({ length: to - from }, (_, i) => ({ kind: "history", seq: from + i, ts: from + i, step: from + i, values: { y: -i } }))
+      yield* sql`CREATE TRIGGER fail_y BEFORE INSERT ON history_chunks WHEN NEW.key_id = 1 BEGIN SELECT RAISE(ABORT, 'injected'); END`
+      expect(Exit.isFailure(yield* Effect.exit(store.ingest(project, run, withY(5, 8))))).toBe(true)
+      yield* sql`DROP TRIGGER fail_y`
+      expect(yield* store.ingest(project, run, withY(5, 8))).toEqual({ ackSeq: 8 })
+      const history = Option.getOrThrow(yield* store.history(project, run, { keys: ["y"] }))
+      expect(history.rows.map((row) => [row.step, row.values["y"]])).toEqual([[5, -0], [6, -1], [7, -2]])
+      const detail = Option.getOrThrow(yield* store.getRun(project, run))
+      expect([detail.records, detail.historyRows, detail.summary["y"]]).toEqual([8, 8, -2])
+    }).pipe(
+      Effect.provide(
+        SqliteRecordStore.layerSqlite.pipe(Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" })))
+      )
+    ))
+
   it.effect("keeps a run's records across a restart of the store on the same file", () =>
     Effect.gen(function* () {
       const filename = temp.file("restart.sqlite")
