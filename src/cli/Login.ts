@@ -13,7 +13,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { storeKey } from "../runtime/Credentials.js"
 import { WhoAmI } from "../schemas/Wire.js"
-import { getJson } from "./internal/ServerRequest.js"
+import { getJson, serverUrl } from "./internal/ServerRequest.js"
 import { baseUrl } from "./Runs.js"
 
 const key = Args.redacted({ name: "key" }).pipe(
@@ -24,7 +24,7 @@ const key = Args.redacted({ name: "key" }).pipe(
 /** The `login` command. */
 export const login = Command.make("login", { key, baseUrl }, (options) =>
   Effect.gen(function* () {
-    const server = Option.getOrElse(options.baseUrl, () => process.env["STEPLOG_BASE_URL"] || "http://127.0.0.1:7077").replace(/\/+$/, "")
+    const server = serverUrl(options.baseUrl)
     const apiKey = Option.isSome(options.key)
       ? Redacted.value(options.key.value)
       : Redacted.value(yield* Prompt.password({ message: `API key for ${server}` }))

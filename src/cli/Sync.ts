@@ -25,6 +25,8 @@ import * as Auth from "../actors/Auth.js"
 import * as RunDir from "../runtime/RunDir.js"
 import * as RunUpload from "../runtime/RunUpload.js"
 import { baseUrl } from "./Runs.js"
+import { progressBar } from "../runtime/internal/progressBar.js"
+import { serverUrl } from "./internal/ServerRequest.js"
 
 /** Some runs could not be synced (each was reported on stderr). */
 export class SyncFailed extends Data.TaggedError("SyncFailed")<{ readonly failed: number; readonly runs: number }> {
@@ -57,13 +59,6 @@ const stallTimeout = Options.integer("stall-timeout").pipe(
   Options.withDefault(60)
 )
 
-/** A progress bar line: `[#####-----]  50%  150/300 records`. */
-export const progressBar = (progress: RunUpload.Progress, width = 30): string => {
-  const ratio = progress.total === 0 ? 1 : Math.min(1, progress.acknowledged / progress.total)
-  const filled = Math.round(ratio * width)
-  return `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${String(Math.floor(ratio * 100)).padStart(3)}%  ${progress.acknowledged}/${progress.total} records`
-}
-
 /** Draws the bar on a terminal's stderr, from a second after the start until interrupted. */
 const showProgress = (upload: RunUpload.RunUpload) =>
   Effect.gen(function* () {
@@ -72,7 +67,10 @@ const showProgress = (upload: RunUpload.RunUpload) =>
     const label = `${upload.project}/${upload.runId}`
     yield* Effect.ensuring(
       Effect.forever(
-        Effect.sync(() => process.stderr.write(`\r${label} ${progressBar(upload.progress())}`)).pipe(Effect.zipRight(Effect.sleep("200 millis")))
+        Effect.sync(() => {
+          const { acknowledged, total } = upload.progress()
+          process.stderr.write(`\r${label} ${progressBar(acknowledged, total)}`)
+        }).pipe(Effect.zipRight(Effect.sleep("200 millis")))
       ),
       Effect.sync(() => process.stderr.write("\r\x1b[2K"))
     )
@@ -143,7 +141,7 @@ const runsUnder = (root: string): Array<string> => {
 /** The `sync` command. */
 export const sync = Command.make("sync", { runDirs, all, dir, baseUrl, stallTimeout }, (options) =>
   Effect.gen(function* () {
-    const server = Option.getOrElse(options.baseUrl, () => process.env["STEPLOG_BASE_URL"] || "http://127.0.0.1:7077").replace(/\/+$/, "")
+    const server = serverUrl(options.baseUrl)
     const root = path.resolve(Option.getOrElse(options.dir, () => process.env["STEPLOG_DIR"] || "steplog"))
     const named = options.runDirs.map((d) => fs.realpathSync(d))
     const found = options.all ? runsUnder(root) : []

@@ -23,6 +23,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Ipc from "../schemas/Ipc.js"
 import type { FinishResult } from "./Run.js"
+import { progressBar } from "./internal/progressBar.js"
 
 /** Restarts in a row (without a minute of calm between them) before the link gives up. */
 export const MAX_RESTARTS = 10
@@ -114,12 +115,6 @@ const debug = (runDir: string, line: string): void => {
   } catch {
     // debug.log is a convenience
   }
-}
-
-const progressBar = (acknowledged: number, total: number, width = 30): string => {
-  const ratio = total === 0 ? 1 : Math.min(1, acknowledged / total)
-  const filled = Math.round(ratio * width)
-  return `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${String(Math.floor(ratio * 100)).padStart(3)}%  ${acknowledged}/${total} records`
 }
 
 /** Builds a link; the service is forked on the first `register`. */

@@ -44,6 +44,9 @@ const TagsFromEnv = Schema.transform(Schema.String, Tags, {
   encode: (tags) => tags.join(",")
 })
 
+/** Where a run uploads when neither option nor environment says: a local `steplog server`. */
+export const DEFAULT_BASE_URL = "http://127.0.0.1:7077"
+
 /** The options `init()` takes; every one may be left out. */
 export interface InitOptions {
   readonly project?: string
@@ -176,7 +179,7 @@ export const resolveSettings = (
     return Either.right(undefined)
   }
   return Either.gen(function* () {
-    const baseUrl = (yield* pick("baseUrl")) ?? "http://127.0.0.1:7077"
+    const baseUrl = (yield* pick("baseUrl")) ?? DEFAULT_BASE_URL
     const apiKey = (yield* pick("apiKey")) ?? keyFromCredentials(baseUrl)
     return {
       project: (yield* pick("project")) ?? "default",

@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { storedKey } from "../../runtime/Credentials.js"
+import { DEFAULT_BASE_URL } from "../../schemas/Settings.js"
 import { ApiError } from "../../schemas/Wire.js"
 
 /** A server request of a CLI command that could not be done. */
@@ -41,9 +42,13 @@ export interface Connection {
   readonly apiKey: string
 }
 
+/** The server a command talks to: `--base-url`, else STEPLOG_BASE_URL, else the local default. */
+export const serverUrl = (baseUrlOption: Option.Option<string>): string =>
+  Option.getOrElse(baseUrlOption, () => process.env["STEPLOG_BASE_URL"] || DEFAULT_BASE_URL).replace(/\/+$/, "")
+
 /** Resolves the server and key from the `--base-url` option, the environment and the credentials file. */
 export const connection = (baseUrlOption: Option.Option<string>): Effect.Effect<Connection, ServerRequestFailed> => {
-  const baseUrl = Option.getOrElse(baseUrlOption, () => process.env["STEPLOG_BASE_URL"] || "http://127.0.0.1:7077").replace(/\/+$/, "")
+  const baseUrl = serverUrl(baseUrlOption)
   const apiKey = process.env["STEPLOG_API_KEY"] || storedKey(baseUrl)
   return apiKey === null
     ? Effect.fail(new ServerRequestFailed({ reason: "no-key", baseUrl, detail: "" }))
