@@ -18,7 +18,8 @@ const scenarios: ReadonlyArray<ReadonlyArray<string>> = [
   ["million.ts", "pino"],
   ["history-read.ts"],
   ["sync.ts"],
-  ["online.ts"]
+  ["online.ts"],
+  ["dashboard.ts"]
 ]
 
 const results = path.join(os.tmpdir(), `steplog-bench-${process.pid}.jsonl`)

@@ -108,4 +108,20 @@ describe("startTestServer", () => {
     expect(children()).toEqual(before)
     expect(snapshot(realCredentials)).toEqual(credentials)
   })
+
+  it("signInUrl() gives a dashboard link that signs a browser in once", async () => {
+    const server = await startTestServer()
+    try {
+      const url = await server.signInUrl()
+      expect(url).toMatch(new RegExp(`^${server.baseUrl}/\\?token=[A-Za-z0-9_-]{43}$`))
+      const signedIn = await fetch(url, { redirect: "manual" })
+      expect(signedIn.status).toBe(303)
+      const cookie = (signedIn.headers.get("set-cookie") ?? "").split(";")[0]!
+      expect((await fetch(`${server.baseUrl}/api/v1/projects`, { headers: { cookie } })).status).toBe(200)
+      expect((await fetch(url, { redirect: "manual" })).status).toBe(401)
+      expect(await server.signInUrl()).not.toBe(url)
+    } finally {
+      await server.close()
+    }
+  })
 })

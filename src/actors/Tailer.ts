@@ -5,9 +5,12 @@
  * being written; a torn frame at the very end of what it may read is "not flushed yet" and read
  * again later. A corrupt frame with whole frames after it is skipped and reported.
  *
- * A batch goes when it holds `maxBatchBytes` (1 MiB) of records, estimated from the frame bytes
- * (a frame's size shared evenly by its records), or `window` (200 ms, by Effect's Clock) after its
- * first record arrived. Its output queue is bounded (capacity set by whoever wires it): when the
+ * Runs of like history rows stay the column blocks the journal holds them as (HistoryBlock records,
+ * never unpacked into rows here), sliced where a batch or the upload cursor cuts one.
+ *
+ * A batch goes when it holds `maxBatchBytes` (1 MiB) of records, a block counted by the bytes of
+ * its columns and any other record by its share of the rest of its frame, or `window` (200 ms, by
+ * Effect's Clock) after its first record arrived. Its output queue is bounded (capacity set by whoever wires it): when the
  * Uploader falls behind, the Tailer waits, and the records wait in the journal, not in memory.
  *
  * One fiber only runs `loop`; `flushedTo` may be called from anywhere.
@@ -17,10 +20,11 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Queue from "effect/Queue"
-import { readEntries, readRange } from "../journal/JournalReader.js"
+import { readFrames, readRange } from "../journal/JournalReader.js"
 import { HEADER_SIZE } from "../journal/internal/frame.js"
 import type { UploadCursor } from "../runtime/UploadCursor.js"
-import type { Record } from "../schemas/Record.js"
+import type { UploadRecord } from "../schemas/Record.js"
+import { blockBytes, lastSeq, sliceBlock } from "../schemas/UploadRecords.js"
 
 /** At most this many bytes of records (as framed in the journal) in one batch: 1 MiB. */
 export const MAX_BATCH_BYTES = 1024 * 1024
@@ -39,9 +43,9 @@ export interface Mark {
 
 /** Records handed to the Uploader, with the marks the upload cursor may move to once they are acknowledged. */
 export interface Batch {
-  /** In seq order, without repeats. */
-  readonly records: ReadonlyArray<Record>
-  /** Estimated bytes of the records (their share of the frames they came in). */
+  /** In seq order, without repeats; runs of like history rows as blocks, as the journal holds them. */
+  readonly records: ReadonlyArray<UploadRecord>
+  /** Bytes of the records: a block's columns, the other records' share of the rest of their frames. */
   readonly bytes: number
   /** Ascending by offset; the cursor moves to the last mark whose seq ≤ the server's ackSeq. */
   readonly marks: ReadonlyArray<Mark>
@@ -61,8 +65,6 @@ export interface Tailer {
   readonly flushedTo: (offset: number) => void
   /** The journal offset read up to so far: every whole frame before it has been handed on or batched. */
   readonly position: () => number
-  /** Records read but still waiting in the partial batch. */
-  readonly pending: () => number
   /** The actor's loop: one fiber only. */
   readonly loop: Effect.Effect<never, TailFailed>
 }
@@ -91,7 +93,7 @@ export const make = (options: {
     /** Every record below it has been handed on (or acknowledged before this start). */
     let nextSeq = options.from.ackSeq
     let chunk = READ_CHUNK
-    let records: Array<Record> = []
+    let records: Array<UploadRecord> = []
     let marks: Array<Mark> = []
     let bytes = 0
     let firstAt = 0
@@ -113,7 +115,7 @@ export const make = (options: {
         const read = yield* Effect.try({ try: readChunk, catch: (cause) => new TailFailed({ path: options.journal, cause }) })
         const base = position
         let progressed = false
-        for (const entry of readEntries(read.bytes, 0)) {
+        for (const entry of readFrames(read.bytes, 0, read.end < flushed)) {
           if (entry._tag === "Damage") {
             const { damage } = entry
             if (damage.kind === "torn-tail") break // not flushed yet, or cut by the chunk: read again from here
@@ -126,24 +128,52 @@ export const make = (options: {
           }
           const frameOffset = base + entry.offset
           const frameEnd = base + entry.end
-          const share = entry.records.length === 0 ? 0 : (entry.end - entry.offset) / entry.records.length
-          const last = entry.records.length - 1
+          // A block counts the bytes of its columns; the other records share the rest of the frame.
+          let others = 0
+          let otherBytes = entry.end - entry.offset
+          for (const record of entry.records) {
+            if (record.kind === "historyBlock") otherBytes -= blockBytes(record)
+            else others++
+          }
+          const share = others === 0 ? 0 : Math.max(0, otherBytes) / others
           let markedStart = false
-          for (let i = 0; i <= last; i++) {
-            const record = entry.records[i]!
-            if (record.seq < nextSeq) continue
-            if (records.length > 0 && bytes + share > maxBatchBytes) {
-              yield* emit
-              markedStart = false
+          /** Adds `record` of `size` bytes to the batch; a full batch is handed on first. */
+          const add = (record: UploadRecord, size: number) =>
+            Effect.gen(function* () {
+              if (records.length === 0) firstAt = yield* Clock.currentTimeMillis
+              if (!markedStart) {
+                marks.push({ offset: frameOffset, seq: record.seq })
+                markedStart = true
+              }
+              records.push(record)
+              bytes += size
+              nextSeq = lastSeq(record) + 1
+            })
+          for (const record of entry.records) {
+            if (lastSeq(record) < nextSeq) continue
+            if (record.kind !== "historyBlock") {
+              if (records.length > 0 && bytes + share > maxBatchBytes) {
+                yield* emit
+                markedStart = false
+              }
+              yield* add(record, share)
+              continue
             }
-            if (records.length === 0) firstAt = yield* Clock.currentTimeMillis
-            if (!markedStart) {
-              marks.push({ offset: frameOffset, seq: record.seq })
-              markedStart = true
+            // A block goes in as many rows as the batch has room for, the rest into the next batch.
+            let block = record.seq < nextSeq ? sliceBlock(record, nextSeq - record.seq, record.rows) : record
+            const rowBytes = blockBytes(block) / block.rows
+            for (;;) {
+              const room = Math.floor((maxBatchBytes - bytes) / rowBytes)
+              if (room < 1 && records.length > 0) {
+                yield* emit
+                markedStart = false
+                continue
+              }
+              const take = Math.min(block.rows, Math.max(1, room))
+              yield* add(sliceBlock(block, 0, take), take * rowBytes)
+              if (take === block.rows) break
+              block = sliceBlock(block, take, block.rows)
             }
-            records.push(record)
-            bytes += share
-            nextSeq = record.seq + 1
           }
           if (markedStart) marks.push({ offset: frameEnd, seq: nextSeq })
           position = frameEnd
@@ -185,7 +215,6 @@ export const make = (options: {
         wake.unsafeOpen()
       },
       position: () => position,
-      pending: () => records.length,
       loop
     }
   })

@@ -1,10 +1,16 @@
 /**
- * Uploader actor (service process): takes the Tailer's batches, one at a time, and POSTs each to
+ * Uploader actor (service process): takes the Tailer's batches and POSTs each to
  * `/api/v1/projects/:project/runs/:runId/records` as a gzipped msgpack array with the Auth
  * service's Bearer key, under the retry Schedule of UploadPolicy.ts. The server answers
  * `{ ackSeq }`: it holds every record with seq < ackSeq. That is the resume point: a record below
- * the latest ackSeq is never sent again, and after each acknowledged POST the upload cursor is
+ * the latest ackSeq is never sent again, and once a POST is acknowledged the upload cursor is
  * persisted (UploadCursor.ts), never ahead of ackSeq.
+ *
+ * Up to IN_FLIGHT (2) POSTs are in flight at once, and the next batch is packed and gzipped
+ * meanwhile, so that the server always has the next batch at hand when it finishes one: with one
+ * POST at a time it sat idle for half of an upload (bench/online.ts). Answers may come back in
+ * any order; an ackSeq below what was acknowledged when its POST was sent means the server lost
+ * records, any other is taken as it comes (the highest wins).
  *
  * A 413 sends the batch again in halves, down to a single record, which, still too large, stops
  * the run's upload. A 401 reloads the key once (Auth.ts). Any other refusal stops the run's upload
@@ -22,10 +28,12 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import { Packr } from "msgpackr"
 import * as zlib from "node:zlib"
 import * as UploadCursor from "../runtime/UploadCursor.js"
-import type { Record } from "../schemas/Record.js"
+import type { UploadRecord } from "../schemas/Record.js"
+import { fromSeq, splitAfter, totalRows } from "../schemas/UploadRecords.js"
 import { Ack } from "../schemas/Wire.js"
 import { Auth, loginHint } from "./Auth.js"
 import type { Batch, Mark } from "./Tailer.js"
@@ -57,6 +65,9 @@ export interface Uploader {
   readonly loop: Effect.Effect<never, UploadStopped>
 }
 
+/** POSTs in flight at once. */
+const IN_FLIGHT = 2
+
 /** The longest a POST may take before it counts as a network failure (and is retried). */
 export const REQUEST_TIMEOUT: Duration.DurationInput = "60 seconds"
 
@@ -66,14 +77,19 @@ const packr = new Packr({ useRecords: true })
 
 const decodeAck = Schema.decodeUnknown(Ack)
 
-// Level 1, not the default 6: a batch of ten-double rows deflates to 829 KB instead of 800 KB
-// (random mantissas barely compress at any level) in two thirds of the time; the upload of a
-// million rows went from 37 s to 20 s with this and the cheaper record checks (bench/sync.ts).
-const GZIP = { level: 1 } as const
+// Level 1 with the run-length strategy (LZ77 matches of distance 1, then Huffman codes), not the
+// default level 6: float64 columns of random mantissas barely compress at any level, and a 1 MiB
+// batch of ten-double rows deflates to 908 KB instead of 849 KB (level 1's default strategy) in
+// 12 ms instead of 33 ms on the 2-core benchmark machine: gzip all the same (bench/sync.ts).
+const GZIP = { level: 1, strategy: zlib.constants.Z_RLE } as const
 
 const gzip = (bytes: Uint8Array): Effect.Effect<Uint8Array> =>
   Effect.async((resume) => {
-    zlib.gzip(bytes, GZIP, (error, result) => resume(error === null ? Effect.succeed(result) : Effect.die(error)))
+    // Output room for all of it at once: with zlib's 16 KiB default every chunk of output is one
+    // more round trip between the thread pool and this thread, which a busy event loop made
+    // take ten times as long.
+    zlib.gzip(bytes, { ...GZIP, chunkSize: bytes.length + 64 * 1024 }, (error, result) =>
+      resume(error === null ? Effect.succeed(result) : Effect.die(error)))
   })
 
 /** Builds the Uploader of run `runId` of `project` on `baseUrl`, resuming from `from`. */
@@ -96,19 +112,40 @@ export const make = (options: {
     const schedule = retrySchedule(options.retry ?? defaultRetry)
     const timeout = options.requestTimeout ?? REQUEST_TIMEOUT
     const url = `${options.baseUrl.replace(/\/+$/, "")}/api/v1/projects/${encodeURIComponent(options.project)}/runs/${encodeURIComponent(options.runId)}/records`
+    /** The cursor as last persisted (or attempted to be: a failed write is only reported). */
     let cursor = options.from
+    /** The cursor as acknowledged: what `persist` writes next, if it moved past `cursor`. */
+    let acked = options.from
+    /** Marks of the batches taken, not yet passed by the acknowledged cursor, ascending. */
+    let marks: Array<Mark> = []
+    const moved = yield* Effect.makeLatch(false)
 
     const stopped = (reason: UploadStopped["reason"], detail: string) =>
       new UploadStopped({ runId: options.runId, reason, detail })
 
-    /** One POST of `records` with `key`: the server's ackSeq, or why not. */
-    const post = (records: ReadonlyArray<Record>, key: string): Effect.Effect<number, UploadFailure> =>
+    /** A batch's records from the current ackSeq on, packed and gzipped: what one POST sends. */
+    interface Body {
+      readonly records: ReadonlyArray<UploadRecord>
+      /** The ackSeq it was cut at: a body cut below a later ackSeq is cut again before it goes. */
+      readonly from: number
+      readonly bytes: Uint8Array
+    }
+
+    const prepare = (records: ReadonlyArray<UploadRecord>): Effect.Effect<Body | null> =>
+      Effect.suspend(() => {
+        const from = acked.ackSeq
+        const unsent = fromSeq(records, from)
+        if (unsent.length === 0) return Effect.succeed(null)
+        return Effect.map(gzip(packr.pack(unsent)), (bytes) => ({ records: unsent, from, bytes }))
+      })
+
+    /** One POST of `body` with `key`: the server's ackSeq, or why not. */
+    const post = (body: Body, key: string): Effect.Effect<number, UploadFailure> =>
       Effect.gen(function* () {
-        const body = yield* gzip(packr.pack(records))
         const request = HttpClientRequest.post(url).pipe(
           HttpClientRequest.bearerToken(key),
           HttpClientRequest.setHeader("content-encoding", "gzip"),
-          HttpClientRequest.bodyUint8Array(body, "application/msgpack")
+          HttpClientRequest.bodyUint8Array(body.bytes, "application/msgpack")
         )
         const response = yield* client.execute(request).pipe(
           Effect.mapError((error) => new UploadFailed({ reason: "network", detail: error.message })),
@@ -129,59 +166,83 @@ export const make = (options: {
           Effect.orElseSucceed(() => "")
         )
         const now = yield* Clock.currentTimeMillis
-        return yield* Effect.fail(classifyStatus(response.status, response.headers, `HTTP ${response.status} ${detail}`.trim(), records.length, now))
+        return yield* Effect.fail(classifyStatus(response.status, response.headers, `HTTP ${response.status} ${detail}`.trim(), totalRows(body.records), now))
       })
 
-    /** POSTs `records` under the retry schedule; a refused key is reloaded once per refusal. */
-    const send = (records: ReadonlyArray<Record>): Effect.Effect<number, UploadFailure | UploadStopped> =>
+    /** POSTs `body` under the retry schedule; a refused key is reloaded once per refusal. */
+    const send = (body: Body): Effect.Effect<number, UploadFailure | UploadStopped> =>
       Effect.gen(function* () {
         const key = yield* auth.current
         if (Option.isNone(key)) return yield* Effect.fail(stopped("no-key", `no API key for ${options.baseUrl}; ${loginHint(options.baseUrl)}`))
-        return yield* post(records, key.value).pipe(
+        return yield* post(body, key.value).pipe(
           Effect.retry(schedule),
           Effect.catchTag("KeyRefused", (refusal) =>
             Effect.flatMap(auth.reloadAfterRefusal(key.value), (reloaded) =>
               Option.isSome(reloaded)
-                ? send(records)
+                ? send(body)
                 : Effect.fail(stopped("key-refused", `the server refused the API key (${refusal.detail}); ${loginHint(options.baseUrl)}`))))
         )
       })
 
-    /** Records the server's ackSeq and persists the cursor at the furthest mark it covers. */
-    const acknowledge = (ackSeq: number, marks: ReadonlyArray<Mark>) =>
-      Effect.gen(function* () {
-        let next: UploadCursor.UploadCursor
-        if (ackSeq < cursor.ackSeq) {
-          // The server holds less than it said before (its store was replaced): from the start
-          // next time; the records this service already passed over are resent by `steplog sync`.
-          report(`steplog: the server now holds run ${options.runId} only below seq ${ackSeq} (it said ${cursor.ackSeq} before)`)
-          next = { offset: 0, ackSeq }
-        } else {
-          let offset = cursor.offset
-          for (const mark of marks) if (mark.seq <= ackSeq && mark.offset > offset) offset = mark.offset
-          next = { offset, ackSeq }
-        }
-        yield* UploadCursor.write(options.cursorFile, next).pipe(
-          // The cursor only saves work: without it a restart resends, and the server ignores repeats.
-          Effect.catchAll((error) => Effect.sync(() => report(error.message)))
-        )
-        cursor = next
-      })
+    /**
+     * Takes the server's answer to a POST sent when `sentAt` was acknowledged: moves the cursor to
+     * the furthest mark it covers, for `persist` to write.
+     */
+    const acknowledge = (ackSeq: number, sentAt: number) => {
+      if (ackSeq < sentAt) {
+        // The server holds less than it said before (its store was replaced): from the start
+        // next time; the records this service already passed over are resent by `steplog sync`.
+        report(`steplog: the server now holds run ${options.runId} only below seq ${ackSeq} (it said ${sentAt} before)`)
+        acked = { offset: 0, ackSeq }
+        marks = []
+      } else if (ackSeq > acked.ackSeq) {
+        let offset = acked.offset
+        let passed = 0
+        for (; passed < marks.length && marks[passed]!.seq <= ackSeq; passed++) offset = Math.max(offset, marks[passed]!.offset)
+        marks.splice(0, passed)
+        acked = { offset, ackSeq }
+      } else {
+        return
+      }
+      moved.unsafeOpen()
+    }
 
-    /** Delivers `records` (of a batch with `marks`): those below ackSeq are skipped; a 413 halves them. */
-    const deliver = (records: ReadonlyArray<Record>, marks: ReadonlyArray<Mark>): Effect.Effect<void, UploadStopped> =>
-      Effect.suspend(() => {
-        const unsent = records.filter((record) => record.seq >= cursor.ackSeq)
-        if (unsent.length === 0) return Effect.void
-        return send(unsent).pipe(
-          Effect.flatMap((ackSeq) => acknowledge(ackSeq, marks)),
+    /**
+     * Writes the acknowledged cursor whenever it moved: one write at a time, the latest cursor
+     * each time (a cursor passed by a later one is not written), while the POSTs go on.
+     */
+    const persist = Effect.gen(function* () {
+      for (;;) {
+        yield* moved.await
+        yield* moved.close
+        const next = acked
+        if (next.ackSeq === cursor.ackSeq && next.offset === cursor.offset) continue
+        // The cursor only saves work: without it a restart resends, and the server ignores repeats.
+        yield* UploadCursor.write(options.cursorFile, next).pipe(Effect.catchAll((error) => Effect.sync(() => report(error.message))))
+        cursor = next
+      }
+    })
+
+    /**
+     * Delivers `body`, cut again first if the ackSeq moved past its start since it was prepared;
+     * a 413 sends its records again in halves (by rows, a block cut in two).
+     */
+    const deliver = (body: Body | null): Effect.Effect<void, UploadStopped> =>
+      Effect.gen(function* () {
+        if (body !== null && body.from < acked.ackSeq) body = yield* prepare(body.records)
+        if (body === null) return
+        const records = body.records
+        const sentAt = acked.ackSeq
+        yield* send(body).pipe(
+          Effect.map((ackSeq) => acknowledge(ackSeq, sentAt)),
           Effect.catchTags({
             BatchTooLarge: (refusal) => {
-              if (unsent.length === 1) {
-                return Effect.fail(stopped("record-too-large", `record ${unsent[0]!.seq} alone is larger than the server accepts (${refusal.detail})`))
+              const rows = totalRows(records)
+              if (rows === 1) {
+                return Effect.fail(stopped("record-too-large", `record ${records[0]!.seq} alone is larger than the server accepts (${refusal.detail})`))
               }
-              const half = Math.ceil(unsent.length / 2)
-              return deliver(unsent.slice(0, half), marks).pipe(Effect.zipRight(deliver(unsent.slice(half), marks)))
+              const [head, tail] = splitAfter(records, Math.ceil(rows / 2))
+              return Effect.forEach([head, tail], (half) => Effect.flatMap(prepare(half), deliver), { discard: true })
             },
             UploadRejected: (refusal) => Effect.fail(stopped("rejected", `the server refused a batch: ${refusal.detail}`)),
             // Only reached when the schedule ends, which it does not: kept for the type's sake.
@@ -192,10 +253,16 @@ export const make = (options: {
       })
 
     const loop = Effect.gen(function* () {
-      for (;;) {
-        const batch = yield* options.input.take
-        yield* deliver(batch.records, batch.marks)
-      }
+      yield* Effect.fork(persist)
+      yield* Stream.fromQueue(options.input, { maxChunkSize: 1 }).pipe(
+        Stream.mapEffect((batch) => {
+          for (const mark of batch.marks) marks.push(mark)
+          return prepare(batch.records)
+        }),
+        Stream.mapEffect(deliver, { concurrency: IN_FLIGHT }),
+        Stream.runDrain
+      )
+      return yield* Effect.never
     }) as Effect.Effect<never, UploadStopped>
 
     return { cursor: () => cursor, loop }

@@ -46,8 +46,10 @@ const describeCause = (cause: unknown): string => {
 /** The `server` command. */
 export const server = Command.make("server", { host, port, data }, (options) =>
   Effect.gen(function* () {
-    const { baseUrl } = yield* Server.ServerInfo
+    const { baseUrl, signInUrl } = yield* Server.ServerInfo
     yield* Console.log(`steplog server: listening on ${baseUrl}, data in ${path.resolve(Server.databasePath(options.data))} (Ctrl-C stops it)`)
+    // A link only this terminal's user sees: it signs a browser in to every project, once, within 24 h.
+    yield* Console.log(`steplog server: dashboard at ${yield* signInUrl}`)
     return yield* Effect.never
   }).pipe(
     Effect.provide(Server.layer({ host: options.host, port: options.port, dataDir: options.data })),

@@ -41,9 +41,10 @@ import * as RunDir from "./RunDir.js"
 import * as UploadCursor from "./UploadCursor.js"
 
 /** Batches between the Tailer and the Uploader. */
-// Four batches of at most 1 MiB each: enough for the Tailer to read and pack the next batches
-// while one POST is in flight, small enough that a slow server holds at most ~4 MiB of records in
-// memory; past that the Tailer waits and the records wait in the journal.
+// Four batches of at most 1 MiB each: enough for the Tailer to read the next batches while POSTs
+// are in flight, small enough that a slow server holds at most ~7 MiB of records in memory (these
+// four, and in the Uploader two POSTs in flight and one packed); past that the Tailer waits and
+// the records wait in the journal.
 export const QUEUE_CAPACITY = 4
 
 /** How often `awaitUploaded` looks at the Uploader's cursor (it has no acknowledgement callback). */

@@ -51,35 +51,39 @@ export const read = (file: string): Effect.Effect<UploadCursor> =>
     return Either.getOrElse(decode(text), () => start)
   })
 
-/** Replaces the cursor at `file` atomically and durably. */
+/**
+ * Replaces the cursor at `file` atomically and durably. The file system calls run on libuv's
+ * thread pool, not the caller's thread: the Uploader sends its next batch while a cursor is
+ * written, and two fsyncs a batch on the main thread held every upload up (bench/sync.ts).
+ */
 export const write = (file: string, cursor: UploadCursor): Effect.Effect<void, CursorWriteFailed> =>
-  Effect.try({
-    try: () => {
+  Effect.tryPromise({
+    try: async () => {
       // One temporary name per process: two services never upload one run at once (the run lock
       // belongs to its training process, and each training process has one service).
       const temp = `${file}.tmp-${process.pid}`
-      const fd = fs.openSync(temp, "w", 0o644)
+      const handle = await fs.promises.open(temp, "w", 0o644)
       try {
-        fs.writeSync(fd, JSON.stringify({ offset: cursor.offset, ackSeq: cursor.ackSeq }))
-        fs.fsyncSync(fd)
+        await handle.writeFile(JSON.stringify({ offset: cursor.offset, ackSeq: cursor.ackSeq }))
+        await handle.sync()
       } finally {
-        fs.closeSync(fd)
+        await handle.close()
       }
-      fs.renameSync(temp, file)
-      syncDirectory(path.dirname(file))
+      await fs.promises.rename(temp, file)
+      await syncDirectory(path.dirname(file))
     },
     catch: (cause) => new CursorWriteFailed({ path: file, cause })
   })
 
 /** Makes the rename itself durable; some platforms cannot open a directory, which is not an error. */
-const syncDirectory = (dir: string): void => {
-  let fd = -1
+const syncDirectory = async (dir: string): Promise<void> => {
+  let handle: fs.promises.FileHandle | undefined
   try {
-    fd = fs.openSync(dir, "r")
-    fs.fsyncSync(fd)
+    handle = await fs.promises.open(dir, "r")
+    await handle.sync()
   } catch {
     // best effort: the cursor only ever saves work, never data
   } finally {
-    if (fd >= 0) fs.closeSync(fd)
+    await handle?.close()
   }
 }

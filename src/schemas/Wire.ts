@@ -4,15 +4,22 @@
  *
  *   GET  /api/v1/whoami                                   → WhoAmI
  *   PUT  /api/v1/projects/:project/runs/:runId            RunMetadata → RunDetail
- *   POST /api/v1/projects/:project/runs/:runId/records    msgpack Record[], gzip → Ack
+ *   POST /api/v1/projects/:project/runs/:runId/records    msgpack UploadRecord[], gzip → Ack
  *   GET  /api/v1/projects                                 → ProjectList
  *   GET  /api/v1/projects/:project/runs                   → RunList
  *   GET  /api/v1/projects/:project/runs/:runId            → RunDetail
- *   GET  /api/v1/projects/:project/runs/:runId/history    ?keys=a,b&samples=N → History
+ *   GET  /api/v1/projects/:project/runs/:runId/history    ?keys=a,b&samples=N&minStep=A&maxStep=B → History
+ *   GET  /api/v1/projects/:project/runs/:runId/output     ?after=SEQ&limit=N → OutputLines
+ *
+ * Every /api/v1 request carries `Authorization: Bearer <key>` or a dashboard session cookie,
+ * which the dashboard's sign-in makes (server/Dashboard.ts):
+ *
+ *   POST /auth/session                                    SessionRequest (JSON or form) → cookie
+ *   POST /auth/signout                                    → cookie cleared
  */
 import * as Schema from "effect/Schema"
 import * as Struct from "effect/Struct"
-import { Json, JsonPatch, RunId, RunRecord, Value } from "./Record.js"
+import { Json, JsonPatch, OutputRecord, RunId, RunRecord, Value } from "./Record.js"
 
 /** A project name: what `init({ project })` accepts, and a URL path segment as it is. */
 export const ProjectName = Schema.String.pipe(
@@ -57,7 +64,9 @@ export const RunDetail = Schema.Struct({
   updatedAt: Schema.NullOr(Schema.Number),
   /** Records held (every seq below ackSeq) and history rows among them. */
   records: Schema.NonNegativeInt,
-  historyRows: Schema.NonNegativeInt
+  historyRows: Schema.NonNegativeInt,
+  /** The names of the run's history keys, sorted. */
+  historyKeys: Schema.Array(Schema.String)
 })
 export type RunDetail = typeof RunDetail.Type
 
@@ -88,6 +97,20 @@ export type HistoryRow = typeof HistoryRow.Type
 /** `GET …/history`: rows in step order. */
 export const History = Schema.Struct({ rows: Schema.Array(HistoryRow) })
 export type History = typeof History.Type
+
+/**
+ * `GET …/output`: a run's console lines in seq order, and `next`, the `?after=` that continues
+ * after them (the last line's seq; the `after` asked for, -1 from the start, when there is none).
+ */
+export const OutputLines = Schema.Struct({
+  lines: Schema.Array(Schema.Struct(Struct.pick(OutputRecord.fields, "seq", "ts", "stream", "text"))),
+  next: Schema.Int.pipe(Schema.greaterThanOrEqualTo(-1))
+})
+export type OutputLines = typeof OutputLines.Type
+
+/** `POST /auth/session`: the API key to sign the dashboard in with. */
+export const SessionRequest = Schema.Struct({ key: Schema.String })
+export type SessionRequest = typeof SessionRequest.Type
 
 /** `GET /api/v1/whoami`: the key's name and the projects it may write (`*`: all). */
 export const WhoAmI = Schema.Struct({

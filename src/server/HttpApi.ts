@@ -1,6 +1,7 @@
 /**
  * The server's HTTP face: the upload protocol's endpoints (src/schemas/Wire.ts lists them) on top
- * of a RecordStore, behind the KeyStore's Bearer keys.
+ * of a RecordStore, behind the KeyStore's Bearer keys or a dashboard session (Sessions.ts) made
+ * from one. Dashboard.ts serves everything outside /api/ and hands /api/ to `app` here.
  *
  * Every request is checked in the same order, and a rejected request changes nothing:
  *   route (404, or 405 with Allow) → key (401) → path (400) → the key's projects (403) →
@@ -18,12 +19,13 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { Unpackr } from "msgpackr"
-import { Record, RunId } from "../schemas/Record.js"
-import { Ack, ApiError, History, ProjectList, ProjectName, RunDetail, RunList, RunMetadata, WhoAmI } from "../schemas/Wire.js"
+import { RunId, UploadRecord } from "../schemas/Record.js"
+import { Ack, ApiError, History, OutputLines, ProjectList, ProjectName, RunDetail, RunList, RunMetadata, WhoAmI } from "../schemas/Wire.js"
 import { allows, KeyStore, type KeyInfo } from "./ApiKeys.js"
 import { readBody } from "./internal/body.js"
 import { asHistoryRecord } from "./internal/historyRow.js"
 import { RecordStore } from "./RecordStore.js"
+import { SESSION_COOKIE, Sessions } from "./Sessions.js"
 
 /** Most bytes a request body may have as sent (compressed or not), and once inflated. */
 export const limits = {
@@ -31,7 +33,10 @@ export const limits = {
   maxInflatedBytes: 64 * 1024 * 1024,
   /** A PUT run body is a small JSON object. */
   maxMetadataBytes: 1024 * 1024,
-  maxSamples: 10_000
+  maxSamples: 10_000,
+  /** Output lines one `GET …/output` answers at most, and by default. */
+  maxOutputLines: 10_000,
+  defaultOutputLines: 1_000
 } as const
 
 /** A request the server turns down: its status, error code and detail, as an ApiError body. */
@@ -42,7 +47,7 @@ export class RequestRejected extends Data.TaggedError("RequestRejected")<{
   readonly headers?: Readonly<globalThis.Record<string, string>>
 }> {}
 
-const reject = (status: number, error: string, detail: ApiError["detail"]) => new RequestRejected({ status, error, detail })
+export const reject = (status: number, error: string, detail: ApiError["detail"]) => new RequestRejected({ status, error, detail })
 
 const errorResponse = (status: number, error: string, detail: ApiError["detail"], headers?: Readonly<globalThis.Record<string, string>>) =>
   HttpServerResponse.unsafeJson({ error, detail } satisfies ApiError, { status, ...(headers ? { headers } : {}) })
@@ -52,7 +57,7 @@ const formatParseError = (error: ParseResult.ParseError): string => ParseResult.
 // The SDK packs batches with msgpackr's record extension (as the journal does); this reads both that
 // and plain msgpack.
 const unpackr = new Unpackr({ useRecords: true })
-const decodeRecord = Schema.decodeUnknownEither(Record)
+const decodeRecord = Schema.decodeUnknownEither(UploadRecord)
 const decodeMetadata = Schema.decodeUnknownEither(RunMetadata)
 const decodeProject = Schema.decodeUnknownEither(ProjectName)
 const decodeRunId = Schema.decodeUnknownEither(RunId)
@@ -60,11 +65,43 @@ const decodeRunId = Schema.decodeUnknownEither(RunId)
 // ---------------------------------------------------------------------------------------------
 // Keys and paths
 
-/** The unrevoked key the request's `Authorization: Bearer …` header carries; 401 otherwise. */
+/** Whom a request acts for: a key's name and projects (a sign-in-token session: every project). */
+export type Principal = Pick<KeyInfo, "name" | "projects">
+
+/**
+ * Whom the request's session cookie signs in, if it names a live session whose key (when it was
+ * made from one) is not revoked since. The key is looked up afresh each time because `steplog keys
+ * revoke` changes the store from another process; the keys table is small.
+ */
+export const signedIn = Effect.gen(function* () {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const id = request.cookies[SESSION_COOKIE]
+  if (id === undefined) return Option.none<Principal>()
+  const session = yield* Effect.flatMap(Sessions, (sessions) => sessions.get(id))
+  if (Option.isNone(session)) return Option.none<Principal>()
+  const made = session.value.key
+  if (made === null) return Option.some<Principal>({ name: "sign-in link", projects: "*" })
+  const key = (yield* Effect.flatMap(KeyStore, (keys) => keys.list)).find((k) => k.id === made.id && k.revokedAt === null)
+  return Option.fromNullable<Principal | undefined>(key)
+})
+
+/**
+ * Whom the request acts for: the unrevoked key of its `Authorization: Bearer …` header, else the
+ * dashboard session of its cookie; 401 otherwise. A bad Bearer key is refused even with a session.
+ */
 const authenticate = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
   const header = request.headers["authorization"]
-  const match = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header)
+  if (header === undefined) {
+    const session = yield* signedIn
+    if (Option.isSome(session)) return session.value
+    return yield* reject(
+      401,
+      "unauthorized",
+      "this endpoint needs an API key: send `Authorization: Bearer <key>` (see `steplog keys create`), or sign in to the dashboard"
+    )
+  }
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
   if (match === null) {
     return yield* reject(401, "unauthorized", "this endpoint needs an API key: send `Authorization: Bearer <key>` (see `steplog keys create`)")
   }
@@ -89,7 +126,7 @@ const runIdParam = Effect.gen(function* () {
 })
 
 /** The key, after checking it may use the path's project (403 otherwise). */
-const authorize = (project: ProjectName, key: KeyInfo) =>
+const authorize = (project: ProjectName, key: Principal) =>
   allows(key.projects, project)
     ? Effect.succeed(key)
     : Effect.fail(
@@ -118,7 +155,7 @@ const runAccess = Effect.gen(function* () {
  * early; here the rest of a refused body is read and dropped instead, so that the client gets to
  * read the answer (Node's requestTimeout bounds how long that may take).
  */
-const requestBody = (request: HttpServerRequest.HttpServerRequest, options: { readonly gzip: boolean; readonly maxBytes: number; readonly maxInflated: number }) => {
+export const requestBody = (request: HttpServerRequest.HttpServerRequest, options: { readonly gzip: boolean; readonly maxBytes: number; readonly maxInflated: number }) => {
   const incoming = NodeHttpServerRequest.toIncomingMessage(request)
   const chunks = NodeStream.fromReadable<Error, Uint8Array>(() => incoming, (cause) => cause as Error, { closeOnDone: false })
   return readBody(chunks, options).pipe(
@@ -215,9 +252,10 @@ const postRecords = Effect.gen(function* () {
   }
   if (!Array.isArray(batch)) return yield* reject(400, "malformed_batch", "the body must be a msgpack array of records")
 
-  const records: Array<Record> = []
+  const records: Array<UploadRecord> = []
   for (let index = 0; index < batch.length; index++) {
-    // Most records are plain history rows: checked cheaply, the rest (and odd rows) by the schema.
+    // A plain history row is checked cheaply; the rest by the schema, a history block once for
+    // all of its rows.
     const row = asHistoryRecord(batch[index])
     if (row !== null) {
       records.push(row)
@@ -243,22 +281,37 @@ const postRecords = Effect.gen(function* () {
 
 const tooLarge = (detail: string) => reject(413, "payload_too_large", detail)
 
-/** `?keys=a,b&samples=N`. */
+/** The query parameter `name`, given at most once (400 otherwise). */
+const single = (name: string) =>
+  Effect.flatMap(HttpServerRequest.ParsedSearchParams, (search) =>
+    Array.isArray(search[name]) ? Effect.fail(reject(400, "bad_query", `give ?${name}= at most once`)) : Effect.succeed(search[name] as string | undefined))
+
+/** The query parameter `name` as a whole number from `min` to `max`; undefined when absent. */
+const wholeNumber = (name: string, min: number, max: number) =>
+  Effect.flatMap(single(name), (text) => {
+    if (text === undefined) return Effect.succeed(undefined)
+    const value = /^-?[0-9]{1,16}$/.test(text) ? Number(text) : NaN
+    return value >= min && value <= max
+      ? Effect.succeed(value)
+      : Effect.fail(reject(400, "bad_query", `?${name}= takes a whole number from ${min} to ${max}, not "${text}"`))
+  })
+
+/** `?keys=a,b&samples=N&minStep=A&maxStep=B`. */
 const historyQuery = Effect.gen(function* () {
-  const search = yield* HttpServerRequest.ParsedSearchParams
-  const single = (name: string) =>
-    Array.isArray(search[name]) ? Effect.fail(reject(400, "bad_query", `give ?${name}= at most once`)) : Effect.succeed(search[name] as string | undefined)
   const keysParam = yield* single("keys")
-  const samplesParam = yield* single("samples")
-  const keys = keysParam === undefined ? undefined : keysParam.split(",").filter((key) => key.length > 0)
-  let samples: number | undefined
-  if (samplesParam !== undefined) {
-    samples = /^[0-9]{1,6}$/.test(samplesParam) ? Number(samplesParam) : NaN
-    if (!(samples >= 1 && samples <= limits.maxSamples)) {
-      return yield* reject(400, "bad_query", `?samples= takes a whole number from 1 to ${limits.maxSamples}, not "${samplesParam}"`)
-    }
+  const samples = yield* wholeNumber("samples", 1, limits.maxSamples)
+  const minStep = yield* wholeNumber("minStep", 0, Number.MAX_SAFE_INTEGER)
+  const maxStep = yield* wholeNumber("maxStep", 0, Number.MAX_SAFE_INTEGER)
+  if (minStep !== undefined && maxStep !== undefined && minStep > maxStep) {
+    return yield* reject(400, "bad_query", `?minStep=${minStep} is past ?maxStep=${maxStep}`)
   }
-  return { ...(keys !== undefined && keys.length > 0 ? { keys } : {}), ...(samples !== undefined ? { samples } : {}) }
+  const keys = keysParam === undefined ? undefined : keysParam.split(",").filter((key) => key.length > 0)
+  return {
+    ...(keys !== undefined && keys.length > 0 ? { keys } : {}),
+    ...(samples !== undefined ? { samples } : {}),
+    ...(minStep !== undefined ? { minStep } : {}),
+    ...(maxStep !== undefined ? { maxStep } : {})
+  }
 })
 
 const history = Effect.gen(function* () {
@@ -270,22 +323,33 @@ const history = Effect.gen(function* () {
   return yield* HttpServerResponse.schemaJson(History)(rows.value)
 })
 
+/** `?after=SEQ&limit=N`: lines with seq > after (-1, the default: from the start), at most N. */
+const output = Effect.gen(function* () {
+  const { project, runId } = yield* runAccess
+  const after = (yield* wholeNumber("after", -1, Number.MAX_SAFE_INTEGER)) ?? -1
+  const limit = (yield* wholeNumber("limit", 1, limits.maxOutputLines)) ?? limits.defaultOutputLines
+  const store = yield* RecordStore
+  const lines = yield* store.output(project, runId, { after, limit })
+  if (Option.isNone(lines)) return yield* runNotFound(project, runId)
+  return yield* HttpServerResponse.schemaJson(OutputLines)(lines.value)
+})
+
 // ---------------------------------------------------------------------------------------------
 // Routing
 
-type Handler = Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, RecordStore | KeyStore | HttpServerRequest.HttpServerRequest | HttpRouter.RouteContext | HttpServerRequest.ParsedSearchParams>
+type Handler<R> = Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R>
 
 /**
  * One route a path, whatever the method, so that a known path with a wrong method gets 405 and
  * the methods it takes (HEAD is GET without the body).
  */
-const path = (pattern: `/${string}`, methods: Partial<globalThis.Record<"GET" | "PUT" | "POST", Handler>>) =>
+export const path = <R>(pattern: `/${string}`, methods: Partial<globalThis.Record<"GET" | "PUT" | "POST", Handler<R>>>) =>
   HttpRouter.all(
     pattern,
     Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
       const method = request.method === "HEAD" ? "GET" : request.method
-      const handler = (methods as globalThis.Record<string, Handler | undefined>)[method]
+      const handler = (methods as globalThis.Record<string, Handler<R> | undefined>)[method]
       if (handler === undefined) {
         const allow = Object.keys(methods).flatMap((m) => (m === "GET" ? ["GET", "HEAD"] : [m])).join(", ")
         return yield* new RequestRejected({
@@ -305,32 +369,37 @@ const router = HttpRouter.empty.pipe(
   path("/api/v1/projects/:project/runs", { GET: listRuns }),
   path("/api/v1/projects/:project/runs/:runId", { GET: getRun, PUT: putRun }),
   path("/api/v1/projects/:project/runs/:runId/records", { POST: postRecords }),
-  path("/api/v1/projects/:project/runs/:runId/history", { GET: history })
+  path("/api/v1/projects/:project/runs/:runId/history", { GET: history }),
+  path("/api/v1/projects/:project/runs/:runId/output", { GET: output })
 )
 
-/** The API as an HttpApp: every failure becomes an ApiError answer. */
-export const app = router.pipe(
-  Effect.catchAll((failure) => {
-    const tag = (failure as { readonly _tag?: string })._tag
-    switch (tag) {
-      case "RequestRejected": {
-        const rejected = failure as RequestRejected
-        return Effect.succeed(errorResponse(rejected.status, rejected.error, rejected.detail, rejected.headers))
+/** An HttpApp whose every failure becomes an ApiError answer (a 5xx one logged). */
+export const answerFailures = <E, R>(routes: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  routes.pipe(
+    Effect.catchAll((failure) => {
+      const tag = (failure as { readonly _tag?: string })._tag
+      switch (tag) {
+        case "RequestRejected": {
+          const rejected = failure as RequestRejected
+          return Effect.succeed(errorResponse(rejected.status, rejected.error, rejected.detail, rejected.headers))
+        }
+        case "RouteNotFound": {
+          return Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
+            errorResponse(404, "not_found", `no endpoint ${request.method} ${request.url.split("?")[0]}`)
+          )
+        }
+        case "StoreFailed":
+          return Effect.as(Effect.logError(failure), errorResponse(500, "storage_failed", "the server could not read or write its store; nothing was changed"))
+        case "RequestError":
+          return Effect.succeed(errorResponse(400, "bad_request", "the request could not be read"))
+        default:
+          return Effect.as(Effect.logError("steplog server: unexpected failure", failure), errorResponse(500, "internal", "an unexpected server error"))
       }
-      case "RouteNotFound": {
-        return Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
-          errorResponse(404, "not_found", `no endpoint ${request.method} ${request.url.split("?")[0]}`)
-        )
-      }
-      case "StoreFailed":
-        return Effect.as(Effect.logError(failure), errorResponse(500, "storage_failed", "the server could not read or write its store; nothing was changed"))
-      case "RequestError":
-        return Effect.succeed(errorResponse(400, "bad_request", "the request could not be read"))
-      default:
-        return Effect.as(Effect.logError("steplog server: unexpected failure", failure), errorResponse(500, "internal", "an unexpected server error"))
-    }
-  }),
-  Effect.catchAllDefect((defect) =>
-    Effect.as(Effect.logError("steplog server: defect", defect), errorResponse(500, "internal", "an unexpected server error"))
+    }),
+    Effect.catchAllDefect((defect) =>
+      Effect.as(Effect.logError("steplog server: defect", defect), errorResponse(500, "internal", "an unexpected server error"))
+    )
   )
-)
+
+/** The API as an HttpApp: every failure becomes an ApiError answer. */
+export const app = answerFailures(router)

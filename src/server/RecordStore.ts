@@ -14,8 +14,8 @@ import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
-import type { Record, RunId } from "../schemas/Record.js"
-import type { Ack, History, ProjectList, ProjectName, RunDetail, RunList, RunMetadata } from "../schemas/Wire.js"
+import type { RunId, UploadRecord } from "../schemas/Record.js"
+import type { Ack, History, OutputLines, ProjectList, ProjectName, RunDetail, RunList, RunMetadata } from "../schemas/Wire.js"
 
 /** The backend failed (I/O, a constraint it should not have met); the request changed nothing. */
 export class StoreFailed extends Data.TaggedError("StoreFailed")<{ readonly operation: string; readonly cause: unknown }> {
@@ -24,18 +24,32 @@ export class StoreFailed extends Data.TaggedError("StoreFailed")<{ readonly oper
   }
 }
 
-/** What `history` reads: some keys (default all) and, optionally, at most `samples` buckets. */
+/**
+ * What `history` reads: some keys (default all), the steps from `minStep` to `maxStep` (inclusive;
+ * default all) and, optionally, at most `samples` buckets of the steps in that range.
+ */
 export interface HistoryQuery {
   readonly keys?: ReadonlyArray<string>
   readonly samples?: number
+  readonly minStep?: number
+  readonly maxStep?: number
+}
+
+/** What `output` reads: the console lines with seq > `after` (-1: from the start), at most `limit`. */
+export interface OutputQuery {
+  readonly after: number
+  readonly limit: number
 }
 
 /** The server's storage. */
 export class RecordStore extends Context.Tag("steplog/server/RecordStore")<
   RecordStore,
   {
-    /** Stores a batch of one run's records (creating the run if new); answers how far the run is held. */
-    readonly ingest: (project: ProjectName, runId: RunId, records: ReadonlyArray<Record>) => Effect.Effect<Ack, StoreFailed>
+    /**
+     * Stores a batch of one run's records (creating the run if new); answers how far the run is
+     * held. A history block stands for its rows: of a block partly held already, the rest is stored.
+     */
+    readonly ingest: (project: ProjectName, runId: RunId, records: ReadonlyArray<UploadRecord>) => Effect.Effect<Ack, StoreFailed>
     /** Creates or updates a run's metadata; `crashed: true` marks a run that ended without an exit record. */
     readonly putRun: (project: ProjectName, runId: RunId, metadata: RunMetadata) => Effect.Effect<RunDetail, StoreFailed>
     readonly getRun: (project: ProjectName, runId: RunId) => Effect.Effect<Option.Option<RunDetail>, StoreFailed>
@@ -47,5 +61,7 @@ export class RecordStore extends Context.Tag("steplog/server/RecordStore")<
       runId: RunId,
       query: HistoryQuery
     ) => Effect.Effect<Option.Option<History>, StoreFailed>
+    /** A run's console output in seq order; none when the run does not exist. */
+    readonly output: (project: ProjectName, runId: RunId, query: OutputQuery) => Effect.Effect<Option.Option<OutputLines>, StoreFailed>
   }
 >() {}

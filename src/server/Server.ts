@@ -1,7 +1,8 @@
 /**
- * The tracking server as a layer: the HTTP API (HttpApi.ts) on a Node HTTP server, over a
- * RecordStore and a KeyStore. `layer` keeps both in one SQLite file in the data directory;
- * `layerWith` takes them from its context (tests give it in-memory ones).
+ * The tracking server as a layer: the HTTP API (HttpApi.ts) and the dashboard (Dashboard.ts) on a
+ * Node HTTP server, over a RecordStore and a KeyStore, with the dashboard's sessions in memory.
+ * `layer` keeps both stores in one SQLite file in the data directory; `layerWith` takes them from
+ * its context (tests give it in-memory ones).
  *
  * On the first start of a server without any key, it makes a key named "local" for every project
  * and stores it in the local credentials file under the server's base URL, so that a run on this
@@ -19,8 +20,9 @@ import * as http from "node:http"
 import * as path from "node:path"
 import { storeKey } from "../runtime/Credentials.js"
 import * as ApiKeys from "./ApiKeys.js"
-import { app } from "./HttpApi.js"
+import * as Dashboard from "./Dashboard.js"
 import { StoreFailed } from "./RecordStore.js"
+import * as Sessions from "./Sessions.js"
 import * as SqliteRecordStore from "./SqliteRecordStore.js"
 
 /** Where the server listens and keeps its data. */
@@ -35,10 +37,20 @@ export interface ServerOptions {
   readonly env?: Readonly<Record<string, string | undefined>>
   /** Where the server's notices go; default stdout. */
   readonly say?: (line: string) => Effect.Effect<void>
+  /** Where the dashboard's built files are; default dist/web/ of this package. */
+  readonly webRoot?: string
 }
 
-/** The running server: its base URL (`http://host:port`, the port as bound). */
-export class ServerInfo extends Context.Tag("steplog/server/ServerInfo")<ServerInfo, { readonly baseUrl: string }>() {}
+/** The running server. */
+export class ServerInfo extends Context.Tag("steplog/server/ServerInfo")<
+  ServerInfo,
+  {
+    /** `http://host:port`, the port as bound. */
+    readonly baseUrl: string
+    /** A fresh dashboard URL with a one-time sign-in token (`${baseUrl}/?token=…`, usable once within 24 h). */
+    readonly signInUrl: Effect.Effect<string>
+  }
+>() {}
 
 /** The default data directory, relative to the working directory. */
 export const defaultDataDir = "steplog-server"
@@ -96,10 +108,13 @@ export const layerWith = (options: ServerOptions = {}) => {
     Effect.gen(function* () {
       const baseUrl = yield* HttpServer.addressWith((address) => Effect.succeed(baseUrlOf(address)))
       yield* firstStart(baseUrl, options)
-      return { baseUrl }
+      const sessions = yield* Sessions.Sessions
+      return { baseUrl, signInUrl: Effect.map(sessions.mintToken, (token) => `${baseUrl}/?token=${token}`) }
     })
   )
-  return Layer.merge(HttpServer.serve(app), info).pipe(Layer.provide(listen))
+  return Layer.merge(HttpServer.serve(Dashboard.app(options.webRoot)), info).pipe(
+    Layer.provide(Layer.merge(listen, Sessions.layer))
+  )
 }
 
 /** The server with its records and keys in `<dataDir>/steplog.db`. */

@@ -9,7 +9,8 @@
  *                  (one row for a run uploaded in order): what makes a re-sent record a no-op,
  *                  and where ackSeq comes from
  *   records        (run_pk, seq) → kind, msgpack payload of every record but history rows (run,
- *                  config, summary, output, stats, exit): config and summary are folded from them
+ *                  config, summary, output, stats, exit): config and summary are folded from them, and
+ *                  console output is read from them
  *   metric_keys    a run's history keys, interned to small integers
  *   history_chunks (run_pk, key_id, chunk) → one metric over CHUNK_STEPS aligned steps as packed
  *                  Float64 columns plus per-BLOCK min/max/last summaries (internal/historyChunk.ts).
@@ -21,6 +22,10 @@
  * 10,000 metric rows plus block upserts plus 1,000 msgpack record rows (45 ms median, 18,500
  * rows/s); as ~20 chunk rows it costs 6.9 ms median, 112,000 rows/s (bench/history-read.ts, one
  * run each, on a loaded 2-core machine).
+ *
+ * A history block (Record.ts) goes in as it came: its seq range is checked against the held
+ * ranges once (internal/seqRanges.ts), and its fresh rows go into the chunks as slices of its
+ * columns, never as a row object each; steps, seqs and ts are packed once for all of its keys.
  *
  * Between batches ingest keeps each run's row, key ids and the highest chunk of each key in memory
  * (`Cached`), so an in-order batch is: held ranges read, held/records/keys/chunks written, run row
@@ -39,10 +44,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { Packr } from "msgpackr"
-import type { HistoryRecord, JsonPatch, Record, RunId, RunRecord, Value } from "../schemas/Record.js"
+import type { HistoryBlock, HistoryRecord, JsonPatch, OutputRecord, Record, RunId, RunRecord, UploadRecord, Value } from "../schemas/Record.js"
+import { floats, lastSeq } from "../schemas/UploadRecords.js"
 import type { HistoryRow, ProjectName, RunDetail, RunMetadata } from "../schemas/Wire.js"
 import * as Chunk from "./internal/historyChunk.js"
-import { type HistoryQuery, RecordStore, StoreFailed } from "./RecordStore.js"
+import { type SeqRange, SeqRanges } from "./internal/seqRanges.js"
+import { type HistoryQuery, type OutputQuery, RecordStore, StoreFailed } from "./RecordStore.js"
 
 
 const schema = [
@@ -161,7 +168,19 @@ const packLast = (last: LastValues): string =>
 const unpackLast = (text: string | null): LastValues =>
   text === null ? {} : JSON.parse(text, (_, v) => (v === "Infinity" ? Infinity : v === "-Infinity" ? -Infinity : v))
 
-const toDetail = (row: RunRow): RunDetail => {
+/** Steps `from` to `to`, inclusive: what a history read is limited to. */
+interface StepRange {
+  readonly from: number
+  readonly to: number
+}
+
+/** A run's row as getRun and listRuns read it: with its history keys as a JSON array (`detailSelect`). */
+interface DetailRow extends RunRow {
+  readonly history_keys: string
+}
+const detailSelect = `SELECT runs.*, (SELECT json_group_array(name) FROM metric_keys k WHERE k.run_pk = runs.run_pk) AS history_keys FROM runs`
+
+const toDetail = (row: DetailRow): RunDetail => {
   const finished = row.exit_seq !== null && (row.run_seq === null || row.exit_seq > row.run_seq)
   const summary: { [key: string]: unknown } = {}
   for (const [key, [, , value, text]] of Object.entries(unpackLast(row.last_values))) summary[key] = fromColumns(value, text)
@@ -182,7 +201,8 @@ const toDetail = (row: RunRow): RunDetail => {
     startedAt: row.started_at,
     updatedAt: row.updated_at,
     records: row.records,
-    historyRows: row.history_rows
+    historyRows: row.history_rows,
+    historyKeys: (JSON.parse(row.history_keys) as Array<string>).sort()
   }
 }
 
@@ -197,6 +217,13 @@ interface Cached {
   /** key_id → the highest chunk stored for it (-1: none) and its content when known */
   readonly tops: Map<number, { c: number; chunk: Chunk.StoredChunk | undefined }>
 }
+/** The fresh rows [from, to) of a block in a batch: those of its rows the run did not hold yet. */
+interface BlockRows {
+  readonly block: HistoryBlock
+  readonly from: number
+  readonly to: number
+}
+
 /** Runs whose ingest state is kept; the least recently ingested is dropped beyond it. */
 const CACHED_RUNS = 64
 
@@ -217,6 +244,11 @@ export const make = Effect.gen(function* () {
   yield* Effect.forEach(schema, (statement) => run(statement), { discard: true }).pipe(
     Effect.mapError(failed("schema"))
   )
+
+  const findDetail = (project: string, runId: string) =>
+    run(`${detailSelect} WHERE project = ? AND run_id = ?`, [project, runId]).pipe(
+      Effect.map((rows) => Option.fromNullable(rows[0] as DetailRow | undefined))
+    )
 
   const findRun = (project: string, runId: string) =>
     run(`SELECT * FROM runs WHERE project = ? AND run_id = ?`, [project, runId]).pipe(
@@ -295,53 +327,45 @@ export const make = Effect.gen(function* () {
       return { row, keyIds, tops } satisfies Cached
     })
 
-  const ingest = (project: ProjectName, runId: RunId, batch: ReadonlyArray<Record>, entry: Cached) =>
+  const ingest = (project: ProjectName, runId: RunId, batch: ReadonlyArray<UploadRecord>, entry: Cached) =>
     Effect.gen(function* () {
       const runRow = entry.row
       const runPk = runRow.run_pk
       if (batch.length === 0) return { ackSeq: runRow.ack_seq }
 
-      // Exactly once: drop what is held already and repeats within the batch (first one wins).
+      // Exactly once: drop what is held already and repeats within the batch (first one wins); of
+      // a block, only the rows not held are kept, as row ranges of it.
       let lo = Infinity
       let hi = -Infinity
-      for (const record of batch) (lo = Math.min(lo, record.seq), (hi = Math.max(hi, record.seq)))
+      for (const record of batch) (lo = Math.min(lo, record.seq), (hi = Math.max(hi, lastSeq(record))))
       // The held ranges that overlap or touch the batch's span (one, for a run uploaded in order).
-      const ranges: Array<[number, number]> = (yield* run(
+      const read: Array<SeqRange> = (yield* run(
         `SELECT lo, hi FROM held WHERE run_pk = ? AND lo <= ? AND hi >= ? ORDER BY lo`,
         [runPk, hi + 1, lo - 1]
       )).map((row) => [row.lo as number, row.hi as number])
-      const isHeld = (seq: number) => {
-        let a = 0
-        let b = ranges.length - 1
-        while (a <= b) {
-          const m = (a + b) >> 1
-          if (ranges[m]![1] < seq) a = m + 1
-          else if (ranges[m]![0] > seq) b = m - 1
-          else return true
-        }
-        return false
-      }
-      const seen = new Set<number>()
+      const held = new SeqRanges([...read])
       const fresh: Array<Record> = []
+      const blocks: Array<BlockRows> = []
+      let freshCount = 0
       for (const record of batch) {
-        if (!seen.has(record.seq) && !isHeld(record.seq)) (seen.add(record.seq), fresh.push(record))
+        if (record.kind !== "historyBlock") {
+          if (held.take(record.seq, record.seq).length > 0) (fresh.push(record), freshCount++)
+          continue
+        }
+        for (const [l, h] of held.take(record.seq, lastSeq(record))) {
+          blocks.push({ block: record, from: l - record.seq, to: h - record.seq + 1 })
+          freshCount += h - l + 1
+        }
       }
-      if (fresh.length === 0) return { ackSeq: runRow.ack_seq }
+      if (freshCount === 0) return { ackSeq: runRow.ack_seq }
 
-      const spans: Array<[number, number]> = [...ranges, ...[...seen].map((seq): [number, number] => [seq, seq])]
-      spans.sort((a, b) => a[0] - b[0])
-      const merged: Array<[number, number]> = []
-      for (const [l, h] of spans) {
-        const top = merged[merged.length - 1]
-        if (top !== undefined && l <= top[1] + 1) top[1] = Math.max(top[1], h)
-        else merged.push([l, h])
-      }
-      if (ranges.length > 0) {
-        yield* run(`DELETE FROM held WHERE run_pk = ? AND lo IN (${ranges.map(() => "?").join(",")})`, [
+      if (read.length > 0) {
+        yield* run(`DELETE FROM held WHERE run_pk = ? AND lo IN (${read.map(() => "?").join(",")})`, [
           runPk,
-          ...ranges.map(([l]) => l)
+          ...read.map(([l]) => l)
         ])
       }
+      const merged = held.ranges
       yield* insertRows("held", 3, merged.map(([l, h]) => [runPk, l, h]))
       // ackSeq: the end of the held range holding the current ack (which, not held before, is
       // held now only if this batch brought it, so its range is among the merged ones).
@@ -352,6 +376,12 @@ export const make = Effect.gen(function* () {
       if (kept.length > 0) yield* insertRows("records", 4, kept.map((record) => [runPk, record.seq, record.kind, pack(record)]))
 
       let updatedAt = runRow.updated_at ?? -Infinity
+      let blockRows = 0
+      for (const { block, from, to } of blocks) {
+        const ts = floats(block.ts)
+        for (let i = from; i < to; i++) updatedAt = Math.max(updatedAt, ts[i]!)
+        blockRows += to - from
+      }
       let runRecord: RunRecord | undefined
       let exitSeq = runRow.exit_seq
       let exitCode = runRow.exit_code
@@ -388,8 +418,9 @@ export const make = Effect.gen(function* () {
         }
       }
 
+      const historyRows = history.length + blockRows
       const lastValues = unpackLast(runRow.last_values)
-      if (history.length > 0) yield* ingestHistory(runPk, history, lastValues, entry)
+      if (historyRows > 0) yield* ingestHistory(runPk, history, blocks, lastValues, entry)
 
       const config = configChanged ? yield* recomputeConfig(runPk, runRow.meta_config) : runRow.config
       let summary = runRow.summary
@@ -411,14 +442,14 @@ export const make = Effect.gen(function* () {
          WHERE run_pk = ? RETURNING *`,
         [
           ackSeq,
-          fresh.length,
-          history.length,
+          freshCount,
+          historyRows,
           updatedAt,
           exitSeq,
           exitCode,
           config,
           summary,
-          history.length > 0 ? packLast(lastValues) : runRow.last_values,
+          historyRows > 0 ? packLast(lastValues) : runRow.last_values,
           r?.seq ?? null,
           r?.name ?? null,
           r === undefined ? null : pack(r.tags),
@@ -440,38 +471,83 @@ export const make = Effect.gen(function* () {
     })
 
   /**
-   * Stores history rows in the chunks of their keys (each chunk touched is read, merged and
-   * written back whole, block summaries recomputed) and advances the last values.
+   * Stores history rows, and the fresh rows of blocks, in the chunks of their keys (each chunk
+   * touched is read, merged and written back whole, block summaries recomputed) and advances the
+   * last values. A block's rows go in as slices of its columns, never as a row each.
    */
-  const ingestHistory = (runPk: number, history: ReadonlyArray<HistoryRecord>, lastValues: LastValues, entry: Cached) =>
+  const ingestHistory = (
+    runPk: number,
+    history: ReadonlyArray<HistoryRecord>,
+    blocks: ReadonlyArray<BlockRows>,
+    lastValues: LastValues,
+    entry: Cached
+  ) =>
     Effect.gen(function* () {
       const { keyIds, tops } = entry
       const newKeys: Array<ReadonlyArray<unknown>> = []
-      // key_id → chunk → this batch's entries, in arrival order
-      const incoming = new Map<number, Map<number, Chunk.Chunk>>()
-      const chunks = new Set<number>()
+      const keyIdOf = (key: string): number => {
+        let keyId = keyIds.get(key)
+        if (keyId === undefined) {
+          keyId = keyIds.size
+          keyIds.set(key, keyId)
+          newKeys.push([runPk, keyId, key])
+          tops.set(keyId, { c: -1, chunk: undefined })
+        }
+        return keyId
+      }
+      // key_id → chunk → this batch's entries for it, in pieces
+      const incoming = new Map<number, Map<number, Array<Chunk.Incoming>>>()
+      const pieces = (keyId: number, c: number): Array<Chunk.Incoming> => {
+        let byChunk = incoming.get(keyId)
+        if (byChunk === undefined) incoming.set(keyId, (byChunk = new Map()))
+        let list = byChunk.get(c)
+        if (list === undefined) byChunk.set(c, (list = []))
+        return list
+      }
+      const advanceLast = (key: string, step: number, seq: number, value: Value) => {
+        const last = lastValues[key]
+        if (last === undefined || last[0] < step || (last[0] === step && last[1] < seq)) {
+          lastValues[key] = [step, seq, ...toColumns(value)]
+        }
+      }
+      // Rows: one piece per key and chunk, filled row by row.
+      const rowPieces = new Map<string, Chunk.Chunk>()
       for (const record of history) {
         const c = Chunk.chunkOf(record.step)
-        chunks.add(c)
         for (const key in record.values) {
           const value = record.values[key]!
-          let keyId = keyIds.get(key)
-          if (keyId === undefined) {
-            keyId = keyIds.size
-            keyIds.set(key, keyId)
-            newKeys.push([runPk, keyId, key])
-            tops.set(keyId, { c: -1, chunk: undefined })
+          const keyId = keyIdOf(key)
+          let chunk = rowPieces.get(`${keyId}/${c}`)
+          if (chunk === undefined) {
+            rowPieces.set(`${keyId}/${c}`, (chunk = Chunk.empty()))
+            pieces(keyId, c).push(chunk)
           }
-          let byChunk = incoming.get(keyId)
-          if (byChunk === undefined) incoming.set(keyId, (byChunk = new Map()))
-          let chunk = byChunk.get(c)
-          if (chunk === undefined) byChunk.set(c, (chunk = Chunk.empty()))
           Chunk.push(chunk, record.step, record.seq, record.ts, value)
-          const last = lastValues[key]
-          if (last === undefined || last[0] < record.step || (last[0] === record.step && last[1] < record.seq)) {
-            lastValues[key] = [record.step, record.seq, ...toColumns(value)]
-          }
+          advanceLast(key, record.step, record.seq, value)
         }
+      }
+      // Blocks: per run of rows in one chunk, one piece per key, its columns views of the block's.
+      for (const { block, from, to } of blocks) {
+        const steps = floats(block.steps)
+        const ts = floats(block.ts)
+        const columns = block.columns.map(floats)
+        const keys = block.keys.map(keyIdOf)
+        const seqs = new Float64Array(to - from)
+        for (let i = 0; i < seqs.length; i++) seqs[i] = block.seq + from + i
+        let latest = from
+        for (let start = from; start < to;) {
+          const c = Chunk.chunkOf(steps[start]!)
+          let end = start + 1
+          while (end < to && Chunk.chunkOf(steps[end]!) === c) end++
+          const shared = { steps: steps.subarray(start, end), seqs: seqs.subarray(start - from, end - from), ts: ts.subarray(start, end) }
+          const packed = { steps: Chunk.pack(shared.steps), seqs: Chunk.pack(shared.seqs), ts: Chunk.pack(shared.ts) }
+          for (let k = 0; k < keys.length; k++) {
+            pieces(keys[k]!, c).push({ ...shared, vals: columns[k]!.subarray(start, end), texts: null, packed })
+          }
+          start = end
+        }
+        for (let i = from + 1; i < to; i++) if (steps[i]! >= steps[latest]!) latest = i
+        for (let k = 0; k < keys.length; k++) advanceLast(block.keys[k]!, steps[latest]!, block.seq + latest, columns[k]![latest]!)
       }
       if (newKeys.length > 0) yield* insertRows("metric_keys", 3, newKeys)
       // Only the chunks neither known absent (past the key's highest) nor held in the cache are read.
@@ -496,8 +572,8 @@ export const make = Effect.gen(function* () {
       }
       const rows: Array<ReadonlyArray<unknown>> = []
       for (const [keyId, byChunk] of incoming) {
-        for (const [c, chunk] of byChunk) {
-          const e = Chunk.mergeInto(held.get(`${keyId}/${c}`), chunk, c)
+        for (const [c, list] of byChunk) {
+          const e = Chunk.mergeInto(held.get(`${keyId}/${c}`), Chunk.concat(list), c)
           const top = tops.get(keyId)!
           if (c >= top.c) {
             top.c = c
@@ -534,7 +610,7 @@ export const make = Effect.gen(function* () {
           row.run_pk
         ]
       )
-      return toDetail(Option.getOrThrow(yield* findRun(project, runId)))
+      return toDetail(Option.getOrThrow(yield* findDetail(project, runId)))
     })
 
   const history = (project: ProjectName, runId: RunId, query: HistoryQuery) =>
@@ -548,19 +624,46 @@ export const make = Effect.gen(function* () {
       }
       if (names.size === 0) return Option.some({ rows: [] })
       const ids = [...names.keys()].join(",")
-      if (query.samples === undefined) return Option.some({ rows: yield* everyRow(runPk, ids, names) })
-      return Option.some({ rows: yield* sampled(runPk, ids, names, Math.max(1, Math.floor(query.samples))) })
+      const steps: StepRange = { from: query.minStep ?? 0, to: query.maxStep ?? Number.MAX_SAFE_INTEGER }
+      if (query.samples === undefined) return Option.some({ rows: yield* everyRow(runPk, ids, names, steps) })
+      return Option.some({ rows: yield* sampled(runPk, ids, names, steps, Math.max(1, Math.floor(query.samples))) })
     })
 
-  /** Every row with any of the keys, in step order; a row's ts is that of its first key logged. */
-  const everyRow = (runPk: number, ids: string, names: ReadonlyMap<number, string>) =>
+  /**
+   * The chunk rows holding steps of the range: the chunk numbers bound the index scan, and the
+   * chunk's first and last step (small columns, before the blobs) skip a chunk with none inside.
+   */
+  const inRange = (steps: StepRange) => ({
+    where: `AND chunk BETWEEN ? AND ? AND last_step >= ? AND first_step <= ?`,
+    params: [Chunk.chunkOf(steps.from), Chunk.chunkOf(steps.to), steps.from, steps.to]
+  })
+
+  /** Output records are kept whole in `records`: read in seq order from just after `after`. */
+  const output = (project: ProjectName, runId: RunId, query: OutputQuery) =>
+    Effect.gen(function* () {
+      const found = yield* findRun(project, runId)
+      if (Option.isNone(found)) return Option.none()
+      const rows = yield* run(
+        `SELECT payload FROM records WHERE run_pk = ? AND seq > ? AND kind = 'output' ORDER BY seq LIMIT ?`,
+        [found.value.run_pk, query.after, query.limit]
+      )
+      const lines = rows.map((row) => {
+        const { seq, ts, stream, text } = unpack<OutputRecord>(row.payload, null as never)
+        return { seq, ts, stream, text }
+      })
+      return Option.some({ lines, next: lines.at(-1)?.seq ?? query.after })
+    })
+
+  /** Every row of the range with any of the keys, in step order; a row's ts is that of its first key logged. */
+  const everyRow = (runPk: number, ids: string, names: ReadonlyMap<number, string>, steps: StepRange) =>
     Effect.gen(function* () {
       // In index order (a sort by chunk in SQL would copy every blob): grouped by chunk here.
       const byChunk = new Map<number, Array<{ name: string; chunk: Chunk.Chunk }>>()
+      const range = inRange(steps)
       const stored = yield* run(
         `SELECT key_id, chunk, steps, seqs, ts, vals, texts FROM history_chunks
-           WHERE run_pk = ? AND key_id IN (${ids}) ORDER BY key_id, chunk`,
-        [runPk]
+           WHERE run_pk = ? AND key_id IN (${ids}) ${range.where} ORDER BY key_id, chunk`,
+        [runPk, ...range.params]
       )
       for (const row of stored) {
         let group = byChunk.get(row.chunk)
@@ -572,6 +675,7 @@ export const make = Effect.gen(function* () {
         const at = new Map<number, { step: number; ts: number; values: { [key: string]: Value } }>()
         for (const { chunk, name } of byChunk.get(c)!) {
           for (let i = 0; i < chunk.steps.length; i++) {
+            if (chunk.steps[i]! < steps.from || chunk.steps[i]! > steps.to) continue
             let row = at.get(chunk.steps[i]!)
             if (row === undefined) at.set(chunk.steps[i]!, (row = { step: chunk.steps[i]!, ts: chunk.ts[i]!, values: {} }))
             row.values[name] = Chunk.fromPair(chunk.vals[i]!, chunk.texts[i]!)
@@ -585,20 +689,22 @@ export const make = Effect.gen(function* () {
     })
 
   /**
-   * At most `samples` buckets of equal width over the steps: per bucket the last step's values of
-   * each key, and min and max of each numeric key (NaN left out). When a bucket spans at least
-   * BLOCK steps its width is a whole number of blocks, aligned to blocks, so it is read from the
-   * chunks' block summaries alone.
+   * At most `samples` buckets of equal width over the steps of the range: per bucket the last
+   * step's values of each key, and min and max of each numeric key (NaN left out). When a bucket
+   * spans at least BLOCK steps its width is a whole number of blocks, aligned to blocks, so it is
+   * read from the chunks' block summaries alone, but for a chunk the range cuts through (at most
+   * the first and the last of each key), whose entries inside the range are read.
    */
-  const sampled = (runPk: number, ids: string, names: ReadonlyMap<number, string>, samples: number) =>
+  const sampled = (runPk: number, ids: string, names: ReadonlyMap<number, string>, steps: StepRange, samples: number) =>
     Effect.gen(function* () {
+      const within = inRange(steps)
       const [range] = yield* run(
-        `SELECT MIN(first_step) AS lo, MAX(last_step) AS hi FROM history_chunks WHERE run_pk = ? AND key_id IN (${ids})`,
-        [runPk]
+        `SELECT MIN(first_step) AS lo, MAX(last_step) AS hi FROM history_chunks WHERE run_pk = ? AND key_id IN (${ids}) ${within.where}`,
+        [runPk, ...within.params]
       )
       if (range.lo === null) return []
-      const lo = range.lo as number
-      const hi = range.hi as number
+      const lo = Math.max(range.lo as number, steps.from)
+      const hi = Math.min(range.hi as number, steps.to)
       let origin = lo
       let width = Math.ceil((hi - lo + 1) / samples)
       const blocks = width >= Chunk.BLOCK
@@ -619,30 +725,48 @@ export const make = Effect.gen(function* () {
         if (!(cell.max >= max)) cell.max = Number.isNaN(max) ? cell.max : max
         if (step > cell.step) (cell.step = step), (cell.ts = ts), (cell.value = value)
       }
+      /** Folds the entries of a stored chunk that lie in the range. */
+      const addEntries = (row: Parameters<typeof Chunk.decode>[0] & { readonly key_id: number }) => {
+        const chunk = Chunk.decode(row)
+        for (let i = 0; i < chunk.steps.length; i++) {
+          const step = chunk.steps[i]!
+          if (step < steps.from || step > steps.to) continue
+          const v = chunk.vals[i]!
+          const number = chunk.texts[i] === null ? v : NaN
+          add(step, row.key_id, number, number, step, chunk.ts[i]!, Chunk.fromPair(v, chunk.texts[i]!))
+        }
+      }
+      const entryColumns = `key_id, chunk, steps, seqs, ts, vals, texts`
       if (blocks) {
         const stored = yield* run(
-          `SELECT key_id, chunk, blocks, block_texts FROM history_chunks WHERE run_pk = ? AND key_id IN (${ids})`,
-          [runPk]
+          `SELECT key_id, chunk, first_step, last_step, blocks, block_texts FROM history_chunks
+             WHERE run_pk = ? AND key_id IN (${ids}) ${within.where}`,
+          [runPk, ...within.params]
         )
+        const cut = new Set<string>()
         for (const row of stored) {
+          if (row.first_step < steps.from || row.last_step > steps.to) {
+            cut.add(`${row.key_id}/${row.chunk}`)
+            continue
+          }
           // A block's first step decides its bucket: buckets are aligned to blocks.
           Chunk.forEachBlock(row.chunk, row.blocks, row.block_texts, (b) =>
             add(b.block * Chunk.BLOCK, row.key_id, b.min, b.max, b.lastStep, b.lastTs, b.lastValue))
         }
+        if (cut.size > 0) {
+          // Only the chunks holding `from` and `to` can be cut; the keys' other chunks there are skipped.
+          const edges = yield* run(
+            `SELECT ${entryColumns} FROM history_chunks WHERE run_pk = ? AND key_id IN (${ids}) AND chunk IN (?, ?)`,
+            [runPk, Chunk.chunkOf(steps.from), Chunk.chunkOf(steps.to)]
+          )
+          for (const row of edges) if (cut.has(`${row.key_id}/${row.chunk}`)) addEntries(row)
+        }
       } else {
         const stored = yield* run(
-          `SELECT key_id, chunk, steps, seqs, ts, vals, texts FROM history_chunks WHERE run_pk = ? AND key_id IN (${ids})`,
-          [runPk]
+          `SELECT ${entryColumns} FROM history_chunks WHERE run_pk = ? AND key_id IN (${ids}) ${within.where}`,
+          [runPk, ...within.params]
         )
-        for (const row of stored) {
-          const chunk = Chunk.decode(row)
-          for (let i = 0; i < chunk.steps.length; i++) {
-            const v = chunk.vals[i]!
-            const number = chunk.texts[i] === null ? v : NaN
-            const step = chunk.steps[i]!
-            add(step, row.key_id, number, number, step, chunk.ts[i]!, Chunk.fromPair(v, chunk.texts[i]!))
-          }
-        }
+        for (const row of stored) addEntries(row)
       }
       const rows: Array<HistoryRow> = []
       for (const bucket of [...buckets.keys()].sort((a, b) => a - b)) {
@@ -684,12 +808,12 @@ export const make = Effect.gen(function* () {
         Effect.mapError(failed("putRun"))
       ),
     getRun: (project, runId) =>
-      findRun(project, runId).pipe(Effect.map(Option.map(toDetail)), Effect.mapError(failed("getRun"))),
+      findDetail(project, runId).pipe(Effect.map(Option.map(toDetail)), Effect.mapError(failed("getRun"))),
     listRuns: (project) =>
-      run(`SELECT * FROM runs WHERE project = ? ORDER BY COALESCE(started_at, created_at) DESC, run_pk DESC`, [
+      run(`${detailSelect} WHERE project = ? ORDER BY COALESCE(started_at, created_at) DESC, run_pk DESC`, [
         project
       ]).pipe(
-        Effect.map((rows) => ({ runs: rows.map((row) => toDetail(row as RunRow)) })),
+        Effect.map((rows) => ({ runs: rows.map((row) => toDetail(row as DetailRow)) })),
         Effect.mapError(failed("listRuns"))
       ),
     listProjects: run(
@@ -699,7 +823,9 @@ export const make = Effect.gen(function* () {
       Effect.mapError(failed("listProjects"))
     ),
     history: (project, runId, query) =>
-      sql.withTransaction(history(project, runId, query)).pipe(Effect.mapError(failed("history")))
+      sql.withTransaction(history(project, runId, query)).pipe(Effect.mapError(failed("history"))),
+    output: (project, runId, query) =>
+      sql.withTransaction(output(project, runId, query)).pipe(Effect.mapError(failed("output")))
   })
 })
 

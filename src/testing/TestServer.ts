@@ -41,6 +41,11 @@ export interface TestServer {
   readonly run: (project: string, runId: string) => Promise<RunDetail | undefined>
   /** A run's history as `GET …/history` answers it (`{ rows }` in step order; empty for an unknown run). */
   readonly history: (project: string, runId: string, query?: HistoryQuery) => Promise<History>
+  /**
+   * A fresh dashboard URL with a one-time sign-in token (`${baseUrl}/?token=…`): opening it in a
+   * browser (or a Playwright page) signs in to every project. Each call mints a new token, usable once.
+   */
+  readonly signInUrl: () => Promise<string>
   /** Stops the server and removes its temp dir (runs logged to `initOptions.dir` included). Idempotent. */
   readonly close: () => Promise<void>
 }
@@ -65,7 +70,7 @@ const make = (scope: Scope.Scope): Effect.Effect<Omit<TestServer, "close">, unkn
     const server = yield* Layer.build(
       Server.layerWith({ host: "127.0.0.1", port: 0, env, say: () => Effect.void }).pipe(Layer.provide(Layer.succeedContext(stores)))
     )
-    const { baseUrl } = Context.get(server, Server.ServerInfo)
+    const { baseUrl, signInUrl } = Context.get(server, Server.ServerInfo)
     const store = Context.get(stores, RecordStore)
     // The in-memory store failing is a bug, not a result: read-backs reject with it.
     const read = <A>(effect: Effect.Effect<A, unknown>): Promise<A> => Effect.runPromise(Effect.orDie(effect))
@@ -89,7 +94,8 @@ const make = (scope: Scope.Scope): Effect.Effect<Omit<TestServer, "close">, unkn
           Effect.suspend(() => store.history(decodeProject(project), decodeRunId(runId), query)).pipe(
             Effect.map(Option.getOrElse((): History => ({ rows: [] })))
           )
-        )
+        ),
+      signInUrl: () => Effect.runPromise(signInUrl)
     } satisfies Omit<TestServer, "close">
   }).pipe(Scope.extend(scope))
 

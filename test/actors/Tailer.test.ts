@@ -15,6 +15,7 @@ import { encodeFrame } from "../../src/journal/internal/frame.js"
 import type { JournalWriter } from "../../src/journal/JournalWriter.js"
 import * as UploadCursor from "../../src/runtime/UploadCursor.js"
 import type { Record } from "../../src/schemas/Record.js"
+import { historyRows, rowCount } from "../../src/schemas/UploadRecords.js"
 import { histories, openJournal as openJournalAt, settle } from "../support/actors.js"
 import { useTempDir } from "../support/tempDir.js"
 
@@ -44,7 +45,8 @@ const startTailer = (journal: JournalWriter, from: UploadCursor.UploadCursor = U
     return { tailer, taken, reports }
   })
 
-const seqs = (batch: Tailer.Batch) => batch.records.map((record) => record.seq)
+/** The seqs a batch holds, a block's one a row. */
+const seqs = (batch: Tailer.Batch) => batch.records.flatMap((record) => Array.from({ length: rowCount(record) }, (_, i) => record.seq + i))
 
 /** A history record of about `size` bytes once framed. */
 const big = (seq: number, size: number): Record => ({ kind: "history", seq, ts: seq, step: seq, values: { blob: "x".repeat(size) } })
@@ -164,5 +166,33 @@ describe("Tailer", () => {
       const batches = yield* taken
       expect(batches.map(seqs)).toEqual([[7, 8, 9, 10, 11, 12, 13, 14]])
       expect(batches[0]!.marks[0]).toEqual({ offset: b!.offset, seq: 7 })
+    }))
+
+  it.scoped("hands on like history rows as the journal's column blocks, cut where a batch fills or the cursor falls", () =>
+    Effect.gen(function* () {
+      const journal = yield* openJournal
+      const [a, b] = appendFrames(journal, [histories(0, 1500), histories(1500, 1000)])
+      const output = yield* Queue.unbounded<Tailer.Batch>()
+      // A row of one key is 24 bytes of columns (step, ts, value): 700 rows fill a batch.
+      const tailer = yield* Tailer.make({ journal: journal.path, from: { offset: a!.offset, ackSeq: 500 }, output, maxBatchBytes: 700 * 24 })
+      yield* Effect.forkScoped(tailer.loop)
+      tailer.flushedTo(journal.offset)
+      yield* settle()
+      yield* TestClock.adjust("200 millis")
+      yield* settle()
+      const batches = Chunk.toReadonlyArray(yield* Queue.takeAll(output))
+
+      expect(batches.map((batch) => batch.records.map((record) => [record.kind, record.seq, rowCount(record)]))).toEqual([
+        [["historyBlock", 500, 700]],
+        [["historyBlock", 1200, 300], ["historyBlock", 1500, 400]],
+        [["historyBlock", 1900, 600]]
+      ])
+      expect(batches.map((batch) => batch.bytes)).toEqual([700 * 24, 700 * 24, 600 * 24])
+      expect(batches.flatMap((batch) => batch.records.flatMap((record) => (record.kind === "historyBlock" ? historyRows(record) : [record])))).toEqual(histories(500, 2000))
+      expect(batches.map((batch) => batch.marks)).toEqual([
+        [{ offset: a!.offset, seq: 500 }],
+        [{ offset: a!.offset, seq: 1200 }, { offset: a!.end, seq: 1500 }, { offset: b!.offset, seq: 1500 }],
+        [{ offset: b!.offset, seq: 1900 }, { offset: b!.end, seq: 2500 }]
+      ])
     }))
 })

@@ -10,6 +10,7 @@ import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import { expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
@@ -26,8 +27,10 @@ import * as Tailer from "../../src/actors/Tailer.js"
 import * as Uploader from "../../src/actors/Uploader.js"
 import { credentialsPath } from "../../src/runtime/Credentials.js"
 import * as UploadCursor from "../../src/runtime/UploadCursor.js"
-import type { Record } from "../../src/schemas/Record.js"
+import type { HistoryRecord, Record, UploadRecord } from "../../src/schemas/Record.js"
+import { historyRows } from "../../src/schemas/UploadRecords.js"
 import { histories, openJournal, settle } from "../support/actors.js"
+import { blockOf } from "../support/historyBlock.js"
 import { useTempDir } from "../support/tempDir.js"
 
 const temp = useTempDir("uploader")
@@ -39,7 +42,10 @@ interface Received {
   readonly url: string
   readonly authorization: string | undefined
   readonly encoding: string | undefined
+  /** The records of the batch, a history block's as its rows. */
   readonly records: ReadonlyArray<Record>
+  /** The kinds of the records as sent, a block as one. */
+  readonly kinds: ReadonlyArray<UploadRecord["kind"]>
   readonly at: number
 }
 
@@ -63,11 +69,13 @@ const scriptedServer = (script: (received: Received, index: number) => Answer | 
     Effect.gen(function* () {
       const body = request.body
       if (body._tag !== "Uint8Array") return yield* Effect.die(new Error(`unexpected body ${body._tag}`))
+      const sent = unpackr.unpack(zlib.gunzipSync(body.body)) as Array<UploadRecord>
       const got: Received = {
         url: url.toString(),
         authorization: request.headers["authorization"],
         encoding: request.headers["content-encoding"],
-        records: unpackr.unpack(zlib.gunzipSync(body.body)) as Array<Record>,
+        records: sent.flatMap((record) => (record.kind === "historyBlock" ? historyRows(record) : [record])),
+        kinds: sent.map((record) => record.kind),
         at: yield* Clock.currentTimeMillis
       }
       received.push(got)
@@ -259,6 +267,22 @@ describe("Uploader", () => {
       expect(readCursor(runDir)).toEqual({ offset: 400, ackSeq: 8 })
     }))
 
+  it.scoped("sends a history block from the acknowledged seq on, and a refused one again in halves by rows", () =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      const server = scriptedServer((got) => (got.records.length > 4 ? { status: 413 } : undefined))
+      for (let seq = 0; seq < 3; seq++) server.held.add(seq)
+      const input = yield* Queue.bounded<Tailer.Batch>(2)
+      const { uploader } = yield* startUploader({ server, input, runDir, from: { offset: 8, ackSeq: 3 } })
+
+      const batch = { records: [blockOf(histories(0, 10) as Array<HistoryRecord>)], bytes: 240, marks: [{ offset: 8, seq: 0 }, { offset: 300, seq: 10 }] }
+      yield* deliver(server, input, batch, () => uploader.cursor().ackSeq === 10)
+      expect(seqsOf(server.received)).toEqual([[3, 4, 5, 6, 7, 8, 9], [3, 4, 5, 6], [7, 8, 9]])
+      expect(server.received.map((got) => got.kinds)).toEqual([["historyBlock"], ["historyBlock"], ["historyBlock"]])
+      expect(server.received.flatMap((got) => got.records).slice(-7)).toEqual(histories(3, 7))
+      expect(readCursor(runDir)).toEqual({ offset: 300, ackSeq: 10 })
+    }))
+
   it.scoped("stops with a clear message when a single record is still too large", () =>
     Effect.gen(function* () {
       const runDir = makeRunDir()
@@ -321,7 +345,7 @@ describe("Uploader", () => {
       yield* deliver(server, input, batchOf(histories(5, 5), marks(5, 10)), () => server.received.length === 2 && uploader.cursor().ackSeq === 7)
       // records 7..9 are not covered: the cursor stays at the start of their frame
       expect(readCursor(runDir)).toEqual({ offset: 100, ackSeq: 7 })
-      yield* deliver(server, input, batchOf(histories(10, 5), marks(10, 15)), () => server.received.length === 3)
+      yield* deliver(server, input, batchOf(histories(10, 5), marks(10, 15)), () => server.received.length === 3 && uploader.cursor().ackSeq === 15)
       expect(readCursor(runDir)).toEqual({ offset: 300, ackSeq: 15 })
     }))
 
@@ -340,6 +364,32 @@ describe("Uploader", () => {
       yield* input.offer(batchOf(histories(2, 3), [{ offset: 8, seq: 0 }]))
       yield* deliver(server, input, batchOf(histories(10, 1), [{ offset: 300, seq: 10 }]), () => uploader.cursor().ackSeq === 11)
       expect(seqsOf(server.received)).toEqual([[0, 1, 2, 3, 4], [8, 9], [10]])
+    }))
+
+  it.scoped("keeps two POSTs in flight, and a late answer with a lower ackSeq moves nothing back", () =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      const server = scriptedServer()
+      // The first POST is stored at once but answered only once the second has been.
+      const release = yield* Deferred.make<void>()
+      let posts = 0
+      const client = HttpClient.make((request) => {
+        const first = posts++ === 0
+        return server.client.execute(request).pipe(Effect.tap(() => (first ? Deferred.await(release) : Effect.void)))
+      })
+      const input = yield* Queue.bounded<Tailer.Batch>(2)
+      const { uploader, reports } = yield* startUploader({ server: { ...server, client }, input, runDir })
+
+      yield* input.offer(batchOf(histories(0, 5), [{ offset: 8, seq: 0 }, { offset: 100, seq: 5 }]))
+      yield* deliver(server, input, batchOf(histories(5, 5), [{ offset: 100, seq: 5 }, { offset: 200, seq: 10 }]), () => uploader.cursor().ackSeq === 10)
+      // The second was answered while the first still waited for its answer.
+      expect(seqsOf(server.received)).toEqual([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]])
+      // The first answer (ackSeq 5) comes now, long before the third batch's.
+      yield* Deferred.succeed(release, undefined)
+      yield* deliver(server, input, batchOf(histories(10, 5), [{ offset: 200, seq: 10 }, { offset: 300, seq: 15 }]), () => uploader.cursor().ackSeq === 15)
+      expect(seqsOf(server.received)).toEqual([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11, 12, 13, 14]])
+      expect(readCursor(runDir)).toEqual({ offset: 300, ackSeq: 15 })
+      expect(reports).toEqual([])
     }))
 
   it.scoped("restarted from its cursor file, Tailer and Uploader resend nothing the server acknowledged", () =>

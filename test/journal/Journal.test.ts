@@ -2,9 +2,10 @@ import * as Either from "effect/Either"
 import fc from "fast-check"
 import * as fs from "node:fs"
 import { describe, expect, it } from "vitest"
-import { readEntries, readJournal, type JournalScan } from "../../src/journal/JournalReader.js"
+import { readEntries, readFrames, readJournal, type JournalScan } from "../../src/journal/JournalReader.js"
 import { JournalWriter } from "../../src/journal/JournalWriter.js"
-import type { Record } from "../../src/schemas/Record.js"
+import type { HistoryBlock, Record } from "../../src/schemas/Record.js"
+import { historyRows, rowCount } from "../../src/schemas/UploadRecords.js"
 import { useTempDir } from "../support/tempDir.js"
 import { batch, journalOf, record, zeroSignless } from "./arbitraries.js"
 
@@ -313,6 +314,33 @@ describe("the header", () => {
         { offset: frames[0]!.start, bytes: frames[0]!.end - frames[0]!.start, kind: "invalid-record", detail: expect.stringContaining("1.5") },
         { offset: frames[1]!.start, bytes: frames[1]!.end - frames[1]!.start, kind: "invalid-record", detail: expect.stringContaining("-1") }
       ])
+    }))
+})
+
+describe("reading a journal for upload", () => {
+  const like = (seq: number): Record => ({ kind: "history", seq, ts: seq, step: seq, values: { loss: seq / 2, acc: 1 } })
+  const likes = (from: number, count: number) => Array.from({ length: count }, (_, i) => like(from + i))
+
+  it("keeps a frame's like rows as one HistoryBlock, the very rows readEntries gives", () =>
+    withFile((path) => {
+      writeJournal(path, [[...likes(0, 100), { kind: "summary", seq: 100, ts: 1, patch: { best: 1 } }]])
+      const bytes = fs.readFileSync(path)
+      const [frame] = [...readFrames(bytes)]
+      const records = frame?._tag === "Frame" ? frame.records : []
+      expect(records.map((record) => [record.kind, record.seq, rowCount(record)])).toEqual([["historyBlock", 0, 100], ["summary", 100, 1]])
+      const [entry] = [...readEntries(bytes)]
+      expect(entry?._tag === "Frame" && entry.records).toEqual([...historyRows(records[0] as HistoryBlock), records[1]])
+    }))
+
+  it("with `cut`, stops at a frame the range ends inside, without looking past it for whole frames", () =>
+    withFile((path) => {
+      const [, b, c] = writeJournal(path, [likes(0, 10), likes(10, 10), likes(20, 10)])
+      const bytes = fs.readFileSync(path)
+      // The second frame's length made larger: the range seems to end inside it.
+      bytes.writeUInt32LE(bytes.readUInt32LE(b!.start) + 1_000, b!.start)
+      const tags = (cut: boolean) => [...readFrames(bytes, undefined, cut)].map((entry) => (entry._tag === "Frame" ? entry.offset : entry.damage.kind))
+      expect(tags(true)).toEqual([8, "torn-tail"])
+      expect(tags(false)).toEqual([8, "corrupt-frame", c!.start])
     }))
 })
 

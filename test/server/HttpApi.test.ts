@@ -11,9 +11,10 @@ import * as fs from "node:fs"
 import * as zlib from "node:zlib"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { credentialsPath, storedKey } from "../../src/runtime/Credentials.js"
-import type { Record } from "../../src/schemas/Record.js"
+import type { HistoryRecord, Record } from "../../src/schemas/Record.js"
 import * as ApiKeys from "../../src/server/ApiKeys.js"
 import * as Server from "../../src/server/Server.js"
+import { blockOf } from "../support/historyBlock.js"
 import { useTempDir } from "../support/tempDir.js"
 import { makeMemoryRecordStore } from "./MemoryRecordStore.js"
 
@@ -178,6 +179,40 @@ describe("POST records", () => {
     expect((await api(runPath("ingest", "run-c"))).status).toBe(404)
   })
 
+  it("accepts history blocks, and of a block partly held stores only the rows it did not hold", async () => {
+    const rows = (from: number, to: number, loss: number) =>
+      Array.from({ length: to - from }, (_, i): HistoryRecord => ({ kind: "history", seq: from + i, ts: from + i, step: from + i, values: { loss, acc: from + i } }))
+    const first = await postRecords("ingest", "run-blocks", gzipped([runRecord("run-blocks", "ingest"), blockOf(rows(1, 10, 1))]))
+    expect(await first.json()).toEqual({ ackSeq: 10 })
+    const resent = await postRecords("ingest", "run-blocks", gzipped([blockOf(rows(5, 15, 2))]))
+    expect(await resent.json()).toEqual({ ackSeq: 15 })
+    expect(memory.recordsOf("ingest", "run-blocks")).toEqual([runRecord("run-blocks", "ingest"), ...rows(1, 10, 1), ...rows(10, 15, 2)])
+  })
+
+  it("refuses a malformed history block, naming its index and what is wrong, and stores none of the batch", async () => {
+    const good = blockOf(Array.from({ length: 3 }, (_, i): HistoryRecord => ({ kind: "history", seq: 1 + i, ts: i, step: i, values: { loss: i, acc: i } })))
+    const floats = (...values: Array<number>) => new Uint8Array(Float64Array.from(values).buffer)
+    const cases: Array<readonly [unknown, RegExp]> = [
+      [{ ...good, columns: [good.columns[0], good.columns[1]!.subarray(0, 16)] }, /column 1 \("acc"\) holds 16 bytes, not 3 rows × 8/],
+      [{ ...good, ts: floats(1, 2) }, /ts holds 16 bytes, not 3 rows × 8/],
+      [{ ...good, keys: ["loss"] }, /1 keys but 2 columns/],
+      [{ ...good, keys: ["loss", "loss"] }, /a key appears twice/],
+      [{ ...good, steps: floats(0, 1.5, 2) }, /step 1.5 of row 1 is not a whole number/],
+      [{ ...good, steps: floats(0, -1, 2) }, /step -1 of row 1 is not a whole number/],
+      [{ ...good, rows: 0, steps: floats(), ts: floats(), columns: [floats(), floats()] }, /rows/],
+      [{ ...good, seq: -1 }, /seq/],
+      [{ ...good, steps: [0, 1, 2] }, /steps/]
+    ]
+    for (const [block, problem] of cases) {
+      const body = await apiError(await postRecords("ingest", "run-bad-block", gzipped([runRecord("run-bad-block", "ingest"), block])), 400)
+      expect(body.error).toBe("invalid_record")
+      expect(body.detail).toMatchObject({ index: 1 })
+      expect((body.detail as { message: string }).message).toMatch(/^record 1 of the batch/)
+      expect((body.detail as { message: string }).message).toMatch(problem)
+    }
+    expect(memory.recordsOf("ingest", "run-bad-block")).toEqual([])
+  })
+
   it("refuses malformed msgpack, a body that is not an array, bad gzip and an unknown encoding (400 / 415)", async () => {
     const malformed = await apiError(await postRecords("ingest", "run-d", zlib.gzipSync(Buffer.from([0xc1, 0xc1, 0xc1]))), 400)
     expect(malformed.error).toBe("malformed_msgpack")
@@ -267,6 +302,50 @@ describe("runs and history", () => {
     }
     expect((await api(`${runPath("hist", "run-h")}/history?samples=10000`)).status).toBe(200)
     await apiError(await api(`${runPath("hist", "no-such-run")}/history`), 404)
+    expect(await (await api(runPath("hist", "run-h"))).json()).toMatchObject({ historyKeys: ["acc", "loss"] })
+  })
+
+  it("reads the steps from ?minStep to ?maxStep and refuses a bad or inverted range (400)", async () => {
+    await postRecords("hist", "run-r", gzipped(batch("run-r", "hist", 0, 101)))
+    const steps = async (query: string) =>
+      ((await (await api(`${runPath("hist", "run-r")}/history?${query}`)).json()) as { rows: Array<{ step: number }> }).rows.map((r) => r.step)
+    expect(await steps("minStep=10&maxStep=14")).toEqual([10, 11, 12, 13, 14])
+    expect(await steps("minStep=97")).toEqual([97, 98, 99])
+    expect(await steps("maxStep=2&keys=acc")).toEqual([0, 1, 2])
+    expect(await steps("minStep=5&maxStep=5")).toEqual([5])
+    const sampled = await steps("minStep=10&maxStep=49&samples=4")
+    expect(sampled.length).toBeLessThanOrEqual(4)
+    expect(sampled.at(-1)).toBe(49)
+    expect(sampled.every((step) => step >= 10 && step <= 49)).toBe(true)
+
+    for (const query of ["minStep=-1", "maxStep=1.5", "minStep=abc", "minStep=", "minStep=9&maxStep=8", "minStep=1&minStep=2"]) {
+      expect((await apiError(await api(`${runPath("hist", "run-r")}/history?${query}`), 400)).error).toBe("bad_query")
+    }
+  })
+
+  it("reads console output after ?after, at most ?limit lines, and refuses a bad value (400)", async () => {
+    const line = (seq: number, text: string): Record => ({ kind: "output", seq, ts: 1_700_000_000_000 + seq, stream: seq % 2 === 0 ? "stdout" : "stderr", text })
+    await postRecords("out", "run-o", gzipped([runRecord("run-o", "out"), line(1, "one"), historyRecord(2), line(3, "three"), line(4, "four")]))
+    const read = async (query: string) => (await (await api(`${runPath("out", "run-o")}/output${query}`)).json()) as { lines: Array<{ seq: number; stream: string; text: string }>; next: number }
+    const all = await read("")
+    expect(all).toEqual({
+      lines: [
+        { seq: 1, ts: 1_700_000_000_001, stream: "stderr", text: "one" },
+        { seq: 3, ts: 1_700_000_000_003, stream: "stderr", text: "three" },
+        { seq: 4, ts: 1_700_000_000_004, stream: "stdout", text: "four" }
+      ],
+      next: 4
+    })
+    expect(await read("?limit=1")).toEqual({ lines: all.lines.slice(0, 1), next: 1 })
+    expect(await read("?after=1&limit=1")).toEqual({ lines: all.lines.slice(1, 2), next: 3 })
+    expect(await read("?after=4")).toEqual({ lines: [], next: 4 })
+    expect(await read("?after=-1&limit=10000")).toEqual(all)
+
+    for (const query of ["after=-2", "after=x", "limit=0", "limit=10001", "limit=2.5"]) {
+      expect((await apiError(await api(`${runPath("out", "run-o")}/output?${query}`), 400)).error).toBe("bad_query")
+    }
+    await apiError(await api(`${runPath("out", "no-such-run")}/output`), 404)
+    await apiError(await api(`${runPath("out", "run-o")}/output`, { key: alphaKey }), 403)
   })
 })
 
@@ -274,7 +353,8 @@ describe("routing", () => {
   it("answers an unknown endpoint with 404 JSON", async () => {
     expect((await apiError(await api("/api/v1/nothing-here"), 404)).error).toBe("not_found")
     await apiError(await api("/api/v2/projects"), 404)
-    await apiError(await api("/", { key: null }), 404)
+    await apiError(await api("/api/v1/projects/p/runs/r/history/extra", { method: "POST" }), 404)
+    await apiError(await api("/api", { key: null }), 404)
   })
 
   it("answers a wrong method on a known path with 405 and an Allow header", async () => {

@@ -6,9 +6,10 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type { HistoryRecord, Record, RunId } from "../../src/schemas/Record.js"
+import type { HistoryRecord, OutputRecord, Record, RunId } from "../../src/schemas/Record.js"
 import type { HistoryRow, ProjectName, RunDetail, RunMetadata } from "../../src/schemas/Wire.js"
-import { RecordStore } from "../../src/server/RecordStore.js"
+import { historyRows } from "../../src/schemas/UploadRecords.js"
+import { type HistoryQuery, RecordStore } from "../../src/server/RecordStore.js"
 
 interface StoredRun {
   readonly project: ProjectName
@@ -61,15 +62,16 @@ export const makeMemoryRecordStore = () => {
       startedAt: m?.startedAt ?? opening?.ts ?? null,
       updatedAt: ordered.length > 0 ? Math.max(...ordered.map((r) => r.ts)) : null,
       records: run.records.size,
-      historyRows: ordered.filter((r) => r.kind === "history").length
+      historyRows: ordered.filter((r) => r.kind === "history").length,
+      historyKeys: [...new Set(ordered.flatMap((r) => (r.kind === "history" ? Object.keys(r.values) : [])))].sort()
     }
   }
 
-  const history = (run: StoredRun, keys: ReadonlyArray<string> | undefined, samples: number | undefined): Array<HistoryRow> => {
+  const history = (run: StoredRun, { keys, samples, minStep = 0, maxStep = Infinity }: HistoryQuery): Array<HistoryRow> => {
     const pick = (values: HistoryRecord["values"]) =>
       keys === undefined ? { ...values } : Object.fromEntries(Object.entries(values).filter(([k]) => keys.includes(k)))
     const rows = [...run.records.values()]
-      .filter((r): r is HistoryRecord => r.kind === "history")
+      .filter((r): r is HistoryRecord => r.kind === "history" && r.step >= minStep && r.step <= maxStep)
       .sort((a, b) => a.step - b.step)
       .map((r) => ({ step: r.step, ts: r.ts, values: pick(r.values) }))
       .filter((r) => keys === undefined || Object.keys(r.values).length > 0)
@@ -97,7 +99,9 @@ export const makeMemoryRecordStore = () => {
     ingest: (project, runId, records) =>
       Effect.sync(() => {
         const run = runOf(project, runId)
-        for (const record of records) if (!run.records.has(record.seq)) run.records.set(record.seq, record)
+        for (const record of records.flatMap((r) => (r.kind === "historyBlock" ? historyRows(r) : [r]))) {
+          if (!run.records.has(record.seq)) run.records.set(record.seq, record)
+        }
         return { ackSeq: ackSeq(run) }
       }),
     putRun: (project, runId, metadata) =>
@@ -123,7 +127,18 @@ export const makeMemoryRecordStore = () => {
     }),
     history: (project, runId, query) =>
       Effect.sync(() =>
-        Option.map(Option.fromNullable(runs.get(keyOf(project, runId))), (run) => ({ rows: history(run, query.keys, query.samples) }))
+        Option.map(Option.fromNullable(runs.get(keyOf(project, runId))), (run) => ({ rows: history(run, query) }))
+      ),
+    output: (project, runId, { after, limit }) =>
+      Effect.sync(() =>
+        Option.map(Option.fromNullable(runs.get(keyOf(project, runId))), (run) => {
+          const lines = [...run.records.values()]
+            .filter((r): r is OutputRecord => r.kind === "output" && r.seq > after)
+            .sort((a, b) => a.seq - b.seq)
+            .slice(0, limit)
+            .map(({ seq, ts, stream, text }) => ({ seq, ts, stream, text }))
+          return { lines, next: lines.at(-1)?.seq ?? after }
+        })
       )
   })
 

@@ -8,9 +8,10 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type { HistoryRecord, JsonPatch, Record, RunId, RunRecord, Value } from "../../src/schemas/Record.js"
+import type { HistoryRecord, JsonPatch, Record, RunId, RunRecord, UploadRecord, Value } from "../../src/schemas/Record.js"
 import type { HistoryRow, ProjectName, RunMetadata } from "../../src/schemas/Wire.js"
-import { RecordStore } from "../../src/server/RecordStore.js"
+import { type HistoryQuery, type OutputQuery, RecordStore } from "../../src/server/RecordStore.js"
+import { blockOf } from "../support/historyBlock.js"
 
 let projects = 0
 /** A project nothing else in this process has used. */
@@ -62,12 +63,71 @@ const metadata = (over: Partial<RunMetadata> = {}): RunMetadata => ({
 
 const detail = (project: ProjectName, runId: RunId = RUN) =>
   Effect.flatMap(RecordStore, (store) => store.getRun(project, runId)).pipe(Effect.map(Option.getOrThrow))
-const ingest = (project: ProjectName, records: ReadonlyArray<Record>, runId: RunId = RUN) =>
+const ingest = (project: ProjectName, records: ReadonlyArray<UploadRecord>, runId: RunId = RUN) =>
   Effect.flatMap(RecordStore, (store) => store.ingest(project, runId, records))
-const history = (project: ProjectName, query: { keys?: ReadonlyArray<string>; samples?: number } = {}) =>
+const history = (project: ProjectName, query: HistoryQuery = {}) =>
   Effect.flatMap(RecordStore, (store) => store.history(project, RUN, query)).pipe(
     Effect.map((found) => Option.getOrThrow(found).rows)
   )
+const output = (project: ProjectName, query: OutputQuery) =>
+  Effect.flatMap(RecordStore, (store) => store.output(project, RUN, query)).pipe(Effect.map(Option.getOrThrow))
+
+/** A deterministic pseudo-random number in [0, 1) from a seed's sequence. */
+const randoms = (seed: number) => {
+  let x = seed
+  return () => ((x = (x * 1103515245 + 12345) % 2 ** 31), x / 2 ** 31)
+}
+
+/**
+ * 5,000 steps of `loss`, `acc` every 7th step, a string `phase` every 100th, steps from 10, sent in
+ * shuffled, overlapping batches so that no backend can rely on arrival order.
+ */
+const ingestLongRun = (project: ProjectName) =>
+  Effect.gen(function* () {
+    const logged: Array<HistoryRecord> = []
+    const random = randoms(12345)
+    for (let step = 0; step < 5_000; step++) {
+      const values: { [key: string]: Value } = { loss: random() * 10 - 5 }
+      if (step % 7 === 3) values["acc"] = random()
+      if (step % 100 === 0) values["phase"] = `p${step}`
+      logged.push(historyRecord(step, step + 10, values))
+    }
+    const batches = Array.from({ length: 50 }, (_, i) => logged.slice(i * 100, i * 100 + 150))
+    for (let i = batches.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1))
+      ;[batches[i], batches[j]] = [batches[j]!, batches[i]!]
+    }
+    for (const batch of batches) yield* ingest(project, batch)
+    return logged
+  })
+
+/** Checks `samples` buckets against the rows they were made of (`logged`, in step order). */
+const expectBuckets = (got: ReadonlyArray<HistoryRow>, samples: number, keys: ReadonlyArray<string>, logged: ReadonlyArray<HistoryRecord>) => {
+  expect(got.length).toBeGreaterThan(0)
+  expect(got.length).toBeLessThanOrEqual(samples)
+  const rowsWith = logged.filter((row) => keys.some((key) => key in row.values))
+  expect(got.at(-1)!.step).toBe(rowsWith.at(-1)!.step)
+  let previous = -1
+  for (const bucket of got) {
+    expect(bucket.step).toBeGreaterThan(previous)
+    // A bucket holds the logged steps after the previous bucket's last, up to its own last.
+    const inside = rowsWith.filter((row) => row.step > previous && row.step <= bucket.step)
+    expect(inside.at(-1)!.step).toBe(bucket.step)
+    expect(bucket.ts).toBe(inside.at(-1)!.ts)
+    for (const key of keys) {
+      const withKey = inside.filter((row) => key in row.values)
+      if (withKey.length === 0) {
+        expect(key in bucket.values).toBe(false)
+        continue
+      }
+      expect(bucket.values[key]).toBe(withKey.at(-1)!.values[key])
+      const numbers = withKey.map((row) => row.values[key]).filter((v): v is number => typeof v === "number")
+      expect(bucket.min?.[key]).toBe(numbers.length > 0 ? Math.min(...numbers) : undefined)
+      expect(bucket.max?.[key]).toBe(numbers.length > 0 ? Math.max(...numbers) : undefined)
+    }
+    previous = bucket.step
+  }
+}
 
 /** Registers the contract suite against one backend. */
 export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordStore, E>) =>
@@ -81,6 +141,39 @@ export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordSt
         const run = yield* detail(project)
         expect([run.records, run.historyRows]).toEqual([12, 12])
         expect((yield* history(project)).map((row) => row.step)).toEqual(Array.from({ length: 12 }, (_, i) => i))
+      }))
+
+    it.effect("stores a history block as the rows it stands for, and of a block partly held only the rows not held yet", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        const logged = Array.from({ length: 30 }, (_, i) => historyRecord(i, i, { loss: i / 10, acc: -i }))
+        expect(yield* ingest(project, logged.slice(0, 5))).toEqual({ ackSeq: 5 })
+        // Rows 3 and 4 again, with other values: held already, they change nothing.
+        const resent = logged.slice(3, 15).map((row) => (row.seq < 5 ? { ...row, values: { loss: 99, acc: 99 } } : row))
+        expect(yield* ingest(project, [blockOf(resent)])).toEqual({ ackSeq: 15 })
+        // Within a batch the first of a seq wins: row 25 comes in the block before the lone record.
+        const late = [blockOf(logged.slice(20, 30)), historyRecord(25, 25, { loss: 7 }), blockOf(logged.slice(15, 20))]
+        expect(yield* ingest(project, late)).toEqual({ ackSeq: 30 })
+        expect(yield* ingest(project, [blockOf(logged)])).toEqual({ ackSeq: 30 })
+        const run = yield* detail(project)
+        expect([run.records, run.historyRows, run.updatedAt]).toEqual([30, 30, 1_029])
+        expect(run.summary).toEqual({ loss: 2.9, acc: -29 })
+        expect(yield* history(project)).toEqual(logged.map(({ step, ts, values }) => ({ step, ts, values })))
+        // A block past a gap is held, but the prefix ends at the gap until it is filled.
+        const other = freshProject()
+        expect(yield* ingest(other, [blockOf(logged.slice(10, 20))])).toEqual({ ackSeq: 0 })
+        expect(yield* ingest(other, [blockOf(logged.slice(0, 12))])).toEqual({ ackSeq: 20 })
+        expect((yield* detail(other)).records).toBe(20)
+      }))
+
+    it.effect("gives back every number of a history block exactly: NaN, ±Infinity, -0, subnormals", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        const values = { nan: NaN, inf: Infinity, ninf: -Infinity, nzero: -0, tiny: 5e-324, sum: 0.1 + 0.2 }
+        yield* ingest(project, [blockOf([historyRecord(0, 0, values), historyRecord(1, 1, values)])])
+        for (const row of yield* history(project)) {
+          for (const [key, value] of Object.entries(values)) expect(Object.is(row.values[key], value), key).toBe(true)
+        }
       }))
 
     it.effect("acknowledges only the contiguous prefix, whatever order batches arrive in", () =>
@@ -167,7 +260,8 @@ export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordSt
           startedAt: 5_000,
           updatedAt: null,
           records: 0,
-          historyRows: 0
+          historyRows: 0,
+          historyKeys: []
         })
         yield* ingest(project, [runRecord(0, project, RUN), rows(1, 2)[0]!, { kind: "output", seq: 2, ts: 3_000, stream: "stdout", text: "hi" }])
         expect(yield* detail(project)).toMatchObject({
@@ -180,7 +274,8 @@ export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordSt
           config: { batch: 32, lr: 0.1, layers: 4 },
           updatedAt: 3_000,
           records: 3,
-          historyRows: 1
+          historyRows: 1,
+          historyKeys: ["loss"]
         })
       }))
 
@@ -267,59 +362,85 @@ export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordSt
     it.effect("samples a long run into at most N buckets with the last row, min and max of each", () =>
       Effect.gen(function* () {
         const project = freshProject()
-        // 5,000 steps of `loss`, `acc` every 7th step, a string every 100th; sent in shuffled,
-        // overlapping batches so that no backend can rely on arrival order.
-        const logged: Array<HistoryRecord> = []
-        let x = 12345
-        const random = () => ((x = (x * 1103515245 + 12345) % 2 ** 31), x / 2 ** 31)
-        for (let step = 0; step < 5_000; step++) {
-          const values: { [key: string]: Value } = { loss: random() * 10 - 5 }
-          if (step % 7 === 3) values["acc"] = random()
-          if (step % 100 === 0) values["phase"] = `p${step}`
-          logged.push(historyRecord(step, step + 10, values))
-        }
-        const batches = Array.from({ length: 50 }, (_, i) => logged.slice(i * 100, i * 100 + 150))
-        for (let i = batches.length - 1; i > 0; i--) {
-          const j = Math.floor(random() * (i + 1))
-          ;[batches[i], batches[j]] = [batches[j]!, batches[i]!]
-        }
-        for (const batch of batches) yield* ingest(project, batch)
+        const logged = yield* ingestLongRun(project)
         expect((yield* detail(project)).historyRows).toBe(5_000)
 
-        const expectBuckets = (got: ReadonlyArray<HistoryRow>, samples: number, keys: ReadonlyArray<string>) => {
-          expect(got.length).toBeGreaterThan(0)
-          expect(got.length).toBeLessThanOrEqual(samples)
-          const rowsWith = logged.filter((row) => keys.some((key) => key in row.values))
-          expect(got.at(-1)!.step).toBe(rowsWith.at(-1)!.step)
-          let previous = -1
-          for (const bucket of got) {
-            expect(bucket.step).toBeGreaterThan(previous)
-            // A bucket holds the logged steps after the previous bucket's last, up to its own last.
-            const inside = rowsWith.filter((row) => row.step > previous && row.step <= bucket.step)
-            expect(inside.at(-1)!.step).toBe(bucket.step)
-            expect(bucket.ts).toBe(inside.at(-1)!.ts)
-            for (const key of keys) {
-              const withKey = inside.filter((row) => key in row.values)
-              if (withKey.length === 0) {
-                expect(key in bucket.values).toBe(false)
-                continue
-              }
-              expect(bucket.values[key]).toBe(withKey.at(-1)!.values[key])
-              const numbers = withKey.map((row) => row.values[key]).filter((v): v is number => typeof v === "number")
-              expect(bucket.min?.[key]).toBe(numbers.length > 0 ? Math.min(...numbers) : undefined)
-              expect(bucket.max?.[key]).toBe(numbers.length > 0 ? Math.max(...numbers) : undefined)
-            }
-            previous = bucket.step
-          }
-        }
         for (const samples of [1, 3, 10, 100, 1_000, 10_000]) {
-          expectBuckets(yield* history(project, { samples, keys: ["loss"] }), samples, ["loss"])
+          expectBuckets(yield* history(project, { samples, keys: ["loss"] }), samples, ["loss"], logged)
         }
-        expectBuckets(yield* history(project, { samples: 7, keys: ["acc"] }), 7, ["acc"])
-        expectBuckets(yield* history(project, { samples: 40 }), 40, ["loss", "acc", "phase"])
-        expectBuckets(yield* history(project, { samples: 40, keys: ["phase"] }), 40, ["phase"])
+        expectBuckets(yield* history(project, { samples: 7, keys: ["acc"] }), 7, ["acc"], logged)
+        expectBuckets(yield* history(project, { samples: 40 }), 40, ["loss", "acc", "phase"], logged)
+        expectBuckets(yield* history(project, { samples: 40, keys: ["phase"] }), 40, ["phase"], logged)
         // Enough buckets for every step: each row comes back as it was, with min = max = value.
         const all = yield* history(project, { samples: 5_000, keys: ["loss"] })
         expect(all.map((row) => row.values["loss"])).toEqual(logged.map((row) => row.values["loss"]))
+      }))
+
+    it.effect("reads only the steps from minStep to maxStep, and samples only those", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        const logged = yield* ingestLongRun(project)
+        const between = (from: number, to: number) => logged.filter((row) => row.step >= from && row.step <= to)
+        const asRows = (records: ReadonlyArray<HistoryRecord>) => records.map(({ step, ts, values }) => ({ step, ts, values }))
+        // Bounds off the chunk and block edges of any backend, and on them.
+        expect(yield* history(project, { minStep: 1_531, maxStep: 3_107 })).toEqual(asRows(between(1_531, 3_107)))
+        expect(yield* history(project, { minStep: 1_024, maxStep: 2_047 })).toEqual(asRows(between(1_024, 2_047)))
+        expect(yield* history(project, { minStep: 700, maxStep: 700 })).toEqual(asRows(between(700, 700)))
+        // A live chart asks for what came after the last step it has.
+        expect(yield* history(project, { minStep: 5_000 })).toEqual(asRows(between(5_000, Infinity)))
+        expect(yield* history(project, { minStep: 5_010 })).toEqual([])
+        expect(yield* history(project, { maxStep: 15 })).toEqual(asRows(between(0, 15)))
+        expect((yield* history(project, { minStep: 1_531, maxStep: 3_107, keys: ["acc"] })).map((row) => row.step)).toEqual(
+          between(1_531, 3_107).filter((row) => "acc" in row.values).map((row) => row.step)
+        )
+        // A zoom samples the range alone: wide buckets (read from block summaries where a backend
+        // has them) and narrow ones.
+        for (const samples of [1, 3, 10, 100, 2_000]) {
+          expectBuckets(yield* history(project, { samples, keys: ["loss"], minStep: 1_531, maxStep: 3_107 }), samples, ["loss"], between(1_531, 3_107))
+        }
+        expectBuckets(yield* history(project, { samples: 20, minStep: 2_100, maxStep: 4_500 }), 20, ["loss", "acc", "phase"], between(2_100, 4_500))
+        expectBuckets(yield* history(project, { samples: 5, minStep: 4_000 }), 5, ["loss", "acc"], between(4_000, Infinity))
+        expect(yield* history(project, { samples: 10, minStep: 6_000 })).toEqual([])
+      }))
+
+    it.effect("names a run's history keys, sorted, in getRun and listRuns", () =>
+      Effect.gen(function* () {
+        const store = yield* RecordStore
+        const project = freshProject()
+        yield* ingest(project, [historyRecord(0, 0, { zeta: 1, alpha: 2 }), historyRecord(1, 1, { beta: "b" })])
+        yield* ingest(project, [historyRecord(2, 2, { alpha: 3, "Upper/case": 4 })])
+        const keys = ["Upper/case", "alpha", "beta", "zeta"]
+        expect((yield* detail(project)).historyKeys).toEqual(keys)
+        yield* store.putRun(project, "quiet" as RunId, metadata())
+        const listed = (yield* store.listRuns(project)).runs
+        expect(listed.find((run) => run.runId === RUN)?.historyKeys).toEqual(keys)
+        expect(listed.find((run) => run.runId === "quiet")?.historyKeys).toEqual([])
+      }))
+
+    it.effect("reads console output in seq order after a seq, at most a limit, with where to go on", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        const line = (seq: number, stream: "stdout" | "stderr", text: string): Record => ({ kind: "output", seq, ts: 1_000 + seq, stream, text })
+        yield* ingest(project, [line(5, "stderr", "warning: x\n"), historyRecord(4, 0, { loss: 1 }), line(7, "stdout", "done")])
+        yield* ingest(project, [runRecord(0, project, RUN), line(1, "stdout", "epoch 1"), line(2, "stdout", ""), historyRecord(3, 1, { loss: 0.5 })])
+        const all = [
+          { seq: 1, ts: 1_001, stream: "stdout", text: "epoch 1" },
+          { seq: 2, ts: 1_002, stream: "stdout", text: "" },
+          { seq: 5, ts: 1_005, stream: "stderr", text: "warning: x\n" },
+          { seq: 7, ts: 1_007, stream: "stdout", text: "done" }
+        ]
+        expect(yield* output(project, { after: -1, limit: 1_000 })).toEqual({ lines: all, next: 7 })
+        expect(yield* output(project, { after: -1, limit: 2 })).toEqual({ lines: all.slice(0, 2), next: 2 })
+        expect(yield* output(project, { after: 2, limit: 2 })).toEqual({ lines: all.slice(2), next: 7 })
+        expect(yield* output(project, { after: 3, limit: 1 })).toEqual({ lines: all.slice(2, 3), next: 5 })
+        expect(yield* output(project, { after: 7, limit: 10 })).toEqual({ lines: [], next: 7 })
+        const quiet = freshProject()
+        yield* ingest(quiet, rows(0, 3))
+        expect(yield* Effect.flatMap(RecordStore, (store) => store.output(quiet, RUN, { after: -1, limit: 10 }))).toEqual(
+          Option.some({ lines: [], next: -1 })
+        )
+        expect(yield* Effect.flatMap(RecordStore, (store) => store.output(project, "absent" as RunId, { after: -1, limit: 10 }))).toEqual(
+          Option.none()
+        )
       }))
   })

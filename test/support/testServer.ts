@@ -1,6 +1,7 @@
 /**
  * A steplog server in the test process for one test file: 127.0.0.1, a free port, in-memory
- * stores, the "local" key its first start makes, and a count of the batches it ingested. Also
+ * stores, the "local" key its first start makes, a count of the batches it ingested, and
+ * `signInUrl()` for a one-time dashboard sign-in link. Also
  * the built CLI, run as a child that does not block this process (whose event loop serves it).
  */
 import * as Effect from "effect/Effect"
@@ -19,12 +20,22 @@ import { makeMemoryRecordStore } from "../server/MemoryRecordStore.js"
 /** Registers the hooks; the fields are filled in before the file's first test. */
 export const useTestServer = (configDir: () => string) => {
   const memory = makeMemoryRecordStore()
-  const server = { baseUrl: "", key: "", ingests: 0, memory }
+  let runtime: ManagedRuntime.ManagedRuntime<ApiKeys.KeyStore | Server.ServerInfo, unknown> | undefined
+  const server = {
+    baseUrl: "",
+    key: "",
+    ingests: 0,
+    memory,
+    /** A fresh dashboard URL with a one-time sign-in token. */
+    signInUrl: (): Promise<string> =>
+      runtime === undefined
+        ? Promise.reject(new Error("useTestServer: signInUrl() before the server started; call it in a test"))
+        : runtime.runPromise(Effect.flatMap(Server.ServerInfo, (info) => info.signInUrl))
+  }
   const counting = Layer.succeed(RecordStore, {
     ...memory.store,
     ingest: (project, runId, records) => Effect.suspend(() => (server.ingests++, memory.store.ingest(project, runId, records)))
   })
-  let runtime: ManagedRuntime.ManagedRuntime<ApiKeys.KeyStore | Server.ServerInfo, unknown> | undefined
   beforeAll(async () => {
     const env = { XDG_CONFIG_HOME: configDir() }
     runtime = ManagedRuntime.make(

@@ -7,9 +7,14 @@
  * nearly every row lands in a block, and filling typed columns costs a fraction of encoding each
  * row as a msgpack map (bench/journal-encode.ts). Seqs inside a block are consecutive, because only
  * history rows join one. Rows with other keys, or a value that is not a number, stay records.
+ * Read back, a block becomes the upload's HistoryBlock record (schemas/Record.ts) with the very
+ * same columns, so that the upload sends it on as it is.
  */
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
 import * as os from "node:os"
-import type { HistoryRecord, Record } from "../../schemas/Record.js"
+import { HistoryBlock, type HistoryRecord, type Record } from "../../schemas/Record.js"
+import { historyRows } from "../../schemas/UploadRecords.js"
 
 /** A block as it is packed and unpacked. */
 interface Block {
@@ -47,13 +52,6 @@ const copyOut = (columns: Array<Float64Array>, count: number, rows: number): Arr
   for (let c = 0; c < count; c++) floats.set(columns[c]!.subarray(0, rows), c * rows)
   if (bigEndian) out.swap64()
   return Array.from({ length: count }, (_, c) => out.subarray(c * rows * 8, (c + 1) * rows * 8))
-}
-
-const floatsOf = (bytes: Uint8Array, rows: number): Float64Array | null => {
-  if (!(bytes instanceof Uint8Array) || bytes.byteLength !== rows * 8) return null
-  const copy = Buffer.from(bytes) // aligned, and ours to swap
-  if (bigEndian) copy.swap64()
-  return new Float64Array(copy.buffer, copy.byteOffset, rows)
 }
 
 /** The keys of a row whose values are all numbers, in order; null when one is not a number. */
@@ -141,43 +139,27 @@ export const toEntries = (records: ReadonlyArray<Record>): Array<Record | Block>
   return entries
 }
 
-/** The records an entry holds, and whether they are known to be valid records already. */
-export interface EntryRecords {
-  readonly records: ReadonlyArray<unknown>
-  /**
-   * True for the rows of a well-formed block: built here from typed columns, with whole,
-   * non-negative seqs and steps, they are valid HistoryRecords by construction, and decoding each
-   * with the Record schema (most of a journal read's cost) would only check that again.
-   */
-  readonly valid: boolean
-}
+const decodeBlock = Schema.decodeUnknownEither(HistoryBlock)
 
 /**
- * The records an entry holds: a block becomes its history rows, anything else is passed on as it
- * is (to be checked against the Record schema by the reader). A malformed block gives an error text.
+ * What a payload entry holds: a block as the HistoryBlock record the upload sends (checked once,
+ * against its schema, not row by row), or records still to be checked against the Record schema
+ * (anything that is not a block, and the rows of a block the schema refuses, so that the check of
+ * each row names what is wrong and keeps the rest). A block whose fields are malformed gives an
+ * error text.
  */
-export const fromEntry = (entry: unknown): EntryRecords | string => {
-  if (typeof entry !== "object" || entry === null || !("rows" in entry)) return { records: [entry], valid: false }
-  const block = entry as Partial<Block>
-  const { rows, seq0, keys, columns } = block
-  if (!Number.isSafeInteger(rows) || rows! < 0 || !Number.isSafeInteger(seq0)) return "a history block with a bad row count or first seq"
+export const fromEntry = (entry: unknown): HistoryBlock | ReadonlyArray<unknown> | string => {
+  if (typeof entry !== "object" || entry === null || !("rows" in entry)) return [entry]
+  const { rows, seq0, keys, steps, ts, columns } = entry as Partial<Block>
+  if (!Number.isSafeInteger(rows) || rows! < 1 || !Number.isSafeInteger(seq0)) return "a history block with a bad row count or first seq"
   if (!Array.isArray(keys) || !Array.isArray(columns) || keys.length !== columns.length || !keys.every((k) => typeof k === "string")) {
     return "a history block whose keys and columns do not match"
   }
-  const steps = floatsOf(block.steps!, rows!)
-  const ts = floatsOf(block.ts!, rows!)
-  const values = columns.map((column) => floatsOf(column, rows!))
-  if (steps === null || ts === null || values.some((v) => v === null)) return "a history block with a column of the wrong length"
-  // Anything the Record schema would refuse (a negative seq, a step that is not a whole number)
-  // leaves the rows to it, so that its message names the problem.
-  let valid = seq0! >= 0 && Number.isSafeInteger(seq0! + rows!)
-  const records: Array<HistoryRecord> = []
-  for (let r = 0; r < rows!; r++) {
-    const row: { [key: string]: number } = {}
-    for (let k = 0; k < keys.length; k++) row[keys[k]!] = values[k]![r]!
-    const step = steps[r]!
-    if (!(Number.isSafeInteger(step) && step >= 0)) valid = false
-    records.push({ kind: "history", seq: seq0! + r, ts: ts[r]!, step, values: row })
+  const bytes = rows! * 8
+  if (![steps, ts, ...columns].every((column) => column instanceof Uint8Array && column.byteLength === bytes)) {
+    return "a history block with a column of the wrong length"
   }
-  return { records, valid }
+  const block = { kind: "historyBlock", seq: seq0, rows, keys, steps, ts, columns }
+  const decoded = decodeBlock(block)
+  return Either.isRight(decoded) ? decoded.right : historyRows({ ...block, seq: seq0! } as HistoryBlock)
 }

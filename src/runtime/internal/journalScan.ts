@@ -6,11 +6,13 @@
  * "not written yet" and read again on the next call.
  *
  * It decodes every frame a second time (the Tailer decodes them too); that keeps the Tailer's face
- * unchanged, at the cost of one more msgpack pass over the journal.
+ * unchanged, at the cost of one more pass over the journal, a cheap one: a block of history rows
+ * is read as one record, never unpacked into rows.
  */
-import { readEntries, readRange } from "../../journal/JournalReader.js"
+import { readFrames, readRange } from "../../journal/JournalReader.js"
 import { HEADER_SIZE } from "../../journal/internal/frame.js"
-import type { Record, RunRecord } from "../../schemas/Record.js"
+import type { RunRecord, UploadRecord } from "../../schemas/Record.js"
+import { lastSeq as lastSeqOf } from "../../schemas/UploadRecords.js"
 
 /** Bytes read at a time, doubled while one frame is larger. */
 const READ_CHUNK = 8 * 1024 * 1024
@@ -34,13 +36,17 @@ export const make = (file: string): JournalScan => {
   let position = HEADER_SIZE
   let chunk = READ_CHUNK
   let lastSeq = -1
-  let last: Record | null = null
+  let lastKind: UploadRecord["kind"] | null = null
   let runRecord: RunRecord | null = null
+  // Read into one buffer, again and again: nothing read is kept but the run record, whose fields
+  // are copies, so a scan does not allocate as much as the journal holds.
+  let buffer = Buffer.allocUnsafe(0)
 
   /** Reads [position, min(limit, position + chunk)); `short` when the file ended first. */
   const read = (limit: number): { bytes: Buffer; end: number; short: boolean } => {
     const to = Math.min(limit, position + chunk)
-    const range = readRange(file, position, to)
+    if (buffer.length < to - position) buffer = Buffer.allocUnsafe(Math.min(chunk, Math.max(to - position, 64 * 1024)))
+    const range = readRange(file, position, to, buffer)
     return { bytes: range.bytes, end: range.end, short: range.end < to }
   }
 
@@ -49,7 +55,7 @@ export const make = (file: string): JournalScan => {
       const chunkRead = read(offset)
       const base = position
       let progressed = false
-      for (const entry of readEntries(chunkRead.bytes, 0)) {
+      for (const entry of readFrames(chunkRead.bytes, 0, chunkRead.end < offset)) {
         if (entry._tag === "Damage") {
           if (entry.damage.kind === "torn-tail") break
           if (entry.damage.kind === "corrupt-frame") {
@@ -59,9 +65,9 @@ export const make = (file: string): JournalScan => {
           continue
         }
         for (const record of entry.records) {
-          if (record.seq > lastSeq) {
-            lastSeq = record.seq
-            last = record
+          if (lastSeqOf(record) > lastSeq) {
+            lastSeq = lastSeqOf(record)
+            lastKind = record.kind
           }
           if (record.kind === "run") runRecord = record
         }
@@ -79,6 +85,6 @@ export const make = (file: string): JournalScan => {
     position: () => position,
     lastSeq: () => lastSeq,
     runRecord: () => runRecord,
-    ended: () => last?.kind === "exit"
+    ended: () => lastKind === "exit"
   }
 }

@@ -28,6 +28,24 @@ export interface Chunk {
   readonly texts: Array<string | null>
 }
 
+/**
+ * Entries on their way into a chunk: a Chunk, or columns cut from a history block (typed arrays,
+ * `texts` null since every value of a block is a number), never copied into per-entry arrays.
+ */
+export interface Incoming {
+  readonly steps: ArrayLike<number>
+  readonly seqs: ArrayLike<number>
+  readonly ts: ArrayLike<number>
+  readonly vals: ArrayLike<number>
+  /** JSON of a non-numeric value, else null; null for all of them when every value is a number. */
+  readonly texts: ArrayLike<string | null> | null
+  /**
+   * `steps`, `seqs` and `ts` packed already: the keys of a block share them, so they are packed
+   * once for all of its keys rather than once a key.
+   */
+  readonly packed?: { readonly steps: Buffer; readonly seqs: Buffer; readonly ts: Buffer }
+}
+
 /** The chunk row's columns as SQLite stores them. */
 export interface EncodedChunk {
   readonly n: number
@@ -67,28 +85,41 @@ export const push = (chunk: Chunk, step: number, seq: number, ts: number, value:
   chunk.texts.push(text)
 }
 
-const isOrdered = (steps: ReadonlyArray<number>): boolean => {
+const isOrdered = (steps: ArrayLike<number>): boolean => {
   for (let i = 1; i < steps.length; i++) if (steps[i]! <= steps[i - 1]!) return false
   return true
 }
 
+const textAt = (entries: Incoming, i: number): string | null => (entries.texts === null ? null : entries.texts[i]!)
+
+/**
+ * Pieces of one chunk's incoming entries as one, in the order given: a single piece as it is,
+ * pieces all of numbers (as blocks give) as typed columns, anything else as a Chunk.
+ */
+export const concat = (pieces: ReadonlyArray<Incoming>): Incoming => {
+  if (pieces.length === 1) return pieces[0]!
+  let length = 0
+  for (const piece of pieces) length += piece.steps.length
+  const column = (of: (piece: Incoming) => ArrayLike<number>) => {
+    const out = new Float64Array(length)
+    let at = 0
+    for (const piece of pieces) (out.set(of(piece), at), (at += piece.steps.length))
+    return out
+  }
+  let texts: Array<string | null> | null = null
+  if (pieces.some((piece) => piece.texts !== null)) {
+    texts = []
+    for (const piece of pieces) for (let i = 0; i < piece.steps.length; i++) texts.push(textAt(piece, i))
+  }
+  return { steps: column((p) => p.steps), seqs: column((p) => p.seqs), ts: column((p) => p.ts), vals: column((p) => p.vals), texts }
+}
+
 /**
  * `held` with `incoming` merged in, in step order, one entry a step: of two entries at one step
- * the one with the higher seq wins, whichever arrived first. Appending (every incoming step after
- * the last held one, in order) is the common case and costs a concatenation.
+ * the one with the higher seq wins, whichever arrived first.
  */
-export const merge = (held: Chunk, incoming: Chunk): Chunk => {
-  const last = held.steps.length === 0 ? -Infinity : held.steps[held.steps.length - 1]!
-  if (isOrdered(incoming.steps) && (incoming.steps.length === 0 || incoming.steps[0]! > last)) {
-    return {
-      steps: held.steps.concat(incoming.steps),
-      seqs: held.seqs.concat(incoming.seqs),
-      ts: held.ts.concat(incoming.ts),
-      vals: held.vals.concat(incoming.vals),
-      texts: held.texts.concat(incoming.texts)
-    }
-  }
-  const at = new Map<number, { chunk: Chunk; i: number }>()
+export const merge = (held: Chunk, incoming: Incoming): Chunk => {
+  const at = new Map<number, { chunk: Incoming; i: number }>()
   for (const chunk of [held, incoming]) {
     for (let i = 0; i < chunk.steps.length; i++) {
       const other = at.get(chunk.steps[i]!)
@@ -102,39 +133,48 @@ export const merge = (held: Chunk, incoming: Chunk): Chunk => {
     out.seqs.push(chunk.seqs[i]!)
     out.ts.push(chunk.ts[i]!)
     out.vals.push(chunk.vals[i]!)
-    out.texts.push(chunk.texts[i]!)
+    out.texts.push(textAt(chunk, i))
   }
   return out
 }
 
-const pack = (numbers: ReadonlyArray<number>): Buffer => Buffer.from(Float64Array.from(numbers).buffer)
+/** Numbers as the Float64 blob of a column. */
+export const pack = (numbers: ArrayLike<number>): Buffer =>
+  numbers instanceof Float64Array ? Buffer.copyBytesFrom(numbers) : Buffer.from(Float64Array.from(numbers).buffer)
 /** Float64s of a blob (copied: SQLite's buffers need not be 8-byte aligned). */
 export const unpackFloats = (bytes: Uint8Array): Float64Array =>
   new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
-const textsOf = (texts: ReadonlyArray<string | null>): string | null => {
+const textsOf = (texts: ArrayLike<string | null> | null): string | null => {
+  if (texts === null) return null
   let out: { [index: number]: string } | undefined
   for (let i = 0; i < texts.length; i++) if (texts[i] !== null) (out ??= {})[i] = texts[i]!
   return out === undefined ? null : JSON.stringify(out)
 }
 
 /** The chunk (holding at least one entry, all of chunk `c`) as its columns, with its block summaries. */
-export const encode = (chunk: Chunk, c: number): EncodedChunk => {
+export const encode = (chunk: Incoming, c: number): EncodedChunk => {
+  const { steps, ts, vals, texts } = chunk
   const blocks = new Float64Array(BLOCKS * SUMMARY).fill(NaN)
-  const blockTexts: { [block: number]: string } = {}
-  for (let i = 0; i < chunk.steps.length; i++) {
-    const b = Math.floor(chunk.steps[i]! / BLOCK) - c * BLOCKS
-    const o = b * SUMMARY
-    const value = chunk.vals[i]!
-    if (chunk.texts[i] === null && !Number.isNaN(value)) {
+  for (let i = 0; i < steps.length; i++) {
+    const o = (Math.floor(steps[i]! / BLOCK) - c * BLOCKS) * SUMMARY
+    const value = vals[i]!
+    // NaN, logged or standing for a text, counts in neither min nor max; texts need no look here.
+    if (value === value) {
       if (!(blocks[o]! <= value)) blocks[o] = value // NaN (no number yet) compares false
       if (!(blocks[o + 1]! >= value)) blocks[o + 1] = value
     }
     // Steps are in order: the last entry of a block is its last step.
-    blocks[o + 2] = chunk.steps[i]!
-    blocks[o + 3] = chunk.ts[i]!
+    blocks[o + 2] = steps[i]!
+    blocks[o + 3] = ts[i]!
     blocks[o + 4] = value
-    if (chunk.texts[i] !== null) blockTexts[b] = chunk.texts[i]!
-    else delete blockTexts[b]
+  }
+  const blockTexts: { [block: number]: string } = {}
+  if (texts !== null) {
+    for (let i = 0; i < steps.length; i++) {
+      const b = Math.floor(steps[i]! / BLOCK) - c * BLOCKS
+      if (texts[i] !== null) blockTexts[b] = texts[i]!
+      else delete blockTexts[b]
+    }
   }
   return {
     n: chunk.steps.length,
@@ -142,9 +182,9 @@ export const encode = (chunk: Chunk, c: number): EncodedChunk => {
     lastStep: chunk.steps[chunk.steps.length - 1]!,
     blocks: Buffer.from(blocks.buffer),
     blockTexts: Object.keys(blockTexts).length > 0 ? JSON.stringify(blockTexts) : null,
-    steps: pack(chunk.steps),
-    seqs: pack(chunk.seqs),
-    ts: pack(chunk.ts),
+    steps: chunk.packed?.steps ?? pack(chunk.steps),
+    seqs: chunk.packed?.seqs ?? pack(chunk.seqs),
+    ts: chunk.packed?.ts ?? pack(chunk.ts),
     vals: pack(chunk.vals),
     texts: textsOf(chunk.texts)
   }
@@ -169,11 +209,10 @@ export interface StoredChunk {
  * summaries combined without decoding what is stored: the costly part of an ingest otherwise
  * (bench/history-read.ts).
  */
-export const mergeInto = (stored: StoredChunk | undefined, incoming: Chunk, c: number): EncodedChunk => {
-  if (stored === undefined) return encode(merge(empty(), incoming), c)
-  if (!isOrdered(incoming.steps) || incoming.steps[0]! <= stored.last_step) {
-    return encode(merge(decode(stored), incoming), c)
-  }
+export const mergeInto = (stored: StoredChunk | undefined, incoming: Incoming, c: number): EncodedChunk => {
+  const ordered = isOrdered(incoming.steps)
+  if (stored === undefined) return encode(ordered ? incoming : merge(empty(), incoming), c)
+  if (!ordered || incoming.steps[0]! <= stored.last_step) return encode(merge(decode(stored), incoming), c)
   const added = encode(incoming, c)
   const blocks = unpackFloats(stored.blocks)
   const fresh = new Float64Array(added.blocks.buffer, added.blocks.byteOffset, BLOCKS * SUMMARY)

@@ -1,0 +1,78 @@
+/**
+ * The JSON the dashboard reads from `/api/v1`, as types. src/schemas/Wire.ts is the definition (the
+ * server encodes with it); the browser cannot load Effect's Schema, so these mirror its encoded
+ * side, and only the fields the pages read.
+ */
+
+/** A logged value as JSON carries it (NaN and ±Infinity arrive as null). */
+export type Value = number | string | boolean | null
+
+/** Any JSON value: a config or summary entry. */
+export type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly [key: string]: Json }
+
+export type RunState = "running" | "finished" | "crashed"
+
+/** `GET /api/v1/projects/:project/runs/:runId`, and each entry of the runs listing. */
+export interface RunDetail {
+  readonly runId: string
+  readonly project: string
+  readonly name: string
+  readonly state: RunState
+  readonly exitCode: number | null
+  readonly config: { readonly [key: string]: Json }
+  readonly summary: { readonly [key: string]: Json }
+  readonly tags: ReadonlyArray<string>
+  readonly notes: string | null
+  readonly group: string | null
+  readonly jobType: string | null
+  readonly host: string | null
+  /** ms since the epoch. */
+  readonly startedAt: number | null
+  /** Time of the last record the server holds, in ms. */
+  readonly updatedAt: number | null
+  readonly records: number
+  readonly historyRows: number
+  /** The run's history keys, sorted. */
+  readonly historyKeys: ReadonlyArray<string>
+}
+
+export interface ProjectList {
+  readonly projects: ReadonlyArray<{ readonly name: string; readonly runs: number; readonly updatedAt: number | null }>
+}
+
+export interface RunList {
+  readonly runs: ReadonlyArray<RunDetail>
+}
+
+/** One step, or with `samples` one bucket of steps: its last row's values, and min / max per numeric key. */
+export interface HistoryRow {
+  readonly step: number
+  readonly ts: number
+  readonly values: { readonly [key: string]: Value }
+  readonly min?: { readonly [key: string]: number } | undefined
+  readonly max?: { readonly [key: string]: number } | undefined
+}
+
+export interface History {
+  readonly rows: ReadonlyArray<HistoryRow>
+}
+
+/** One console output record. */
+export interface OutputLine {
+  readonly seq: number
+  readonly ts: number
+  readonly stream: "stdout" | "stderr"
+  readonly text: string
+}
+
+/** `GET …/output`: console lines with seq > after, and the `after` to ask with next. */
+export interface OutputLines {
+  readonly lines: ReadonlyArray<OutputLine>
+  readonly next: number
+}
+
+/** Every 4xx and 5xx answer. */
+export interface ApiError {
+  readonly error: string
+  readonly detail: Json
+}
