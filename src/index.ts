@@ -22,7 +22,7 @@ export const init = async (options: InitOptions = {}): Promise<Run> => {
   throw Cause.squash(exit.cause)
 }
 
-export type { InitOptions, Mode, Durability, Resume } from "./schemas/Settings.js"
+export type { InitOptions, Mode, Durability, Resume, ConsoleMode } from "./schemas/Settings.js"
 export { InvalidSetting } from "./schemas/Settings.js"
 export type { Run, LogData, LogOptions, FinishResult, RunConfig, RunSummary } from "./runtime/Run.js"
 export type { InitError } from "./runtime/OpenRun.js"

@@ -188,5 +188,6 @@ export const openRun = (options: InitOptions = {}, hooks: OpenRunHooks = {}): Ef
       }
     })
     release = ExitHooks.watch(run)
+    if (settings.console === "capture") run.captureConsole(settings.flushIntervalMs)
     return run
   })

@@ -9,6 +9,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { Mode } from "../schemas/Settings.js"
 import { JsonPatch, type Json, type Record, type RunId, type Value, type Values } from "../schemas/Record.js"
+import * as ConsoleCapture from "./ConsoleCapture.js"
 import { checkArgument, normalise, type RowShape } from "./internal/normalise.js"
 import type { Pipeline } from "./Pipeline.js"
 
@@ -138,6 +139,8 @@ export class ActiveRun implements Run {
   private readonly warnedKeys = new Set<string>()
   private backwardSteps = 0
   private finished: Promise<FinishResult> | null = null
+  /** Ends this run's console capture (null when it has none); called before the last records. */
+  private releaseConsole: (() => void) | null = null
 
   constructor(private readonly context: RunContext) {
     this.id = context.id
@@ -190,6 +193,7 @@ export class ActiveRun implements Run {
 
   readonly finish = (options?: { readonly exitCode?: number }): Promise<FinishResult> => {
     if (this.finished === null) {
+      this.endConsole()
       this.writeLast(options?.exitCode ?? 0, null)
       this.finished = this.context.close().then(() => this.context.settle?.(this.seq) ?? this.result())
     }
@@ -199,9 +203,32 @@ export class ActiveRun implements Run {
   /** Ends the run synchronously as the process goes down (exit, uncaught exception, signal). */
   finishSync(exitCode: number, signal: string | null): void {
     if (this.finished !== null) return
+    this.endConsole()
     this.writeLast(exitCode, signal)
     this.finished = Promise.resolve(this.result())
     this.context.closeSync()
+  }
+
+  /**
+   * Records what the process prints from now until this run ends (ConsoleCapture); false when
+   * another run already captures it. The output records take their seq from the same counter as
+   * `log()`, which does nothing more for it.
+   */
+  captureConsole(holdMs: number): boolean {
+    this.releaseConsole = ConsoleCapture.capture(this.writeOutput, holdMs)
+    return this.releaseConsole !== null
+  }
+
+  private readonly writeOutput = (stream: ConsoleCapture.Stream, text: string): void => {
+    if (this.finished !== null) return
+    this.context.pipeline.write({ kind: "output", seq: this.seq++, ts: this.context.now(), stream, text })
+  }
+
+  /** Records the open lines and puts the streams' own write functions back. */
+  private endConsole(): void {
+    const release = this.releaseConsole
+    this.releaseConsole = null
+    release?.()
   }
 
   private result(): FinishResult {

@@ -25,12 +25,13 @@ import * as Ipc from "../schemas/Ipc.js"
 import type { FinishResult } from "./Run.js"
 import { progressBar } from "./internal/progressBar.js"
 
-/** Restarts in a row (without a minute of calm between them) before the link gives up. */
+/** Restarts in one streak of deaths (at most a minute long, see `restartSchedule`) before the link gives up. */
 export const MAX_RESTARTS = 10
 
 /**
  * Delays between restarts of a dead service: 100 ms doubling, capped at 5 s, jittered; at most
- * `MAX_RESTARTS` of them; a service that lived for a minute starts the count again.
+ * `MAX_RESTARTS` of them in a streak. A streak ends a minute after its first death, so a service
+ * that lived a minute, or one that dies only every half minute, starts the count again.
  */
 export const restartSchedule: Schedule.Schedule<unknown, unknown> = Schedule.exponential("100 millis").pipe(
   Schedule.union(Schedule.spaced("5 seconds")),
@@ -127,6 +128,8 @@ export const make = (options: {
   const entries = new Map<string, Entry>()
   let child: ChildProcess | null = null
   let started = false
+  /** Starts of the service so far: the first and every restart. */
+  let starts = 0
   let gaveUp: string | null = null
 
   const post = (message: Ipc.ToService): void => {
@@ -190,6 +193,7 @@ export const make = (options: {
   /** One life of the service: fails with ServiceDied when it ends. */
   const serveOnce = Effect.async<never, ServiceDied>((resume) => {
     let forked: ChildProcess
+    starts++
     try {
       forked = start()
     } catch (error) {
@@ -216,8 +220,13 @@ export const make = (options: {
     Effect.retry(options.schedule ?? restartSchedule),
     Effect.catchAll((died) =>
       Effect.sync(() => {
-        gaveUp = `the upload service kept dying (last: ${died.detail}) and was restarted ${MAX_RESTARTS} times; uploads stopped`
-        process.emitWarning(`steplog: ${gaveUp}. Runs keep logging to disk; upload them with \`steplog sync\`.`, { type: "SteplogWarning" })
+        gaveUp = `the upload service kept dying (last: ${died.detail}) and was restarted ${starts - 1} times, so uploading stopped`
+        const dirs = [...entries.values()].map((entry) => entry.options.runDir)
+        for (const dir of dirs) debug(dir, gaveUp)
+        process.emitWarning(
+          `steplog: ${gaveUp}. Runs keep logging to disk; upload them with \`steplog sync ${dirs.length === 0 ? "<run dir>" : dirs.join(" ")}\`.`,
+          { type: "SteplogWarning" }
+        )
         for (const entry of [...entries.values()]) wake(entry)
       })
     ),

@@ -21,6 +21,10 @@ export type Durability = typeof Durability.Type
 export const Resume = Schema.Literal("never", "allow", "must")
 export type Resume = typeof Resume.Type
 
+/** What a run does with what the process prints: `capture` records it as output records (and still prints it), `off` leaves it alone. */
+export const ConsoleMode = Schema.Literal("capture", "off")
+export type ConsoleMode = typeof ConsoleMode.Type
+
 const Text = Schema.String.pipe(Schema.minLength(1, { message: () => "a non-empty string" }))
 /**
  * A whole number, at least `min`, whose every failure (not a number, a fraction, too small) reads
@@ -71,6 +75,8 @@ export interface InitOptions {
   readonly bufferSize?: number
   /** Records that make a batch: a full batch is flushed before the interval is up. */
   readonly batchSize?: number
+  /** Whether the run records what the process writes to stdout and stderr. */
+  readonly console?: ConsoleMode
 }
 
 /** Settings after resolution: every field decided. */
@@ -93,6 +99,7 @@ export interface Settings {
   readonly finishTimeoutMs: number
   readonly bufferSize: number
   readonly batchSize: number
+  readonly console: ConsoleMode
 }
 
 /** A setting whose value could not be used. */
@@ -136,7 +143,8 @@ const fields = {
   flushIntervalMs: field(Millis.option, Millis.env),
   finishTimeoutMs: field(Millis.option, Millis.env),
   bufferSize: field(PositiveInt.option, PositiveInt.env),
-  batchSize: field(PositiveInt.option, PositiveInt.env)
+  batchSize: field(PositiveInt.option, PositiveInt.env),
+  console: field(oneOf(ConsoleMode))
 } as const
 
 type FieldName = keyof typeof fields
@@ -199,7 +207,8 @@ export const resolveSettings = (
       flushIntervalMs: (yield* pick("flushIntervalMs")) ?? 100,
       finishTimeoutMs: (yield* pick("finishTimeoutMs")) ?? 60_000,
       bufferSize: (yield* pick("bufferSize")) ?? 2_048,
-      batchSize: (yield* pick("batchSize")) ?? 1_024
+      batchSize: (yield* pick("batchSize")) ?? 1_024,
+      console: (yield* pick("console")) ?? "capture"
     }
   })
 }

@@ -8,18 +8,25 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
-import { describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it } from "vitest"
 import { init } from "../../src/index.js"
 import { readJournal } from "../../src/journal/JournalReader.js"
+import { killChildren } from "../support/child.js"
+import { progressFrames } from "../support/progressFrames.js"
+import { poll } from "../support/service.js"
 import { useTempDir } from "../support/tempDir.js"
-import { steplogCli, useTestServer } from "../support/testServer.js"
+import { steplogCli, steplogInTerminal, useTestServer } from "../support/testServer.js"
 
 const temp = useTempDir("sync")
 const server = useTestServer(temp.dir)
 
+afterEach(killChildren)
+
 /** The built CLI, pointed at the test server. */
 const steplog = (args: ReadonlyArray<string>, env: { readonly [name: string]: string } = {}) =>
   steplogCli(args, { STEPLOG_API_KEY: server.key, STEPLOG_BASE_URL: server.baseUrl, ...env })
+
+const journalRecords = (runDir: string) => Either.getOrThrow(readJournal(path.join(runDir, "journal.slog"))).records
 
 /** Writes an offline run of `rows` rows with config and summary under `root`. */
 const offlineRun = async (root: string, rows: number, options: { readonly finish?: boolean } = {}) => {
@@ -121,5 +128,46 @@ describe("steplog sync", () => {
     expect(stdout).toMatch(/--all/)
     expect(stdout).toMatch(/--base-url/)
     expect(stdout).toMatch(/Resumable/)
+  })
+})
+
+describe("steplog sync's progress bar", () => {
+  it("is drawn on a terminal's stderr while a run takes more than a second, then cleared for the run's line", async () => {
+    const run = await offlineRun(temp.file("runs"), 300)
+    const records = journalRecords(run.dir).length
+    server.ingestGate.close()
+    const sync = steplogInTerminal(["sync", run.dir], { STEPLOG_API_KEY: server.key, STEPLOG_BASE_URL: server.baseUrl })
+    const label = `sync-test/${run.id}`
+    // The server acknowledges nothing until the bar is up, which is a second into the run's upload.
+    await poll("the progress bar", () => (progressFrames(sync.stdout(), label).length > 0 ? true : undefined))
+    server.ingestGate.open()
+    expect((await sync.exited()).code).toBe(0)
+
+    const transcript = sync.stdout()
+    const frames = progressFrames(transcript, label)
+    expect(frames[0]).toMatchObject({ acknowledged: 0, total: records, exact: true })
+    for (const [n, frame] of frames.entries()) {
+      expect(frame).toMatchObject({ total: records, exact: true })
+      expect(frame.acknowledged).toBeGreaterThanOrEqual(frames[n - 1]?.acknowledged ?? 0)
+    }
+    // The last frame is wiped off its line, and the run's line is written there.
+    const afterLast = transcript.slice(frames.at(-1)!.at + 1)
+    expect(afterLast).toBe(`${afterLast.slice(0, afterLast.indexOf("\r"))}\r\x1b[2Ksynced ${label} (${run.name}): ${records} records\r\n`)
+    expect(sync.lines.filter((line) => line !== "")).toEqual([`synced ${label} (${run.name}): ${records} records`])
+  })
+
+  it("is not drawn when stderr is not a terminal, however long the upload takes", async () => {
+    const run = await offlineRun(temp.file("runs"), 300)
+    server.ingestGate.close()
+    const sync = steplog(["sync", run.dir])
+    await poll("the upload to be held", () => (server.ingestGate.waiting() > 0 ? true : undefined))
+    // What is under test is the wait: the upload is held well past the bar's first second.
+    const since = Date.now()
+    await poll("the upload to have waited 2.5 s", () => (Date.now() - since >= 2500 ? true : undefined))
+    server.ingestGate.open()
+    const { status, stdout, stderr } = await sync
+    expect(stderr).toBe("")
+    expect(status).toBe(0)
+    expect(stdout).toBe(`synced sync-test/${run.id} (${run.name}): ${journalRecords(run.dir).length} records\n`)
   })
 })

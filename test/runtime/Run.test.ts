@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest"
+import { afterEach, describe, expect, it, vi } from "vitest"
 import { init, InvalidSetting, NoApiKey } from "../../src/index.js"
 import { readJournal } from "../../src/journal/JournalReader.js"
 import { openRun } from "../../src/runtime/OpenRun.js"
@@ -20,6 +20,7 @@ import type { HistoryRecord, Record } from "../../src/schemas/Record.js"
 import type { InitOptions } from "../../src/schemas/Settings.js"
 import { garbageCollector } from "../support/gc.js"
 import { useTempDir } from "../support/tempDir.js"
+import { useSteplogWarnings } from "../support/warnings.js"
 
 const temp = useTempDir("run")
 
@@ -59,35 +60,7 @@ const rows = (run: Run) => historyOf(run).map(({ step, values }) => ({ step, val
 const ofKind = <K extends Record["kind"]>(run: Run, kind: K) =>
   journal(run).filter((record): record is Extract<Record, { kind: K }> => record.kind === kind)
 
-/**
- * One macrotask later. `process.emitWarning` delivers on the next tick, and a tick queued from
- * inside a promise chain waits until the chain's microtasks run out, so only a macrotask boundary
- * guarantees that every warning emitted before it has been delivered.
- */
-const settle = () => new Promise<void>((resolve) => setImmediate(resolve))
-
-/** SteplogWarnings emitted while a test runs; `settled()` has every one emitted before it was called. */
-const warnings = (() => {
-  let seen: Array<string> = []
-  const listen = (warning: Error) => {
-    if (warning.name === "SteplogWarning") seen.push(warning.message)
-  }
-  beforeEach(async () => {
-    // Let the warnings of the test before (and its clean-up) go by unheard.
-    await settle()
-    seen = []
-    process.on("warning", listen)
-  })
-  afterEach(() => {
-    process.off("warning", listen)
-  })
-  return {
-    settled: async (): Promise<ReadonlyArray<string>> => {
-      await settle()
-      return [...seen]
-    }
-  }
-})()
+const warnings = useSteplogWarnings()
 
 class Point {
   constructor(readonly x = 1, readonly y = 2) {}

@@ -40,7 +40,8 @@ describe("resolving settings", () => {
       flushIntervalMs: 100,
       finishTimeoutMs: 60_000,
       bufferSize: expect.any(Number),
-      batchSize: expect.any(Number)
+      batchSize: expect.any(Number),
+      console: "capture"
     })
   })
 
@@ -108,6 +109,12 @@ describe("resolving settings", () => {
     expect(resolve({}, { STEPLOG_API_KEY: "k", STEPLOG_MODE: "disabled" }).mode).toBe("disabled")
   })
 
+  it("captures the console unless the option or STEPLOG_CONSOLE says off, in online and offline runs alike", () => {
+    expect(resolve({}, { STEPLOG_API_KEY: "k" })).toMatchObject({ mode: "online", console: "capture" })
+    expect(resolve({ console: "off" }, { STEPLOG_CONSOLE: "capture" }).console).toBe("off")
+    expect(resolve({}, { STEPLOG_CONSOLE: "off" }).console).toBe("off")
+  })
+
   it("reads whole numbers from the environment", () => {
     expect(resolve({}, { STEPLOG_FLUSH_INTERVAL_MS: "0", STEPLOG_FINISH_TIMEOUT_MS: "1500", STEPLOG_BATCH_SIZE: "32" })).toMatchObject({
       flushIntervalMs: 0,
@@ -143,6 +150,8 @@ describe("a bad setting", () => {
     { options: { baseUrl: "localhost:7077" }, setting: "option baseUrl", shown: `"localhost:7077"`, expected: "an http:// or https:// URL" },
     { env: { STEPLOG_BASE_URL: "ftp://example.org" }, setting: "environment variable STEPLOG_BASE_URL", shown: `"ftp://example.org"`, expected: "http://" },
     { options: { resume: "maybe" as never }, setting: "option resume", shown: `"maybe"`, expected: `one of "never", "allow", "must"` },
+    { options: { console: "quiet" as never }, setting: "option console", shown: `"quiet"`, expected: `one of "capture", "off"` },
+    { env: { STEPLOG_CONSOLE: "true" }, setting: "environment variable STEPLOG_CONSOLE", shown: `"true"`, expected: `one of "capture", "off"` },
     { options: { tags: "a,b" as never }, setting: "option tags", shown: `"a,b"`, expected: "an array of strings" },
     { options: { project: "" }, setting: "option project", shown: `""`, expected: "a non-empty string" }
   ]

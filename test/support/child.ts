@@ -1,7 +1,9 @@
 /**
- * Child Node processes running a fixture script from test/fixtures, for tests where real process
- * death is the point. Each child's stdout is split into lines as it arrives; `waitForLine` polls
- * them against a deadline. `killChildren` (in afterEach) ends every child a test started.
+ * Child Node processes running a fixture script from test/fixtures (or any script), for tests where
+ * real process death is the point. Each child's stdout is split into lines as it arrives;
+ * `waitForLine` polls them against a deadline. `killChildren` (in afterEach) ends every child a test
+ * started. With `terminal`, the child runs on a pseudo-terminal made by util-linux `script`, so
+ * that its stdout and stderr are a TTY; its stdout here is then all it wrote to that terminal.
  */
 import { spawn, type ChildProcess } from "node:child_process"
 import * as path from "node:path"
@@ -13,7 +15,10 @@ const fixtures = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "
 export interface Child {
   readonly process: ChildProcess
   readonly pid: number
+  /** Its stdout lines; on a terminal, each as the terminal shows it (the text after its last `\r`, a cleared line's clearing dropped). */
   readonly lines: ReadonlyArray<string>
+  /** All it wrote to stdout (on a terminal: to the terminal, stderr included, with `\r\n` line ends). */
+  readonly stdout: () => string
   readonly stderr: () => string
   /** Resolves with the first line (already read or still to come) that `match` accepts. */
   readonly waitForLine: (match: (line: string) => boolean, timeoutMs?: number) => Promise<string>
@@ -30,25 +35,53 @@ export interface Ended {
   readonly signal: NodeJS.Signals | null
 }
 
+/** How to start a child. */
+export interface StartOptions {
+  /** Run it on a pseudo-terminal (`script -qfec`): stdin, stdout and stderr are a TTY. */
+  readonly terminal?: boolean
+}
+
 const running = new Set<ChildProcess>()
 
 /** Starts `node test/fixtures/<script>` with `env` on top of this environment minus any STEPLOG_*. */
-export const startFixture = (script: string, env: { readonly [key: string]: string }, cwd: string): Child => {
+export const startFixture = (script: string, env: { readonly [key: string]: string }, cwd: string, options: StartOptions = {}): Child => {
   const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith("STEPLOG_")))
-  const child = spawn(process.execPath, [path.join(fixtures, script)], {
-    cwd,
-    env: { ...base, STEPLOG_MODE: "offline", ...env },
-    stdio: ["ignore", "pipe", "pipe"]
-  })
+  return startNode(path.join(fixtures, script), [], { ...base, STEPLOG_MODE: "offline", ...env }, cwd, options)
+}
+
+/** One word of the shell command `script -c` runs. */
+const shellQuote = (word: string): string => `'${word.replaceAll("'", `'\\''`)}'`
+
+/** What a terminal shows of a line (`\r\n`-ended): the text after its last carriage return, without the clear-line escape. */
+const shown = (line: string): string => {
+  const text = line.replace(/\r$/, "")
+  return text.slice(text.lastIndexOf("\r") + 1).replace(/^\x1b\[2K/, "")
+}
+
+/** Starts `node <file> <args>` with exactly `env`. */
+export const startNode = (
+  file: string,
+  args: ReadonlyArray<string>,
+  env: { readonly [key: string]: string | undefined },
+  cwd: string,
+  options: StartOptions = {}
+): Child => {
+  const script = path.basename(file)
+  const argv = [process.execPath, file, ...args]
+  const child = options.terminal === true
+    ? spawn("script", ["-qfec", argv.map(shellQuote).join(" "), "/dev/null"], { cwd, env, stdio: ["ignore", "pipe", "pipe"] })
+    : spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: ["ignore", "pipe", "pipe"] })
   running.add(child)
   const lines: Array<string> = []
   let partial = ""
+  let stdout = ""
   let stderr = ""
   const waiters = new Set<() => void>()
   child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    stdout += chunk
     const parts = (partial + chunk).split("\n")
     partial = parts.pop()!
-    lines.push(...parts)
+    lines.push(...(options.terminal === true ? parts.map(shown) : parts))
     for (const wake of [...waiters]) wake()
   })
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
@@ -98,7 +131,7 @@ export const startFixture = (script: string, env: { readonly [key: string]: stri
       check()
     })
 
-  return { process: child, pid: child.pid!, lines, stderr: () => stderr, waitForLine, exited }
+  return { process: child, pid: child.pid!, lines, stdout: () => stdout, stderr: () => stderr, waitForLine, exited }
 }
 
 /** Kills every child still running and waits for each to be gone; for afterEach. */

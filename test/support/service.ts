@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { readJournal } from "../../src/journal/JournalReader.js"
 import type { HistoryRecord } from "../../src/schemas/Record.js"
-import { startFixture, type Child } from "./child.js"
+import { startFixture, type Child, type StartOptions } from "./child.js"
 
 /** Whether `pid` is a live process (a zombie, dead but not yet reaped, counts as gone). */
 export const alive = (pid: number): boolean => {
@@ -78,7 +78,7 @@ export interface OnlineTarget {
 }
 
 /** Starts test/fixtures/onlineRun.mjs online against `target`, with `env` on top. */
-export const trainOnline = (target: OnlineTarget, env: { readonly [key: string]: string }): Child =>
+export const trainOnline = (target: OnlineTarget, env: { readonly [key: string]: string }, options: StartOptions = {}): Child =>
   startFixture("onlineRun.mjs", {
     STEPLOG_MODE: "online",
     STEPLOG_BASE_URL: target.baseUrl,
@@ -87,7 +87,7 @@ export const trainOnline = (target: OnlineTarget, env: { readonly [key: string]:
     STEPLOG_DIR: path.join(target.workDir, "runs"),
     XDG_CONFIG_HOME: target.config,
     ...env
-  }, target.workDir)
+  }, target.workDir, options)
 
 /** The run id and directory the fixture announced. */
 export const startedRun = async (child: Child) => {

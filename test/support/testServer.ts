@@ -1,7 +1,8 @@
 /**
  * A steplog server in the test process for one test file: 127.0.0.1, a free port, in-memory
- * stores, the "local" key its first start makes, a count of the batches it ingested, and
- * `signInUrl()` for a one-time dashboard sign-in link. Also
+ * stores, the "local" key its first start makes, a count of the batches it ingested, a gate that
+ * holds ingests (a server slow to acknowledge, for as long as a test needs), and `signInUrl()`
+ * for a one-time dashboard sign-in link. Also
  * the built CLI, run as a child that does not block this process (whose event loop serves it).
  */
 import * as Effect from "effect/Effect"
@@ -10,31 +11,57 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import { spawn } from "node:child_process"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { afterAll, beforeAll } from "vitest"
+import { afterAll, afterEach, beforeAll } from "vitest"
 import { storedKey } from "../../src/runtime/Credentials.js"
 import * as ApiKeys from "../../src/server/ApiKeys.js"
 import { RecordStore } from "../../src/server/RecordStore.js"
 import * as Server from "../../src/server/Server.js"
 import { makeMemoryRecordStore } from "../server/MemoryRecordStore.js"
+import { startNode, type Child } from "./child.js"
 
 /** Registers the hooks; the fields are filled in before the file's first test. */
 export const useTestServer = (configDir: () => string) => {
   const memory = makeMemoryRecordStore()
   let runtime: ManagedRuntime.ManagedRuntime<ApiKeys.KeyStore | Server.ServerInfo, unknown> | undefined
+  let holding = false
+  const held = new Set<() => void>()
   const server = {
     baseUrl: "",
     key: "",
     ingests: 0,
     memory,
+    /** While closed, every ingest waits (its POST unanswered) until the gate opens; open after each test. */
+    ingestGate: {
+      close: (): void => {
+        holding = true
+      },
+      /** Ingests waiting now. */
+      waiting: (): number => held.size,
+      open: (): void => {
+        holding = false
+        for (const release of [...held]) release()
+      }
+    },
     /** A fresh dashboard URL with a one-time sign-in token. */
     signInUrl: (): Promise<string> =>
       runtime === undefined
         ? Promise.reject(new Error("useTestServer: signInUrl() before the server started; call it in a test"))
         : runtime.runPromise(Effect.flatMap(Server.ServerInfo, (info) => info.signInUrl))
   }
+  const gate = Effect.async<void>((resume) => {
+    const release = () => {
+      held.delete(release)
+      resume(Effect.void)
+    }
+    held.add(release)
+    return Effect.sync(() => held.delete(release))
+  })
   const counting = Layer.succeed(RecordStore, {
     ...memory.store,
-    ingest: (project, runId, records) => Effect.suspend(() => (server.ingests++, memory.store.ingest(project, runId, records)))
+    ingest: (project, runId, records) =>
+      Effect.suspend(() => (holding ? gate : Effect.void)).pipe(
+        Effect.zipRight(Effect.suspend(() => (server.ingests++, memory.store.ingest(project, runId, records))))
+      )
   })
   beforeAll(async () => {
     const env = { XDG_CONFIG_HOME: configDir() }
@@ -44,6 +71,7 @@ export const useTestServer = (configDir: () => string) => {
     server.baseUrl = (await runtime.runPromise(Server.ServerInfo)).baseUrl
     server.key = storedKey(server.baseUrl, env) ?? ""
   })
+  afterEach(() => server.ingestGate.open())
   afterAll(async () => {
     await runtime?.dispose()
   })
@@ -62,3 +90,7 @@ export const steplogCli = (args: ReadonlyArray<string>, env: { readonly [name: s
     child.stderr.on("data", (chunk) => (stderr += chunk))
     child.on("close", (status) => resolve({ status, stdout, stderr }))
   })
+
+/** Starts the built `steplog` CLI on a pseudo-terminal, with `env` over this environment; `killChildren` ends it. */
+export const steplogInTerminal = (args: ReadonlyArray<string>, env: { readonly [name: string]: string } = {}): Child =>
+  startNode(main, args, { ...process.env, ...env }, process.cwd(), { terminal: true })

@@ -2,8 +2,8 @@
  * The dashboard showing what examples/train.ts logs (TensorFlow.js on handwritten digits), run as
  * its reader runs it, twice with other hyper-parameters, online against a steplog test server on
  * 127.0.0.1, in a real browser (headless Chromium): a run's page (a chart per metric drawing every
- * step, its summary and config), and the two runs picked in the runs table and compared (every
- * chart overlays both, the legend names them).
+ * step, its summary, config and console output), and the two runs picked in the runs table and
+ * compared (every chart overlays both, the legend names them).
  *
  * Screenshots of the run page and of the comparison go to test-results/web/. With
  * STEPLOG_SCREENSHOTS=<dir> (`npm run screenshots` sets docs/, the README's pictures) they go there
@@ -79,7 +79,7 @@ const screenshot = async (page: Page, name: string) => {
 const metrics = ["acc", "loss", "val/acc", "val/loss"]
 
 describe("the example's runs", () => {
-  it("each have a page with a chart per metric drawing every step, the summary and the config", async () => {
+  it("each have a page with a chart per metric drawing every step, the summary, the config and what it printed", async () => {
     const run = runs.find((r) => r.name === "mlp-h64-lr0.003")!
     const { page, problems } = await openSignedIn(`/projects/${project}/runs/${run.runId}`)
     await chartsDrawn(page)
@@ -89,6 +89,8 @@ describe("the example's runs", () => {
     expect(await page.locator("[data-testid=run-name]").textContent()).toBe(run.name)
     expect(await page.locator("[data-testid=summary]").textContent()).toContain("best_val_acc")
     expect(await page.locator("[data-testid=config]").textContent()).toContain("hidden")
+    // What the example printed (captured by the run): its per-epoch line, in the console panel.
+    await page.locator("[data-testid=console]").filter({ hasText: `${run.name} epoch 1/${epochs}: val/loss` }).waitFor()
     await screenshot(page, "run-page.png")
     expect(problems).toEqual([])
   })
