@@ -1,8 +1,8 @@
 /**
  * Upload throughput: an offline run of one million ten-double rows (written by the real runtime)
- * uploaded with `steplog sync`'s upload path (RunUpload: Tailer → Uploader, msgpack + gzip POSTs)
- * to a `steplog server` on SQLite in another process, on loopback: rows per second from the first
- * request until the server has acknowledged the last row. The baseline, measured in the same run,
+ * uploaded with `steplog sync`'s upload path (RunUpload: Tailer → Uploader, msgpack POSTs, not
+ * gzipped on loopback) to a `steplog server` on SQLite in another process, on loopback: rows per
+ * second from the first request until the server has acknowledged the last row. The baseline, measured in the same run,
  * is reading and decoding the same journal alone, as the upload reads it: the floor of the client's side.
  * Leaves out: the training process and the service process (their IPC adds offsets only).
  * Target (issue 3, end to end): at least 200,000 rows/s.

@@ -1,12 +1,12 @@
 /**
  * Uploader actor (service process): takes the Tailer's batches and POSTs each to
- * `/api/v1/projects/:project/runs/:runId/records` as a gzipped msgpack array with the Auth
- * service's Bearer key, under the retry Schedule of UploadPolicy.ts. The server answers
- * `{ ackSeq }`: it holds every record with seq < ackSeq. That is the resume point: a record below
- * the latest ackSeq is never sent again, and once a POST is acknowledged the upload cursor is
- * persisted (UploadCursor.ts), never ahead of ackSeq.
+ * `/api/v1/projects/:project/runs/:runId/records` as a msgpack array (gzipped unless the server
+ * is on this machine, `encodingFor`) with the Auth service's Bearer key, under the retry Schedule
+ * of UploadPolicy.ts. The server answers `{ ackSeq }`: it holds every record with seq < ackSeq.
+ * That is the resume point: a record below the latest ackSeq is never sent again, and once a POST
+ * is acknowledged the upload cursor is persisted (UploadCursor.ts), never ahead of ackSeq.
  *
- * Up to IN_FLIGHT (2) POSTs are in flight at once, and the next batch is packed and gzipped
+ * Up to IN_FLIGHT (2) POSTs are in flight at once, and the next batch is packed (and gzipped)
  * meanwhile, so that the server always has the next batch at hand when it finishes one: with one
  * POST at a time it sat idle for half of an upload (bench/online.ts). Answers may come back in
  * any order; an ackSeq below what was acknowledged when its POST was sent means the server lost
@@ -83,6 +83,17 @@ const decodeAck = Schema.decodeUnknown(Ack)
 // 12 ms instead of 33 ms on the 2-core benchmark machine: gzip all the same (bench/sync.ts).
 const GZIP = { level: 1, strategy: zlib.constants.Z_RLE } as const
 
+/**
+ * How bodies to `baseUrl` travel: plain ("identity") to a loopback address, where there is no
+ * bandwidth to save, gzipped to any other. Gzip was the largest cost of an upload to a server on
+ * the same machine: ~1.9 of the client's ~3.5 CPU-s a million ten-double rows, ~260,000 →
+ * ~415,000 rows/s without it (bench/sync.ts, 2-core machine, both measured).
+ */
+export const encodingFor = (baseUrl: string): "gzip" | "identity" => {
+  const host = new URL(baseUrl).hostname
+  return host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host) ? "identity" : "gzip"
+}
+
 const gzip = (bytes: Uint8Array): Effect.Effect<Uint8Array> =>
   Effect.async((resume) => {
     // Output room for all of it at once: with zlib's 16 KiB default every chunk of output is one
@@ -111,6 +122,7 @@ export const make = (options: {
     const report = options.report ?? (() => {})
     const schedule = retrySchedule(options.retry ?? defaultRetry)
     const timeout = options.requestTimeout ?? REQUEST_TIMEOUT
+    const encoding = encodingFor(options.baseUrl)
     const url = `${options.baseUrl.replace(/\/+$/, "")}/api/v1/projects/${encodeURIComponent(options.project)}/runs/${encodeURIComponent(options.runId)}/records`
     /** The cursor as last persisted (or attempted to be: a failed write is only reported). */
     let cursor = options.from
@@ -123,7 +135,7 @@ export const make = (options: {
     const stopped = (reason: UploadStopped["reason"], detail: string) =>
       new UploadStopped({ runId: options.runId, reason, detail })
 
-    /** A batch's records from the current ackSeq on, packed and gzipped: what one POST sends. */
+    /** A batch's records from the current ackSeq on, packed (and gzipped): what one POST sends. */
     interface Body {
       readonly records: ReadonlyArray<UploadRecord>
       /** The ackSeq it was cut at: a body cut below a later ackSeq is cut again before it goes. */
@@ -136,7 +148,8 @@ export const make = (options: {
         const from = acked.ackSeq
         const unsent = fromSeq(records, from)
         if (unsent.length === 0) return Effect.succeed(null)
-        return Effect.map(gzip(packr.pack(unsent)), (bytes) => ({ records: unsent, from, bytes }))
+        const packed = packr.pack(unsent)
+        return Effect.map(encoding === "gzip" ? gzip(packed) : Effect.succeed(packed), (bytes) => ({ records: unsent, from, bytes }))
       })
 
     /** One POST of `body` with `key`: the server's ackSeq, or why not. */
@@ -144,7 +157,7 @@ export const make = (options: {
       Effect.gen(function* () {
         const request = HttpClientRequest.post(url).pipe(
           HttpClientRequest.bearerToken(key),
-          HttpClientRequest.setHeader("content-encoding", "gzip"),
+          HttpClientRequest.setHeader("content-encoding", encoding),
           HttpClientRequest.bodyUint8Array(body.bytes, "application/msgpack")
         )
         const response = yield* client.execute(request).pipe(

@@ -69,7 +69,8 @@ const scriptedServer = (script: (received: Received, index: number) => Answer | 
     Effect.gen(function* () {
       const body = request.body
       if (body._tag !== "Uint8Array") return yield* Effect.die(new Error(`unexpected body ${body._tag}`))
-      const sent = unpackr.unpack(zlib.gunzipSync(body.body)) as Array<UploadRecord>
+      const gzipped = request.headers["content-encoding"] === "gzip"
+      const sent = unpackr.unpack(gzipped ? zlib.gunzipSync(body.body) : body.body) as Array<UploadRecord>
       const got: Received = {
         url: url.toString(),
         authorization: request.headers["authorization"],
@@ -122,13 +123,15 @@ const startUploader = (options: {
   readonly from?: UploadCursor.UploadCursor
   readonly apiKey?: string
   readonly env?: { XDG_CONFIG_HOME: string }
+  readonly baseUrl?: string
 }) =>
   Effect.gen(function* () {
     const env = options.env ?? { XDG_CONFIG_HOME: path.join(options.runDir, "no-config") }
-    const auth = yield* Auth.make({ baseUrl: BASE_URL, apiKey: options.apiKey ?? "key-1", env })
+    const baseUrl = options.baseUrl ?? BASE_URL
+    const auth = yield* Auth.make({ baseUrl, apiKey: options.apiKey ?? "key-1", env })
     const reports: Array<string> = []
     const uploader = yield* Uploader.make({
-      baseUrl: BASE_URL,
+      baseUrl,
       project: "proj",
       runId: "run1",
       input: options.input,
@@ -180,7 +183,7 @@ const deliver = (server: Server, input: Queue.Enqueue<Tailer.Batch>, batch: Tail
   Effect.zipRight(input.offer(batch), drive(server, done))
 
 describe("Uploader", () => {
-  it.scoped("POSTs a batch as gzipped msgpack with the Bearer key, then persists the cursor at the acknowledged mark", () =>
+  it.scoped("POSTs a batch as msgpack with the Bearer key, then persists the cursor at the acknowledged mark", () =>
     Effect.gen(function* () {
       const runDir = makeRunDir()
       const server = scriptedServer()
@@ -193,10 +196,30 @@ describe("Uploader", () => {
       const [got] = server.received
       expect(got!.url).toBe(`${BASE_URL}/api/v1/projects/proj/runs/run1/records`)
       expect(got!.authorization).toBe("Bearer key-1")
-      expect(got!.encoding).toBe("gzip")
+      expect(got!.encoding).toBe("identity")
       expect(got!.records).toEqual(records)
       expect(readCursor(runDir)).toEqual({ offset: 120, ackSeq: 5 })
     }))
+
+  it.scoped("gzips the bodies it sends to a server on another machine", () =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      const server = scriptedServer()
+      const input = yield* Queue.bounded<Tailer.Batch>(2)
+      const { uploader } = yield* startUploader({ server, input, runDir, baseUrl: "https://steplog.example.com" })
+      const records = histories(0, 3)
+      yield* deliver(server, input, batchOf(records, [{ offset: 8, seq: 0 }, { offset: 90, seq: 3 }]), () => uploader.cursor().ackSeq === 3)
+      expect(server.received.map((got) => [got.encoding, got.records])).toEqual([["gzip", records]])
+    }))
+
+  it("sends bodies plain to a loopback address only", () => {
+    for (const local of ["http://127.0.0.1:7077", "http://localhost:7077", "http://[::1]:7077", "http://127.8.0.1"]) {
+      expect(Uploader.encodingFor(local), local).toBe("identity")
+    }
+    for (const remote of ["http://10.0.0.2:7077", "https://steplog.example.com", "http://127.0.0.1.example.com", "http://[::2]:7077"]) {
+      expect(Uploader.encodingFor(remote), remote).toBe("gzip")
+    }
+  })
 
   it.scoped("retries network errors and 5xx after 250, 500 and 1000 ms, then goes on", () =>
     Effect.gen(function* () {

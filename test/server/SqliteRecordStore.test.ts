@@ -5,10 +5,13 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as path from "node:path"
 import type { HistoryRecord, Record, RunId, Value } from "../../src/schemas/Record.js"
 import type { ProjectName } from "../../src/schemas/Wire.js"
+import * as ApiKeys from "../../src/server/ApiKeys.js"
 import { RecordStore } from "../../src/server/RecordStore.js"
 import * as SqliteRecordStore from "../../src/server/SqliteRecordStore.js"
+import { blockOf } from "../support/historyBlock.js"
 import { useTempDir } from "../support/tempDir.js"
 import { recordStoreContract } from "./RecordStore.contract.js"
 
@@ -165,4 +168,84 @@ describe("SqliteRecordStore", () => {
       expect(block0).toEqual({ step: 63, ts: 63, values: { x: 50 }, min: { x: -5 }, max: { x: 130 } })
       expect(Option.getOrThrow(yield* store.history(project, run, {})).rows[31]!.values).toEqual({ x: "mid" })
     }).pipe(Effect.provide(SqliteRecordStore.layerMemory)))
+
+  it.effect("stores the steps, seqs and ts a chunk's keys share once; a key logged at only some steps keeps its own", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* RecordStore
+      const at = (step: number): HistoryRecord => ({
+        kind: "history",
+        seq: step,
+        ts: 5_000 + step,
+        step,
+        values: step % 10 === 0 ? { a: step, b: -step, c: `c${step}` } : { a: step, b: -step }
+      })
+      yield* store.ingest(project, run, Array.from({ length: 100 }, (_, step) => at(step)))
+      expect(yield* sql`SELECT chunk, n FROM history_frames`).toEqual([{ chunk: 0, n: 100 }])
+      expect(yield* sql`SELECT k.name, h.n, h.steps IS NULL AS shared FROM history_chunks h JOIN metric_keys k USING (run_pk, key_id) ORDER BY k.name`).toEqual([
+        { name: "a", n: 100, shared: 1 },
+        { name: "b", n: 100, shared: 1 },
+        { name: "c", n: 10, shared: 0 }
+      ])
+      const rows = Option.getOrThrow(yield* store.history(project, run, {})).rows
+      expect(rows).toEqual(Array.from({ length: 100 }, (_, step) => ({ step, ts: 5_000 + step, values: at(step).values })))
+      const c = Option.getOrThrow(yield* store.history(project, run, { keys: ["c"], minStep: 15 })).rows
+      expect(c.map((row) => [row.step, row.ts, row.values["c"]])).toEqual([20, 30, 40, 50, 60, 70, 80, 90].map((step) => [step, 5_000 + step, `c${step}`]))
+    }).pipe(
+      Effect.provide(SqliteRecordStore.layerSqlite.pipe(Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" }))))
+    ))
+
+  it.effect("gives a key its own columns when a later batch leaves it out, and joins the blocks of a batch across chunks", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const store = yield* RecordStore
+      const rowsOf = (from: number, to: number, keys: ReadonlyArray<string>): Array<HistoryRecord> =>
+        Array.from({ length: to - from }, (_, i) => ({
+          kind: "history",
+          seq: from + i,
+          ts: from + i,
+          step: 2 * (from + i),
+          values: Object.fromEntries(keys.map((key, k) => [key, (from + i) * 10 + k]))
+        }))
+      // Three blocks in one batch, steps 0..1198 (chunks 0 and 1): b stops after seq 199.
+      yield* store.ingest(project, run, [blockOf(rowsOf(0, 150, ["a", "b"])), blockOf(rowsOf(150, 200, ["a", "b"])), blockOf(rowsOf(200, 600, ["a"]))])
+      // b comes back: its entries no longer begin the chunk's frame.
+      yield* store.ingest(project, run, [blockOf(rowsOf(600, 700, ["a", "b"]))])
+      expect(yield* sql`SELECT chunk, n FROM history_frames ORDER BY chunk`).toEqual([{ chunk: 0, n: 512 }, { chunk: 1, n: 188 }])
+      expect(yield* sql`SELECT k.name, h.chunk, h.n, h.steps IS NULL AS shared FROM history_chunks h JOIN metric_keys k USING (run_pk, key_id) ORDER BY k.name, h.chunk`).toEqual([
+        { name: "a", chunk: 0, n: 512, shared: 1 },
+        { name: "a", chunk: 1, n: 188, shared: 1 },
+        { name: "b", chunk: 0, n: 200, shared: 1 },
+        { name: "b", chunk: 1, n: 100, shared: 0 }
+      ])
+      const b = Option.getOrThrow(yield* store.history(project, run, { keys: ["b"] })).rows
+      const expected = [...rowsOf(0, 200, ["a", "b"]), ...rowsOf(600, 700, ["a", "b"])]
+      expect(b).toEqual(expected.map((row) => ({ step: row.step, ts: row.ts, values: { b: row.values["b"] } })))
+      const a = Option.getOrThrow(yield* store.history(project, run, { keys: ["a"], samples: 700 })).rows
+      expect(a.map((row) => row.values["a"])).toEqual(rowsOf(0, 700, ["a"]).map((row) => row.values["a"]))
+    }).pipe(
+      Effect.provide(SqliteRecordStore.layerSqlite.pipe(Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" }))))
+    ))
+
+  it.effect("gives a new database its layout version and refuses one of another version, naming its directory", () =>
+    Effect.gen(function* () {
+      const filename = temp.file("layout.sqlite")
+      const open = SqliteRecordStore.layerSqlite.pipe(Layer.provideMerge(SqliteClient.layer({ filename })))
+      const version = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`PRAGMA user_version`)
+      expect(yield* version.pipe(Effect.provide(open))).toEqual([{ user_version: 1 }])
+      // A database of this layout opens again; one of another does not, and is left as it was.
+      yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql`PRAGMA user_version = 0`).pipe(Effect.provide(open))
+      const refused = yield* Effect.flip(Effect.provide(RecordStore, inFile(() => filename)))
+      expect(refused._tag).toBe("StoreLayoutUnsupported")
+      expect(refused.message).toContain(path.dirname(filename))
+      expect(refused.message).toContain("steplog sync")
+      const untouched = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`PRAGMA user_version`)
+      expect(yield* untouched.pipe(Effect.provide(SqliteClient.layer({ filename })))).toEqual([{ user_version: 0 }])
+      // A file holding only the API keys (`steplog keys` run before the first start) is new to the store.
+      const keysFirst = temp.file("keys-first.sqlite")
+      yield* Effect.provide(ApiKeys.KeyStore, ApiKeys.layerSqlite.pipe(Layer.provide(SqliteClient.layer({ filename: keysFirst }))))
+      expect(yield* version.pipe(Effect.provide(SqliteRecordStore.layerSqlite.pipe(Layer.provideMerge(SqliteClient.layer({ filename: keysFirst })))))).toEqual([
+        { user_version: 1 }
+      ])
+    }))
 })

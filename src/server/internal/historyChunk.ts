@@ -3,7 +3,7 @@
  * (step, seq, ts, value as Float64; non-numeric values as JSON text beside them) plus, per BLOCK
  * steps, min, max and the last entry, so that a `samples` read of a long run touches only the
  * block summaries (bench/history-read.ts). Pure data, no I/O: SqliteRecordStore reads and writes
- * the encoded form.
+ * the encoded form, its steps, seqs and ts once for all the keys that share them (historyFrame.ts).
  *
  * Values round-trip bit-exactly: every number (NaN, ±Infinity, -0 included) is a Float64; a
  * string, boolean or null is NaN in `vals` and its JSON in `texts` at the same index.
@@ -138,9 +138,11 @@ export const merge = (held: Chunk, incoming: Incoming): Chunk => {
   return out
 }
 
-/** Numbers as the Float64 blob of a column. */
+/** Numbers as the Float64 blob of a column: a view of a Float64Array's bytes (SQLite copies what it binds). */
 export const pack = (numbers: ArrayLike<number>): Buffer =>
-  numbers instanceof Float64Array ? Buffer.copyBytesFrom(numbers) : Buffer.from(Float64Array.from(numbers).buffer)
+  numbers instanceof Float64Array
+    ? Buffer.from(numbers.buffer, numbers.byteOffset, numbers.byteLength)
+    : Buffer.from(Float64Array.from(numbers).buffer)
 /** Float64s of a blob (copied: SQLite's buffers need not be 8-byte aligned). */
 export const unpackFloats = (bytes: Uint8Array): Float64Array =>
   new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
@@ -154,19 +156,30 @@ const textsOf = (texts: ArrayLike<string | null> | null): string | null => {
 /** The chunk (holding at least one entry, all of chunk `c`) as its columns, with its block summaries. */
 export const encode = (chunk: Incoming, c: number): EncodedChunk => {
   const { steps, ts, vals, texts } = chunk
+  const n = steps.length
   const blocks = new Float64Array(BLOCKS * SUMMARY).fill(NaN)
-  for (let i = 0; i < steps.length; i++) {
-    const o = (Math.floor(steps[i]! / BLOCK) - c * BLOCKS) * SUMMARY
-    const value = vals[i]!
-    // NaN, logged or standing for a text, counts in neither min nor max; texts need no look here.
-    if (value === value) {
-      if (!(blocks[o]! <= value)) blocks[o] = value // NaN (no number yet) compares false
-      if (!(blocks[o + 1]! >= value)) blocks[o + 1] = value
+  // Steps are in order: a block's entries are one run of them, its last entry its last step.
+  for (let i = 0; i < n;) {
+    const block = Math.floor(steps[i]! / BLOCK)
+    const next = (block + 1) * BLOCK
+    let min = NaN
+    let max = NaN
+    let j = i
+    for (; j < n && steps[j]! < next; j++) {
+      const value = vals[j]!
+      // NaN, logged or standing for a text, counts in neither min nor max; texts need no look here.
+      if (value === value) {
+        if (!(min <= value)) min = value // NaN (no number yet) compares false
+        if (!(max >= value)) max = value
+      }
     }
-    // Steps are in order: the last entry of a block is its last step.
-    blocks[o + 2] = steps[i]!
-    blocks[o + 3] = ts[i]!
-    blocks[o + 4] = value
+    const o = (block - c * BLOCKS) * SUMMARY
+    blocks[o] = min
+    blocks[o + 1] = max
+    blocks[o + 2] = steps[j - 1]!
+    blocks[o + 3] = ts[j - 1]!
+    blocks[o + 4] = vals[j - 1]!
+    i = j
   }
   const blockTexts: { [block: number]: string } = {}
   if (texts !== null) {
