@@ -33,7 +33,7 @@ import { Packr } from "msgpackr"
 import * as zlib from "node:zlib"
 import * as UploadCursor from "../runtime/UploadCursor.js"
 import type { UploadRecord } from "../schemas/Record.js"
-import { fromSeq, splitAfter, totalRows } from "../schemas/UploadRecords.js"
+import { blockBytes, fromSeq, splitAfter, totalRows } from "../schemas/UploadRecords.js"
 import { Ack } from "../schemas/Wire.js"
 import { Auth, loginHint } from "./Auth.js"
 import type { Batch, Mark } from "./Tailer.js"
@@ -68,12 +68,28 @@ export interface Uploader {
 /** POSTs in flight at once. */
 const IN_FLIGHT = 2
 
+/** Buffers of delivered bodies kept to pack the next ones into: the POSTs in flight and one more. */
+const SPARE_BUFFERS = IN_FLIGHT + 1
+
+/** Body buffers are allocated in steps of this (64 KiB), so that one fits the next batch of about its size. */
+const BUFFER_STEP = 64 * 1024
+
 /** The longest a POST may take before it counts as a network failure (and is retried). */
 export const REQUEST_TIMEOUT: Duration.DurationInput = "60 seconds"
 
 // Batches are packed as the journal packs frames (msgpackr's record extension writes each key set
 // once per batch); the server reads that and plain msgpack alike.
 const packr = new Packr({ useRecords: true })
+
+/**
+ * Room for `records` packed: a block's columns and their headers, a generous share for any other
+ * record (a larger one makes msgpackr grow the buffer, as it would anyway).
+ */
+const packedSize = (records: ReadonlyArray<UploadRecord>): number => {
+  let size = 4096
+  for (const record of records) size += record.kind === "historyBlock" ? blockBytes(record) + 64 * (record.keys.length + 2) : 512
+  return size
+}
 
 const decodeAck = Schema.decodeUnknown(Ack)
 
@@ -141,6 +157,19 @@ export const make = (options: {
       /** The ackSeq it was cut at: a body cut below a later ackSeq is cut again before it goes. */
       readonly from: number
       readonly bytes: Uint8Array
+      /** The buffer it was packed into: packed into again once the body is delivered. */
+      readonly buffer: Buffer
+    }
+
+    const spares: Array<Buffer> = []
+    /** A spare buffer of at least `size` bytes, or a new one: each page of a new one costs a fault, and the GC's notice. */
+    const bufferOf = (size: number): Buffer => {
+      const index = spares.findIndex((spare) => spare.length >= size)
+      return index === -1 ? Buffer.allocUnsafeSlow(Math.ceil(size / BUFFER_STEP) * BUFFER_STEP) : spares.splice(index, 1)[0]!
+    }
+    /** Takes back the buffer of `body`, no longer sent or to be sent. */
+    const release = (body: Body) => {
+      if (spares.length < SPARE_BUFFERS) spares.push(body.buffer)
     }
 
     const prepare = (records: ReadonlyArray<UploadRecord>): Effect.Effect<Body | null> =>
@@ -148,8 +177,13 @@ export const make = (options: {
         const from = acked.ackSeq
         const unsent = fromSeq(records, from)
         if (unsent.length === 0) return Effect.succeed(null)
+        // Into a buffer of the body's size, reused: msgpackr's own grows to four times a body,
+        // copying what it holds at each step, and is allocated anew when full. A million rows:
+        // packing ~0.13 → ~0.04 CPU-s, GC ~0.55 → ~0.3 s (bench/sync.ts, profiled).
+        const buffer = bufferOf(packedSize(unsent))
+        packr.useBuffer(buffer)
         const packed = packr.pack(unsent)
-        return Effect.map(encoding === "gzip" ? gzip(packed) : Effect.succeed(packed), (bytes) => ({ records: unsent, from, bytes }))
+        return Effect.map(encoding === "gzip" ? gzip(packed) : Effect.succeed(packed), (bytes) => ({ records: unsent, from, bytes, buffer }))
       })
 
     /** One POST of `body` with `key`: the server's ackSeq, or why not. */
@@ -240,11 +274,16 @@ export const make = (options: {
      * Delivers `body`, cut again first if the ackSeq moved past its start since it was prepared;
      * a 413 sends its records again in halves (by rows, a block cut in two).
      */
-    const deliver = (body: Body | null): Effect.Effect<void, UploadStopped> =>
+    const deliver = (prepared: Body | null): Effect.Effect<void, UploadStopped> =>
       Effect.gen(function* () {
-        if (body !== null && body.from < acked.ackSeq) body = yield* prepare(body.records)
+        let body = prepared
+        if (body !== null && body.from < acked.ackSeq) {
+          release(body)
+          body = yield* prepare(body.records)
+        }
         if (body === null) return
         const records = body.records
+        const delivering = body
         const sentAt = acked.ackSeq
         yield* send(body).pipe(
           Effect.map((ackSeq) => acknowledge(ackSeq, sentAt)),
@@ -261,7 +300,9 @@ export const make = (options: {
             // Only reached when the schedule ends, which it does not: kept for the type's sake.
             UploadFailed: (failure) => Effect.fail(stopped("rejected", failure.message)),
             KeyRefused: (refusal) => Effect.fail(stopped("key-refused", refusal.detail))
-          })
+          }),
+          // Answered, or given up on: the request has been written whole or aborted.
+          Effect.ensuring(Effect.sync(() => release(delivering)))
         )
       })
 

@@ -415,6 +415,34 @@ describe("Uploader", () => {
       expect(reports).toEqual([])
     }))
 
+  it.scoped("sends a body again unchanged after a retry, while later bodies are packed into reused buffers", () =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      const server = scriptedServer((_, index) => (index === 0 ? { status: 503 } : undefined))
+      const bodies: Array<Uint8Array> = []
+      const client = HttpClient.make((request) => {
+        if (request.body._tag === "Uint8Array") bodies.push(Uint8Array.from(request.body.body))
+        return server.client.execute(request)
+      })
+      const input = yield* Queue.bounded<Tailer.Batch>(4)
+      const { uploader } = yield* startUploader({ server: { ...server, client }, input, runDir })
+      const blocks = (seq: number): Tailer.Batch => ({
+        records: [blockOf(histories(seq, 50) as Array<HistoryRecord>)],
+        bytes: 50 * 32,
+        marks: [{ offset: 8 + seq, seq }, { offset: 58 + seq, seq: seq + 50 }]
+      })
+      // The first POST waits for its retry while the second goes and the next ones are packed.
+      for (const seq of [0, 50, 100]) yield* input.offer(blocks(seq))
+      yield* deliver(server, input, blocks(150), () => server.received.length === 2)
+      yield* TestClock.adjust("1 second")
+      yield* drive(server, () => uploader.cursor().ackSeq === 200)
+      const firstSeqs = server.received.map((got) => got.records[0]!.seq)
+      expect(firstSeqs.filter((seq) => seq === 0)).toHaveLength(2)
+      expect(bodies[firstSeqs.lastIndexOf(0)]).toEqual(bodies[0])
+      const sent = server.received.slice(1).flatMap((got) => got.records).sort((a, b) => a.seq - b.seq)
+      expect(sent).toEqual(histories(0, 200))
+    }))
+
   it.scoped("restarted from its cursor file, Tailer and Uploader resend nothing the server acknowledged", () =>
     Effect.gen(function* () {
       const runDir = makeRunDir()
