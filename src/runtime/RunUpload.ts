@@ -25,14 +25,13 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { Auth, loginHint } from "../actors/Auth.js"
 import { supervise } from "../actors/Supervisor.js"
 import * as Tailer from "../actors/Tailer.js"
 import * as Uploader from "../actors/Uploader.js"
 import { defaultRetry, parseRetryAfter, type RetryOptions } from "../actors/UploadPolicy.js"
-import { checkHeader } from "../journal/JournalReader.js"
+import { checkHeader, readRange } from "../journal/JournalReader.js"
 import { HEADER_SIZE } from "../journal/internal/frame.js"
 import type { RunRecord } from "../schemas/Record.js"
 import type { RunMetadata } from "../schemas/Wire.js"
@@ -147,16 +146,7 @@ export const open = (
     const baseUrl = options.baseUrl.replace(/\/+$/, "")
 
     yield* Effect.try({
-      try: () => {
-        const fd = fs.openSync(journal, "r")
-        try {
-          const head = Buffer.alloc(HEADER_SIZE)
-          const got = fs.readSync(fd, head, 0, HEADER_SIZE, 0)
-          return checkHeader(journal, head.subarray(0, got))
-        } finally {
-          fs.closeSync(fd)
-        }
-      },
+      try: () => checkHeader(journal, readRange(journal, 0, HEADER_SIZE).bytes),
       catch: (cause) => fail("unreadable", `cannot read ${journal}: ${(cause as Error).message}`)
     }).pipe(Effect.flatMap(Either.match({ onLeft: (e) => Effect.fail(fail("unreadable", e.message)), onRight: () => Effect.void })))
 

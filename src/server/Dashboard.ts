@@ -208,7 +208,7 @@ const signIn = Effect.gen(function* () {
     return yield* HttpApi.reject(415, "unsupported_media_type", "send the key as JSON {\"key\": \"<api key>\"} or as the form field key=<api key>")
   }
   const body = yield* HttpApi.requestBody(request, { gzip: false, maxBytes: maxSignInBytes, maxInflated: maxSignInBytes }).pipe(
-    Effect.catchTag("BodyRefused", (refused) => Effect.fail(HttpApi.reject(413, "payload_too_large", refused.detail)))
+    Effect.catchTag("BodyRefused", (refused) => Effect.fail(HttpApi.tooLarge(refused.detail)))
   )
   const text = Buffer.from(body).toString("utf8")
   let key: string | null

@@ -279,7 +279,8 @@ const postRecords = Effect.gen(function* () {
   return yield* HttpServerResponse.schemaJson(Ack)(yield* store.ingest(project, runId, records))
 })
 
-const tooLarge = (detail: string) => reject(413, "payload_too_large", detail)
+/** 413: a request body over its cap. */
+export const tooLarge = (detail: string) => reject(413, "payload_too_large", detail)
 
 /** The query parameter `name`, given at most once (400 otherwise). */
 const single = (name: string) =>

@@ -59,7 +59,7 @@ export const defaultDataDir = "steplog-server"
 export const databasePath = (dataDir: string): string => path.join(dataDir, "steplog.db")
 
 /** The SqlClient of a data directory's database (WAL), creating the directory if missing. */
-export const databaseLayer = (dataDir: string) =>
+const databaseLayer = (dataDir: string) =>
   Layer.unwrapEffect(
     Effect.try({
       try: () => {

@@ -140,14 +140,14 @@ const packr = new Packr({ useRecords: false, moreTypes: false })
 const pack = (value: unknown): Buffer => packr.pack(value)
 const unpack = <A>(bytes: Uint8Array | null, fallback: A): A => (bytes === null ? fallback : (packr.unpack(bytes) as A))
 
-/** A value as the (value, text) column pair. */
+/** A value as the (value, text) pair that `last_values` (JSON) keeps. */
 const toColumns = (value: Value): readonly [number | null, string | null] =>
   typeof value !== "number"
     ? [null, JSON.stringify(value)]
     : Number.isNaN(value)
     ? [null, "NaN"]
     : Object.is(value, -0)
-    ? [0, "-0"] // SQLite keeps -0.0 as the integer 0; MIN and MAX still see a 0
+    ? [0, "-0"] // JSON writes -0 as 0 (and NaN as null): the text keeps what it drops
     : [value, null]
 const fromColumns = (value: number | null, text: string | null): Value =>
   text === null ? value : text === "NaN" ? NaN : text === "-0" ? -0 : (JSON.parse(text) as Value)
@@ -193,7 +193,7 @@ interface RunRow {
 
 /**
  * key → [step, seq, value, text] of the latest row that logged it, the value as its column pair:
- * kept as JSON, which (unlike msgpackr) gives back -0, and NaN and ±Infinity go as text.
+ * kept as JSON, -0 and NaN in the text (toColumns), ±Infinity written as strings (packLast).
  */
 type LastValues = { [key: string]: readonly [number, number, number | null, string | null] }
 const packLast = (last: LastValues): string =>
@@ -827,8 +827,8 @@ export const make = Effect.gen(function* () {
         if (cells === undefined) buckets.set(bucket, (cells = new Map()))
         const cell = cells.get(keyId)
         if (cell === undefined) return void cells.set(keyId, { min, max, step, ts, value })
-        if (!(cell.min <= min)) cell.min = Number.isNaN(min) ? cell.min : min
-        if (!(cell.max >= max)) cell.max = Number.isNaN(max) ? cell.max : max
+        cell.min = Chunk.minOf(cell.min, min)
+        cell.max = Chunk.maxOf(cell.max, max)
         if (step > cell.step) (cell.step = step), (cell.ts = ts), (cell.value = value)
       }
       /** Folds the entries of a stored chunk that lie in the range. */

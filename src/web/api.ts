@@ -6,7 +6,7 @@
 import type { ApiError, History, OutputLines, ProjectList, RunDetail, RunList } from "./wire.js"
 
 /** The server turned a request down (or failed); `detail` says what exactly was wrong. */
-export class ApiFailure extends Error {
+class ApiFailure extends Error {
   constructor(readonly status: number, readonly error: string, readonly detail: string) {
     super(`${detail} (HTTP ${status}, ${error})`)
   }

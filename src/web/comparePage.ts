@@ -6,7 +6,7 @@ import * as api from "./api.js"
 import { chartBoard, type ChartBoard } from "./chartBoard.js"
 import type { ChartLine } from "./chart.js"
 import { el, replaceChildren } from "./dom.js"
-import { breadcrumbs, errorNotice, loadingNotice, type Page, stateBadge } from "./pageParts.js"
+import { breadcrumbs, errorNotice, loadingNotice, type Page, showFailure, stateBadge } from "./pageParts.js"
 import { colorAt } from "./palette.js"
 import { isAbort } from "./poll.js"
 import { href } from "./router.js"
@@ -45,9 +45,7 @@ export const comparePage = (root: HTMLElement, project: string, runIds: Readonly
     replaceChildren(root, crumbs, el("h1", "page-title", null, `Compare ${runs.length} runs`), ...missing, legend(project, runs, lines), board.element)
     board.showKeys(keys)
   }
-  open().catch((error) => {
-    if (!isAbort(error)) replaceChildren(root, crumbs, errorNotice("Could not load the runs.", error))
-  })
+  open().catch(showFailure(root, "Could not load the runs.", crumbs))
 
   return {
     dispose: () => {

@@ -6,12 +6,11 @@
 /** A child: an element, text (a text node), or nothing (skipped, for conditional children). */
 export type Child = Node | string | number | null | undefined | false
 
-/** Attributes; `null`, `undefined` and `false` leave one out, `true` sets it empty. Event handlers go in `on`. */
+/** Attributes; `null`, `undefined` and `false` leave one out, `true` sets it empty. */
 export type Attributes = { readonly [name: string]: string | number | boolean | null | undefined }
 
 export interface Options {
   readonly attrs?: Attributes
-  readonly on?: { readonly [event: string]: (event: Event) => void }
 }
 
 /** `el("a", "run-link", { attrs: { href } }, name)`: tag, class names, options, children. */
@@ -27,7 +26,6 @@ export function el<K extends keyof HTMLElementTagNameMap>(
     if (value === null || value === undefined || value === false) continue
     element.setAttribute(name, value === true ? "" : String(value))
   }
-  for (const [event, handler] of Object.entries(options?.on ?? {})) element.addEventListener(event, handler)
   append(element, children)
   return element
 }

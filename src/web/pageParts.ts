@@ -1,5 +1,6 @@
 /** Pieces every page uses: the mounted-page handle, breadcrumbs, a run's state, tags, notices. */
-import { el } from "./dom.js"
+import { type Child, el, replaceChildren } from "./dom.js"
+import { isAbort } from "./poll.js"
 import { href, type Route } from "./router.js"
 import type { RunState } from "./wire.js"
 
@@ -29,5 +30,12 @@ export const tagList = (tags: ReadonlyArray<string>): HTMLElement => el("span", 
 /** What went wrong, in place of (or above) what could not be shown. */
 export const errorNotice = (what: string, error: unknown): HTMLElement =>
   el("div", "notice notice-error", { attrs: { role: "alert" } }, el("strong", null, null, what), " ", error instanceof Error ? error.message : String(error))
+
+/** A failure handler: shows `what` went wrong in `into` (after `before`), unless a left page's read was aborted. */
+export const showFailure =
+  (into: Element, what: string, ...before: ReadonlyArray<Child>) =>
+  (error: unknown): void => {
+    if (!isAbort(error)) replaceChildren(into, ...before, errorNotice(what, error))
+  }
 
 export const loadingNotice = (): HTMLElement => el("p", "loading", { attrs: { "aria-live": "polite" } }, "Loading…")

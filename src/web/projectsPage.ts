@@ -2,8 +2,7 @@
 import * as api from "./api.js"
 import { el, replaceChildren } from "./dom.js"
 import { formatAgo, formatCount, formatFullTime } from "./format.js"
-import { breadcrumbs, errorNotice, loadingNotice, type Page } from "./pageParts.js"
-import { isAbort } from "./poll.js"
+import { breadcrumbs, loadingNotice, type Page, showFailure } from "./pageParts.js"
 import { href } from "./router.js"
 import type { ProjectList } from "./wire.js"
 
@@ -49,9 +48,7 @@ export const projectsPage = (root: HTMLElement): Page => {
           ? el("div", "empty-state", null, el("p", null, null, "No runs yet."), el("p", "muted", null, "Runs show up here as soon as a training script calls init() with this server's URL and key."))
           : table(list, Date.now())
       ),
-    (error) => {
-      if (!isAbort(error)) replaceChildren(content, errorNotice("Could not load the projects.", error))
-    }
+    showFailure(content, "Could not load the projects.")
   )
   return { dispose: () => controller.abort() }
 }

@@ -10,9 +10,9 @@ import { formatCount, formatDuration, formatFullTime, formatTime, runDuration } 
 import { keyValueTable } from "./keyValueTable.js"
 import { followRun, nextStep } from "./live.js"
 import { outputView } from "./outputView.js"
-import { breadcrumbs, errorNotice, loadingNotice, type Page, stateBadge, tagList } from "./pageParts.js"
+import { breadcrumbs, loadingNotice, type Page, showFailure, stateBadge, tagList } from "./pageParts.js"
 import { colorAt } from "./palette.js"
-import { isAbort, type Poll } from "./poll.js"
+import type { Poll } from "./poll.js"
 import type { RunDetail } from "./wire.js"
 
 const fact = (label: string, value: Node | string) => el("div", "fact", null, el("dt", null, null, label), el("dd", null, null, value))
@@ -67,9 +67,6 @@ export const runPage = (root: HTMLElement, project: string, runId: string): Page
       showDetails(run)
       charts.showKeys(run.historyKeys)
     }
-    const failed = (what: string) => (error: unknown) => {
-      if (!isAbort(error)) replaceChildren(status, errorNotice(what, error))
-    }
     replaceChildren(root, crumbs(first.name), head, status, charts.element, details, output.element)
     document.title = `${first.name} · ${project} · steplog`
 
@@ -77,7 +74,7 @@ export const runPage = (root: HTMLElement, project: string, runId: string): Page
     // Following starts where the history is now, read before any chart's first read (live.ts).
     const from = first.state === "running" ? await nextStep(project, runId, signal) : 0
     charts.showKeys(first.historyKeys)
-    output.pull(signal).catch(failed("Could not read the console output."))
+    output.pull(signal).catch(showFailure(status, "Could not read the console output."))
     if (first.state === "running") {
       following = followRun(
         project,
@@ -90,13 +87,11 @@ export const runPage = (root: HTMLElement, project: string, runId: string): Page
           },
           pullOutput: output.pull
         },
-        failed("Lost touch with the server; trying again.")
+        showFailure(status, "Lost touch with the server; trying again.")
       )
     }
   }
-  open().catch((error) => {
-    if (!isAbort(error)) replaceChildren(root, crumbs(runId), errorNotice("Could not load the run.", error))
-  })
+  open().catch(showFailure(root, "Could not load the run.", crumbs(runId)))
 
   return {
     dispose: () => {

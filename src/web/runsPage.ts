@@ -7,8 +7,8 @@
 import * as api from "./api.js"
 import { el, replaceChildren } from "./dom.js"
 import { formatAgo, formatDuration, formatFullTime, formatJson, runDuration } from "./format.js"
-import { breadcrumbs, errorNotice, loadingNotice, type Page, stateBadge, tagList } from "./pageParts.js"
-import { isAbort, poll } from "./poll.js"
+import { breadcrumbs, loadingNotice, type Page, showFailure, stateBadge, tagList } from "./pageParts.js"
+import { poll } from "./poll.js"
 import { go, href } from "./router.js"
 import type { RunDetail, RunState } from "./wire.js"
 
@@ -265,15 +265,10 @@ export const runsPage = (root: HTMLElement, project: string): Page => {
     render()
     return "continue" as const
   }
-  const shownError = (error: unknown) => {
-    if (!isAbort(error)) replaceChildren(status, errorNotice("Could not refresh the runs.", error))
-  }
 
   const first = new AbortController()
-  refresh(first.signal).catch((error) => {
-    if (!isAbort(error)) replaceChildren(tableHolder, errorNotice("Could not load the runs.", error))
-  })
-  const polling = poll(2000, refresh, shownError)
+  refresh(first.signal).catch(showFailure(tableHolder, "Could not load the runs."))
+  const polling = poll(2000, refresh, showFailure(status, "Could not refresh the runs."))
   return {
     dispose: () => {
       first.abort()

@@ -70,7 +70,7 @@ export const chunkOf = (step: number): number => Math.floor(step / CHUNK_STEPS)
 export const empty = (): Chunk => ({ steps: [], seqs: [], ts: [], vals: [], texts: [] })
 
 /** A value as its (Float64, text) pair. */
-export const toPair = (value: Value): readonly [number, string | null] =>
+const toPair = (value: Value): readonly [number, string | null] =>
   typeof value === "number" ? [value, null] : [NaN, JSON.stringify(value)]
 /** The value of a (Float64, text) pair. */
 export const fromPair = (value: number, text: string | null): Value => (text === null ? value : (JSON.parse(text) as Value))
@@ -84,6 +84,11 @@ export const push = (chunk: Chunk, step: number, seq: number, ts: number, value:
   chunk.vals.push(number)
   chunk.texts.push(text)
 }
+
+/** The smaller of a summary's min and a new one, NaN (no number) on either side left out. */
+export const minOf = (held: number, next: number): number => (next !== next || held <= next ? held : next)
+/** The larger of a summary's max and a new one, NaN (no number) on either side left out. */
+export const maxOf = (held: number, next: number): number => (next !== next || held >= next ? held : next)
 
 const isOrdered = (steps: ArrayLike<number>): boolean => {
   for (let i = 1; i < steps.length; i++) if (steps[i]! <= steps[i - 1]!) return false
@@ -144,7 +149,7 @@ export const pack = (numbers: ArrayLike<number>): Buffer =>
     ? Buffer.from(numbers.buffer, numbers.byteOffset, numbers.byteLength)
     : Buffer.from(Float64Array.from(numbers).buffer)
 /** Float64s of a blob (copied: SQLite's buffers need not be 8-byte aligned). */
-export const unpackFloats = (bytes: Uint8Array): Float64Array =>
+const unpackFloats = (bytes: Uint8Array): Float64Array =>
   new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
 const textsOf = (texts: ArrayLike<string | null> | null): string | null => {
   if (texts === null) return null
@@ -190,9 +195,9 @@ export const encode = (chunk: Incoming, c: number): EncodedChunk => {
     }
   }
   return {
-    n: chunk.steps.length,
-    firstStep: chunk.steps[0]!,
-    lastStep: chunk.steps[chunk.steps.length - 1]!,
+    n,
+    firstStep: steps[0]!,
+    lastStep: steps[n - 1]!,
     blocks: Buffer.from(blocks.buffer),
     blockTexts: Object.keys(blockTexts).length > 0 ? JSON.stringify(blockTexts) : null,
     steps: chunk.packed?.steps ?? pack(chunk.steps),
@@ -234,8 +239,8 @@ export const mergeInto = (stored: StoredChunk | undefined, incoming: Incoming, c
   for (let b = 0; b < BLOCKS; b++) {
     const o = b * SUMMARY
     if (Number.isNaN(fresh[o + 2]!)) continue // nothing new in this block
-    if (!(blocks[o]! <= fresh[o]!)) blocks[o] = Number.isNaN(fresh[o]!) ? blocks[o]! : fresh[o]!
-    if (!(blocks[o + 1]! >= fresh[o + 1]!)) blocks[o + 1] = Number.isNaN(fresh[o + 1]!) ? blocks[o + 1]! : fresh[o + 1]!
+    blocks[o] = minOf(blocks[o]!, fresh[o]!)
+    blocks[o + 1] = maxOf(blocks[o + 1]!, fresh[o + 1]!)
     for (let k = 2; k < SUMMARY; k++) blocks[o + k] = fresh[o + k]!
     const text = freshTexts[b]
     if (text !== undefined) blockTexts[b] = text
