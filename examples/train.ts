@@ -34,19 +34,24 @@ const model = tfl.sequential({
 model.compile({ optimizer: tf.train.adam(config.lr), loss: "categoricalCrossentropy", metrics: ["accuracy"] })
 
 const run = await init({ project: "digits", name: `mlp-h${config.hidden}-lr${config.lr}`, config: { ...config, parameters: model.countParams() }, tags: ["mnist", "tfjs", "mlp"] })
-let step = 0
+let batches = 0
 let bestValAcc = 0
 await model.fit(train.images, train.labels, {
   epochs: config.epochs,
   batchSize: config.batch,
   validationData: [test.images, test.labels],
   callbacks: {
-    onBatchEnd: async (_batch, logs) => run.log({ loss: logs?.loss, acc: logs?.acc }, { step: step++ }),
+    // Steps 0, 1, 2, …: one a batch.
+    onBatchEnd: async (_batch, logs) => {
+      run.log({ loss: logs?.loss, acc: logs?.acc })
+      batches++
+    },
     onEpochEnd: async (epoch, logs) => {
       const val = { loss: logs?.val_loss ?? NaN, acc: logs?.val_acc ?? NaN }
       bestValAcc = Math.max(bestValAcc, val.acc)
-      // Same step as the epoch's last batch: the row gets "val/loss" and "val/acc" beside "loss" and "acc".
-      run.log({ val }, { step: step - 1 })
+      // At the epoch's last batch, whose row is written already: "val/loss" and "val/acc" are
+      // stored at that step beside its "loss" and "acc" (history is kept per key).
+      run.log({ val }, { step: batches - 1 })
       console.log(`${run.name} epoch ${epoch + 1}/${config.epochs}: val/loss ${val.loss.toFixed(3)}, val/acc ${val.acc.toFixed(3)}`)
     }
   }

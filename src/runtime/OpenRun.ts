@@ -49,18 +49,21 @@ const resumePoint = (scan: JournalScan) => {
   let seq = 0
   let step = 0
   let name: string | null = null
+  const keySteps = new Map<string, number>()
   const config: { [key: string]: JsonPatch[string] } = {}
   const summary: { [key: string]: JsonPatch[string] } = {}
   for (const record of scan.records) {
     seq = Math.max(seq, record.seq + 1)
-    if (record.kind === "history") step = Math.max(step, record.step + 1)
-    else if (record.kind === "run") {
+    if (record.kind === "history") {
+      step = Math.max(step, record.step + 1)
+      for (const key in record.values) keySteps.set(key, Math.max(keySteps.get(key) ?? -1, record.step))
+    } else if (record.kind === "run") {
       name = record.name
       Object.assign(config, record.config)
     } else if (record.kind === "config") Object.assign(config, record.patch)
     else if (record.kind === "summary") Object.assign(summary, record.patch)
   }
-  return { seq, step, name, config, summary }
+  return { seq, step, keySteps, name, config, summary }
 }
 
 /** Opens a run as `options` (then `STEPLOG_*`, then defaults) describe it. */
@@ -172,7 +175,13 @@ export const openRun = (options: InitOptions = {}, hooks: OpenRunHooks = {}): Ef
       now,
       warn,
       startedAt,
-      resumeFrom: { seq: runRecord.seq + 1, step: from?.step ?? 0, config, summary: from?.summary ?? {} },
+      resumeFrom: {
+        seq: runRecord.seq + 1,
+        step: from?.step ?? 0,
+        keySteps: from?.keySteps ?? new Map(),
+        config,
+        summary: from?.summary ?? {}
+      },
       close: () => {
         release()
         return Effect.runPromise(Scope.close(scope, Exit.void)).then(() => RunDir.debug(dir, "finished"))

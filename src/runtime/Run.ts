@@ -21,9 +21,11 @@ export interface LogData {
 /** Options of one `log()` call. */
 export interface LogOptions {
   /**
-   * The row's step; it may not go backwards. Default: the next step. A row logged with a step
-   * stays open, so further logs at the same step merge into it, until a later step or the end
-   * of the run writes it (unless `commit: true`), as in wandb.
+   * The row's step. Default: the next step. A row logged with a step stays open, so further logs
+   * at the same step merge into it, until a later step or the end of the run writes it (unless
+   * `commit: true`), as in wandb. A row for an earlier step is written at once, without moving
+   * the next step, as long as none of its keys already has a value at that step or later (a key
+   * whose own steps would go backwards is dropped from it, with a warning naming the key).
    */
   readonly step?: number
   /**
@@ -83,7 +85,14 @@ export interface RunContext {
   readonly warn: (message: string) => void
   readonly startedAt: number
   /** Where a resumed run carries on. */
-  readonly resumeFrom: { readonly seq: number; readonly step: number; readonly config: JsonPatch; readonly summary: JsonPatch }
+  readonly resumeFrom: {
+    readonly seq: number
+    readonly step: number
+    /** The last step at which each key has a value. */
+    readonly keySteps: ReadonlyMap<string, number>
+    readonly config: JsonPatch
+    readonly summary: JsonPatch
+  }
   /** Stops the actors and closes the journal; called once, when the run has written its last record. */
   readonly close: () => Promise<void>
   /** The same, synchronously, for the moment the process exits. */
@@ -137,7 +146,16 @@ export class ActiveRun implements Run {
   private readonly shape: RowShape = { keys: [] }
   private readonly summaryOverrides: { [key: string]: Json } = {}
   private readonly warnedKeys = new Set<string>()
-  private backwardSteps = 0
+  /**
+   * The last step at which each key has a value, for the rows logged at an earlier step: up to
+   * date but for the keys of the latest plain rows (`fastKeys`), which the plain path leaves out
+   * (it would cost every `log()` a write per key), and whose step is `nextStep - 1` until the
+   * next row of another shape or with options settles them here.
+   */
+  private readonly keySteps: Map<string, number>
+  private fastKeys: ReadonlyArray<string> | null = null
+  /** Values dropped because their key's step went backwards. */
+  private droppedValues = 0
   private finished: Promise<FinishResult> | null = null
   /** Ends this run's console capture (null when it has none); called before the last records. */
   private releaseConsole: (() => void) | null = null
@@ -150,6 +168,7 @@ export class ActiveRun implements Run {
     this.dir = context.dir
     this.seq = context.resumeFrom.seq
     this.nextStep = context.resumeFrom.step
+    this.keySteps = new Map(context.resumeFrom.keySteps)
     this.configValues = { ...context.resumeFrom.config }
     this.lastValues = { ...(context.resumeFrom.summary as { [key: string]: Value }) }
     this.config = {
@@ -182,6 +201,9 @@ export class ActiveRun implements Run {
       const keys = this.shape.keys
       if (keys === this.unsummarisedKeys) this.unsummarised[this.unsummarised.length - 1] = values
       else {
+        // A row of another shape than the one before: the only moment the plain path has to
+        // note keys' steps (see keySteps).
+        if (keys !== this.fastKeys) this.settleFastKeys(keys)
         this.unsummarisedKeys = keys
         this.unsummarise(values)
       }
@@ -241,23 +263,13 @@ export class ActiveRun implements Run {
   }
 
   private logWithOptions(values: { [key: string]: Value }, options: LogOptions): void {
+    this.settleFastKeys(null)
     const floor = this.pending !== null ? this.pendingStep : this.nextStep
     const step = options.step ?? floor
     if (!Number.isSafeInteger(step) || step < 0) {
       throw new TypeError(`steplog: log() option step must be a whole number, 0 or more; it was ${String(step)}`)
     }
-    if (step < floor) {
-      this.backwardSteps++
-      const current = this.pending !== null ? this.pendingStep : this.nextStep - 1
-      const why = step < current
-        ? `log() at step ${step} after step ${current}: steps may not go backwards`
-        : `log() at step ${step}, whose row was already written: a step's row is written by a plain log() or commit: true`
-      this.warnOnce(
-        "backward-step",
-        `${why}, so the row was dropped (this warning is shown once; finish() reports how many rows were dropped)`
-      )
-      return
-    }
+    if (step < floor) return this.writeEarlier(step, values)
     if (this.pending !== null && step > this.pendingStep) this.commitPending()
     if (this.pending === null) {
       this.pending = values
@@ -266,6 +278,40 @@ export class ActiveRun implements Run {
       Object.assign(this.pending, values)
     }
     if (options.commit ?? options.step === undefined) this.commitPending()
+  }
+
+  /**
+   * A row for a step before the open one (or before the next, when none is open): written at once
+   * with the keys that have no value at that step or later; the others are dropped, each named in
+   * a warning. History is kept per key, so readers merge a step's partial rows into one.
+   */
+  private writeEarlier(step: number, values: { [key: string]: Value }): void {
+    const kept: { [key: string]: Value } = {}
+    let keeps = false
+    for (const key in values) {
+      const last = this.pending !== null && key in this.pending ? this.pendingStep : (this.keySteps.get(key) ?? -1)
+      if (last < step) {
+        kept[key] = values[key]!
+        keeps = true
+        continue
+      }
+      this.droppedValues++
+      this.warnOnce(
+        `backward-step:${key}`,
+        `log() at step ${step}: key "${key}" already has a value at step ${last}, and a key's steps may not go backwards, ` +
+          `so this value was dropped (the rest of the row was kept; shown once per key, finish() reports how many values were dropped)`
+      )
+    }
+    if (keeps) this.writeRow(step, kept)
+  }
+
+  /** Notes the steps of the latest plain rows' keys in `keySteps`; `next`: the keys of the plain row about to be written. */
+  private settleFastKeys(next: ReadonlyArray<string> | null): void {
+    const keys = this.fastKeys
+    if (keys !== null) for (const key of keys) this.keySteps.set(key, this.nextStep - 1)
+    this.fastKeys = next
+    // The plain path only looks at its keys when the shape changes.
+    this.unsummarisedKeys = null
   }
 
   private commitPending(): void {
@@ -278,6 +324,7 @@ export class ActiveRun implements Run {
 
   private writeRow(step: number, values: Values): void {
     this.unsummarisedKeys = null
+    for (const key in values) this.keySteps.set(key, step)
     this.unsummarise(values)
     this.context.pipeline.write({ kind: "history", seq: this.seq++, ts: this.context.now(), step, values })
   }
@@ -296,7 +343,9 @@ export class ActiveRun implements Run {
 
   private writeLast(exitCode: number, signal: string | null): void {
     this.commitPending()
-    if (this.backwardSteps > 0) this.context.warn(`${this.backwardSteps} rows were dropped because their step went backwards`)
+    if (this.droppedValues > 0) {
+      this.context.warn(`${this.droppedValues} ${this.droppedValues === 1 ? "value was" : "values were"} dropped because ${this.droppedValues === 1 ? "its" : "their"} key's step went backwards`)
+    }
     const now = this.context.now()
     const records: Array<Record> = [
       { kind: "summary", seq: this.seq++, ts: now, patch: this.summary.toJSON() },

@@ -66,7 +66,13 @@ export const RunDetail = Schema.Struct({
   records: Schema.NonNegativeInt,
   historyRows: Schema.NonNegativeInt,
   /** The names of the run's history keys, sorted. */
-  historyKeys: Schema.Array(Schema.String)
+  historyKeys: Schema.Array(Schema.String),
+  /**
+   * Each history key's highest step. A key can gain a value at a step before the run's newest
+   * row (a validation row logged at a step already written), so a reader following a live run
+   * learns here which keys to read again below where it follows.
+   */
+  lastSteps: Schema.Record({ key: Schema.String, value: Schema.NonNegativeInt })
 })
 export type RunDetail = typeof RunDetail.Type
 

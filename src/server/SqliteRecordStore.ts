@@ -222,7 +222,11 @@ const detailSelect = `SELECT runs.*, (SELECT json_group_array(name) FROM metric_
 const toDetail = (row: DetailRow): RunDetail => {
   const finished = row.exit_seq !== null && (row.run_seq === null || row.exit_seq > row.run_seq)
   const summary: { [key: string]: unknown } = {}
-  for (const [key, [, , value, text]] of Object.entries(unpackLast(row.last_values))) summary[key] = fromColumns(value, text)
+  const lastSteps: { [key: string]: number } = {}
+  for (const [key, [step, , value, text]] of Object.entries(unpackLast(row.last_values))) {
+    summary[key] = fromColumns(value, text)
+    lastSteps[key] = step
+  }
   Object.assign(summary, unpack<JsonPatch>(row.summary, {}))
   return {
     runId: row.run_id as RunId,
@@ -241,7 +245,8 @@ const toDetail = (row: DetailRow): RunDetail => {
     updatedAt: row.updated_at,
     records: row.records,
     historyRows: row.history_rows,
-    historyKeys: (JSON.parse(row.history_keys) as Array<string>).sort()
+    historyKeys: (JSON.parse(row.history_keys) as Array<string>).sort(),
+    lastSteps
   }
 }
 

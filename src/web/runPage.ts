@@ -80,6 +80,7 @@ export const runPage = (root: HTMLElement, project: string, runId: string): Page
         project,
         runId,
         from,
+        first,
         {
           showRun,
           appendHistory: (rows) => {

@@ -34,6 +34,8 @@ export interface RunDetail {
   readonly historyRows: number
   /** The run's history keys, sorted. */
   readonly historyKeys: ReadonlyArray<string>
+  /** Each history key's highest step. */
+  readonly lastSteps: { readonly [key: string]: number }
 }
 
 export interface ProjectList {

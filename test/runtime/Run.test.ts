@@ -208,32 +208,110 @@ describe("log() steps", () => {
     expect(rows(run)).toEqual([{ step: 4, values: { a: 1 } }])
   })
 
-  it("drops a row whose step goes backwards, with a warning, and carries on", async () => {
+  it("drops a key whose step goes backwards, naming it in a warning, and carries on", async () => {
     const run = await open()
     run.log({ a: 1 }, { step: 5 })
     run.log({ a: 2 }, { step: 3 })
     const atLog = await warnings.settled()
     expect(atLog).toHaveLength(1)
     expect(atLog[0]).toMatch(/step 3/)
+    expect(atLog[0]).toMatch(/key "a" already has a value at step 5/)
     expect(atLog[0]).toMatch(/backwards/)
     run.log({ b: 3 })
     await run.finish()
     expect(rows(run)).toEqual([{ step: 5, values: { a: 1, b: 3 } }])
-    // finish() adds the count of dropped rows.
+    // finish() adds the count of dropped values.
     const atFinish = (await warnings.settled()).slice(1)
     expect(atFinish).toHaveLength(1)
-    expect(atFinish[0]).toMatch(/\b1 rows? (was|were) dropped/)
+    expect(atFinish[0]).toMatch(/\b1 value was dropped/)
   })
 
-  it("drops a row given a step whose row was already written, saying so", async () => {
+  it("drops a key that already has a value at the step given, saying so", async () => {
     const run = await open()
     run.log({ a: 1 })
     run.log({ a: 2 }, { step: 0 })
     const atLog = await warnings.settled()
     expect(atLog).toHaveLength(1)
-    expect(atLog[0]).toMatch(/step 0, whose row was already written/)
+    expect(atLog[0]).toMatch(/key "a" already has a value at step 0/)
     await run.finish()
     expect(rows(run)).toEqual([{ step: 0, values: { a: 1 } }])
+  })
+
+  it("keeps the README's pattern: validation rows at steps already written are stored, and the next step does not move", async () => {
+    const run = await open({ durability: "sync" })
+    for (let step = 0; step < 5; step++) {
+      run.log({ loss: 1 / (step + 1), acc: step / 10 })
+      if (step % 2 === 0) run.log({ val: { loss: step, acc: step / 5 } }, { step })
+    }
+    // Written at once, not held open for a later step.
+    expect(rows(run).at(-1)).toEqual({ step: 4, values: { "val/loss": 4, "val/acc": 0.8 } })
+    run.log({ loss: 0 })
+    await run.finish()
+    expect(await warnings.settled()).toEqual([])
+    expect(rows(run)).toEqual([
+      { step: 0, values: { loss: 1, acc: 0 } },
+      { step: 0, values: { "val/loss": 0, "val/acc": 0 } },
+      { step: 1, values: { loss: 1 / 2, acc: 0.1 } },
+      { step: 2, values: { loss: 1 / 3, acc: 0.2 } },
+      { step: 2, values: { "val/loss": 2, "val/acc": 0.4 } },
+      { step: 3, values: { loss: 1 / 4, acc: 0.3 } },
+      { step: 4, values: { loss: 1 / 5, acc: 0.4 } },
+      { step: 4, values: { "val/loss": 4, "val/acc": 0.8 } },
+      { step: 5, values: { loss: 0 } }
+    ])
+    expect(run.summary.toJSON()).toMatchObject({ loss: 0, acc: 0.4, "val/loss": 4, "val/acc": 0.8 })
+  })
+
+  it("stores the keys of an earlier row that are new at its step and drops, by name, those that are not", async () => {
+    const run = await open()
+    run.log({ a: 1, b: 1 })
+    run.log({ a: 2 })
+    run.log({ a: 3, b: 3, c: 3 }, { step: 1 })
+    run.log({ c: 4 }, { step: 0 })
+    await run.finish()
+    const dropped = await warnings.settled()
+    expect(dropped.slice(0, 2)).toEqual([
+      expect.stringMatching(/key "a" already has a value at step 1/),
+      expect.stringMatching(/key "c" already has a value at step 1/)
+    ])
+    expect(dropped[2]).toMatch(/\b2 values were dropped/)
+    expect(rows(run)).toEqual([
+      { step: 0, values: { a: 1, b: 1 } },
+      { step: 1, values: { a: 2 } },
+      { step: 1, values: { b: 3, c: 3 } }
+    ])
+  })
+
+  it("lets an earlier row with a new key land below a step left open, and writes the open one later", async () => {
+    const run = await open()
+    run.log({ a: 1 }, { step: 10 })
+    run.log({ b: 2 }, { step: 7 })
+    run.log({ a: 3 })
+    run.log({ a: 4 })
+    await run.finish()
+    expect(await warnings.settled()).toEqual([])
+    expect(rows(run)).toEqual([
+      { step: 7, values: { b: 2 } },
+      { step: 10, values: { a: 3 } },
+      { step: 11, values: { a: 4 } }
+    ])
+  })
+
+  it("remembers each key's last step across a resume", async () => {
+    const dir = temp.file("runs")
+    const first = await open({ dir, id: "again" })
+    first.log({ loss: 1 })
+    first.log({ loss: 2, "val/loss": 2 })
+    await first.finish()
+    const second = await open({ dir, id: "again", resume: "allow" })
+    second.log({ loss: 3, "val/loss": 3, "test/loss": 3 }, { step: 1 })
+    await second.finish()
+    expect((await warnings.settled())[0]).toMatch(/key "loss" already has a value at step 1/)
+    expect(rows(second)).toEqual([
+      { step: 0, values: { loss: 1 } },
+      { step: 1, values: { loss: 2, "val/loss": 2 } },
+      { step: 1, values: { "test/loss": 3 } }
+    ])
   })
 
   it.each([-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])("rejects step %s with a TypeError and records nothing", async (step) => {

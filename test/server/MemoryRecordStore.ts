@@ -6,7 +6,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type { HistoryRecord, OutputRecord, Record, RunId } from "../../src/schemas/Record.js"
+import type { HistoryRecord, OutputRecord, Record, RunId, Value } from "../../src/schemas/Record.js"
 import type { HistoryRow, ProjectName, RunDetail, RunMetadata } from "../../src/schemas/Wire.js"
 import { historyRows } from "../../src/schemas/UploadRecords.js"
 import { type HistoryQuery, RecordStore } from "../../src/server/RecordStore.js"
@@ -63,17 +63,24 @@ export const makeMemoryRecordStore = () => {
       updatedAt: ordered.length > 0 ? Math.max(...ordered.map((r) => r.ts)) : null,
       records: run.records.size,
       historyRows: ordered.filter((r) => r.kind === "history").length,
-      historyKeys: [...new Set(ordered.flatMap((r) => (r.kind === "history" ? Object.keys(r.values) : [])))].sort()
+      historyKeys: [...new Set(ordered.flatMap((r) => (r.kind === "history" ? Object.keys(r.values) : [])))].sort(),
+      lastSteps: Object.fromEntries(ordered.flatMap((r) => (r.kind === "history" ? Object.keys(r.values).map((key) => [key, r.step]) : [])))
     }
   }
 
   const history = (run: StoredRun, { keys, samples, minStep = 0, maxStep = Infinity }: HistoryQuery): Array<HistoryRow> => {
     const pick = (values: HistoryRecord["values"]) =>
       keys === undefined ? { ...values } : Object.fromEntries(Object.entries(values).filter(([k]) => keys.includes(k)))
-    const rows = [...run.records.values()]
-      .filter((r): r is HistoryRecord => r.kind === "history" && r.step >= minStep && r.step <= maxStep)
+    // A step's partial rows read as one, its ts that of the first.
+    const byStep = new Map<number, HistoryRow & { values: { [key: string]: Value } }>()
+    for (const r of [...run.records.values()].sort((a, b) => a.seq - b.seq)) {
+      if (r.kind !== "history" || r.step < minStep || r.step > maxStep) continue
+      const row = byStep.get(r.step)
+      if (row === undefined) byStep.set(r.step, { step: r.step, ts: r.ts, values: pick(r.values) })
+      else Object.assign(row.values, pick(r.values))
+    }
+    const rows = [...byStep.values()]
       .sort((a, b) => a.step - b.step)
-      .map((r) => ({ step: r.step, ts: r.ts, values: pick(r.values) }))
       .filter((r) => keys === undefined || Object.keys(r.values).length > 0)
     if (samples === undefined) return rows
     const size = Math.max(1, Math.ceil(rows.length / samples))

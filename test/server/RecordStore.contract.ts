@@ -275,7 +275,8 @@ export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordSt
           updatedAt: 3_000,
           records: 3,
           historyRows: 1,
-          historyKeys: ["loss"]
+          historyKeys: ["loss"],
+          lastSteps: { loss: 1 }
         })
       }))
 
@@ -401,6 +402,31 @@ export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordSt
         expectBuckets(yield* history(project, { samples: 20, minStep: 2_100, maxStep: 4_500 }), 20, ["loss", "acc", "phase"], between(2_100, 4_500))
         expectBuckets(yield* history(project, { samples: 5, minStep: 4_000 }), 5, ["loss", "acc"], between(4_000, Infinity))
         expect(yield* history(project, { samples: 10, minStep: 6_000 })).toEqual([])
+      }))
+
+    it.effect("reads a step's partial rows (a validation row logged after the step's row) as one row, and names each key's last step", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        const records: Array<HistoryRecord> = []
+        for (let step = 0; step < 5; step++) {
+          records.push(historyRecord(records.length, step, { loss: step }))
+          if (step % 2 === 0) records.push(historyRecord(records.length, step, { "val/loss": step * 10 }))
+        }
+        // Split so that a late row comes in a batch after its step's row.
+        yield* ingest(project, records.slice(0, 3))
+        yield* ingest(project, records.slice(3))
+        expect(yield* history(project)).toEqual([0, 1, 2, 3, 4].map((step) => ({
+          step,
+          ts: records.find((record) => record.step === step)!.ts,
+          values: step % 2 === 0 ? { loss: step, "val/loss": step * 10 } : { loss: step }
+        })))
+        expect((yield* history(project, { keys: ["val/loss"] })).map((row) => [row.step, row.values])).toEqual([
+          [0, { "val/loss": 0 }],
+          [2, { "val/loss": 20 }],
+          [4, { "val/loss": 40 }]
+        ])
+        expect((yield* history(project, { samples: 1 }))[0]).toMatchObject({ step: 4, values: { loss: 4, "val/loss": 40 } })
+        expect((yield* detail(project)).lastSteps).toEqual({ loss: 4, "val/loss": 4 })
       }))
 
     it.effect("names a run's history keys, sorted, in getRun and listRuns", () =>

@@ -158,6 +158,40 @@ describe("a run page", () => {
     expect(problems).toEqual([])
   })
 
+  it("follows a validation metric logged at steps the page has already read, reading only that key again", async () => {
+    const live = await init({ ...server.initOptions, project: "live", name: "live-validation" })
+    opened.push(live)
+    const logSteps = (from: number, to: number) => {
+      for (let step = from; step < to; step++) {
+        live.log({ loss: loss(step) })
+        if (step % 10 === 9) live.log({ val: { loss: loss(step) + 0.1 } }, { step })
+      }
+    }
+    logSteps(0, 20)
+    await poll("20 rows on the server", async () => ((await server.history("live", live.id)).rows.length === 20 ? true : undefined))
+
+    const { page, problems } = await browser.open()
+    const historyReads: Array<URLSearchParams> = []
+    page.on("request", (request) => {
+      const url = new URL(request.url())
+      if (url.pathname.endsWith("/history")) historyReads.push(url.searchParams)
+    })
+    await page.goto(signInTo(await server.signInUrl(), runPath("live", live.id)))
+    await chartsDrawn(page)
+    expect(await chartCounts(page)).toEqual({ loss: { points: 20, series: 1 }, "val/loss": { points: 2, series: 1 } })
+
+    // Step 39's row is on the page before its validation value is logged.
+    for (let step = 20; step < 40; step++) live.log({ loss: loss(step) })
+    await page.locator(`[data-testid=chart][data-metric="loss"][data-points="40"]`).waitFor()
+    live.log({ val: { loss: 0.5 } }, { step: 39 })
+    await page.locator(`[data-testid=chart][data-metric="val/loss"][data-points="3"]`).waitFor()
+    expect(await live.finish()).toMatchObject({ uploaded: true })
+
+    const again = historyReads.filter((q) => q.has("maxStep"))
+    expect(again.map((q) => [q.get("keys"), q.get("minStep"), q.get("maxStep")])).toEqual([["val/loss", "20", "39"]])
+    expect(problems).toEqual([])
+  })
+
   it("shows a run name that is HTML as text, in the table and on its page, and runs none of it", async () => {
     const table = await openSignedIn(`/projects/${project}`)
     const cell = table.page.locator(`[data-testid=runs-table] tr[data-run-id="${runs.html}"] td.name-cell`)
