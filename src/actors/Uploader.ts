@@ -22,7 +22,6 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Clock from "effect/Clock"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -33,6 +32,7 @@ import { Packr } from "msgpackr"
 import * as zlib from "node:zlib"
 import * as UploadCursor from "../runtime/UploadCursor.js"
 import type { UploadRecord } from "../schemas/Record.js"
+import { UploadStopped } from "../schemas/UploadStopped.js"
 import { blockBytes, fromSeq, splitAfter, totalRows } from "../schemas/UploadRecords.js"
 import { Ack } from "../schemas/Wire.js"
 import { Auth, loginHint } from "./Auth.js"
@@ -45,17 +45,6 @@ import {
   type RetryOptions,
   type UploadFailure
 } from "./UploadPolicy.js"
-
-/** The upload of one run has stopped for good; its data stays on disk for `steplog sync`. */
-export class UploadStopped extends Data.TaggedError("UploadStopped")<{
-  readonly runId: string
-  readonly reason: "rejected" | "key-refused" | "no-key" | "record-too-large"
-  readonly detail: string
-}> {
-  override get message(): string {
-    return `steplog: uploading run ${this.runId} stopped: ${this.detail}. Logging to disk goes on; \`steplog sync\` uploads the run later.`
-  }
-}
 
 /** The Uploader's face to the service process. */
 export interface Uploader {

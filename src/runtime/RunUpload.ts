@@ -35,6 +35,7 @@ import { checkHeader, readRange } from "../journal/JournalReader.js"
 import { HEADER_SIZE } from "../journal/internal/frame.js"
 import type { RunRecord } from "../schemas/Record.js"
 import type { RunMetadata } from "../schemas/Wire.js"
+import type { UploadStopped } from "../schemas/UploadStopped.js"
 import * as JournalScan from "./internal/journalScan.js"
 import * as RunDir from "./RunDir.js"
 import * as UploadCursor from "./UploadCursor.js"
@@ -85,9 +86,9 @@ export interface RunUpload {
   /** Whether every record flushed so far is acknowledged. */
   readonly isUploaded: Effect.Effect<boolean>
   /** Why the upload stopped for good, if it did. */
-  readonly stopped: () => Option.Option<Uploader.UploadStopped>
+  readonly stopped: () => Option.Option<UploadStopped>
   /** Waits until every record flushed so far is acknowledged; fails if the upload stops. */
-  readonly awaitUploaded: Effect.Effect<Progress, Uploader.UploadStopped>
+  readonly awaitUploaded: Effect.Effect<Progress, UploadStopped>
   /**
    * For a run without an `exit` record whose writer is gone: PUTs its metadata with
    * `crashed: true`. Call it once the run is fully uploaded. True when it marked the run.
@@ -205,7 +206,7 @@ export const open = (
     const queue = yield* Effect.acquireRelease(Queue.bounded<Tailer.Batch>(QUEUE_CAPACITY), Queue.shutdown)
     const tailer = yield* Tailer.make({ journal, from, output: queue, report })
     const uploader = yield* Uploader.make({ baseUrl, project, runId, input: queue, from, cursorFile, report, ...(options.retry === undefined ? {} : { retry: options.retry }) })
-    let stoppedWith: Uploader.UploadStopped | undefined
+    let stoppedWith: UploadStopped | undefined
 
     yield* supervise("steplog tailer", tailer.loop, { report })
     // A stop is final (the data stays on disk for a later sync), so it is kept, not restarted; a
@@ -221,7 +222,7 @@ export const open = (
     const isUploaded = refresh.pipe(Effect.map(() => uploader.cursor().ackSeq >= scan.lastSeq() + 1))
     const stopped = () => Option.fromNullable(stoppedWith)
 
-    const awaitUploaded: Effect.Effect<Progress, Uploader.UploadStopped> = Effect.gen(function* () {
+    const awaitUploaded: Effect.Effect<Progress, UploadStopped> = Effect.gen(function* () {
       for (;;) {
         const why = stopped()
         if (Option.isSome(why)) return yield* Effect.fail(why.value)

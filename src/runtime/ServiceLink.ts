@@ -6,41 +6,37 @@
  *
  * The service is forked detached, so it has a process group of its own and a Ctrl-C aimed at the
  * training job does not kill an upload in flight, and unreferenced (child and channel), so it
- * never keeps the training process alive. When it dies, the link restarts it by `restartSchedule`
- * (exponential with jitter, capped, at most `MAX_RESTARTS` in a row) and tells the new one about
- * every open run again; each run resumes from its `upload.cursor`, and the server ignores records
- * it already has. Past the cap it gives up with one clear warning: runs stay on disk for sync.
+ * never keeps the training process alive. When it dies, the link restarts it after the delay
+ * `CrashLoop.ts` gives and tells the new one about every open run again; each run resumes from its
+ * `upload.cursor`, and the server ignores records it already has. When the service dies too often
+ * (CrashLoop.ts) the link gives up with one clear warning: runs stay on disk for sync.
+ *
+ * Every wait (restart delays, `finish()`'s timeout, the progress bar's delay) is an Effect sleep on
+ * the Clock of the runtime the link was made in: the real one for the promise facade, a TestClock
+ * in tests. Each run's upload state is a SubscriptionRef that IPC messages update and `finish()`
+ * watches; nothing polls.
  */
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import { fork, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Ipc from "../schemas/Ipc.js"
-import type { FinishResult } from "./Run.js"
+import * as CrashLoop from "./CrashLoop.js"
 import { progressBar } from "./internal/progressBar.js"
+import type { FinishResult } from "./Run.js"
 
-/** Restarts in one streak of deaths (at most a minute long, see `restartSchedule`) before the link gives up. */
-export const MAX_RESTARTS = 10
-
-/**
- * Delays between restarts of a dead service: 100 ms doubling, capped at 5 s, jittered; at most
- * `MAX_RESTARTS` of them in a streak. A streak ends a minute after its first death, so a service
- * that lived a minute, or one that dies only every half minute, starts the count again.
- */
-export const restartSchedule: Schedule.Schedule<unknown, unknown> = Schedule.exponential("100 millis").pipe(
-  Schedule.union(Schedule.spaced("5 seconds")),
-  Schedule.jittered,
-  Schedule.intersect(Schedule.recurs(MAX_RESTARTS)),
-  Schedule.resetAfter("1 minute")
-)
-
-/** The service process ended (it is restarted unless the restarts gave up). */
+/** The service process ended (it is restarted unless the link gives up). */
 class ServiceDied extends Data.TaggedError("ServiceDied")<{ readonly detail: string }> {}
 
 /** What the link needs to know of a run. */
@@ -61,10 +57,10 @@ export interface LinkedRun {
   /** The Writer's `onFlushed`: the journal holds whole frames up to `offset`. */
   readonly flushed: (offset: number) => void
   /**
-   * The run has ended with its journal at `offset` bytes and `records` records: resolves when the
+   * The run has ended with its journal at `offset` bytes and `records` records: succeeds when the
    * server has acknowledged all of them, or after `timeoutMs`, never later.
    */
-  readonly finish: (offset: number, records: number, timeoutMs: number) => Promise<FinishResult>
+  readonly finish: (offset: number, records: number, timeoutMs: number) => Effect.Effect<FinishResult>
   /** Forgets the run without finishing it (init failed after registering). */
   readonly forget: () => void
 }
@@ -74,15 +70,21 @@ export interface ServiceLink {
   readonly register: (run: LinkedRunOptions) => LinkedRun
 }
 
+/** How a run's upload stands, as the service last told. */
+interface UploadState {
+  readonly ackSeq: number
+  /** Every record of the finished run is acknowledged. */
+  readonly done: boolean
+  /** Why the upload stopped for good, or why the link gave up (a clause for `finish()`'s hint); null while it goes on. */
+  readonly stopped: string | null
+}
+
 interface Entry {
   readonly options: LinkedRunOptions
   flushed: number
   final: number | null
-  ackSeq: number
-  done: boolean
-  stopped: string | null
   sendPending: boolean
-  readonly waiters: Set<() => void>
+  readonly state: SubscriptionRef.SubscriptionRef<UploadState>
 }
 
 /** The compiled service entry: beside this file in dist/, or dist/ of the package when this runs from src/ (tests). */
@@ -118,192 +120,218 @@ const debug = (runDir: string, line: string): void => {
   }
 }
 
-/** Builds a link; the service is forked on the first `register`. */
+/** How long `finish()` waits before it draws a progress bar (on a terminal only). */
+const BAR_DELAY = Duration.seconds(1)
+const BAR_INTERVAL = Duration.millis(200)
+
+/**
+ * Builds a link in the current runtime, whose Clock times every wait; the service is forked on the
+ * first `register`. `restartClock` times the restart delays alone (the process's link passes one
+ * with unreferenced timers, so that a pending restart never holds the training process open).
+ */
 export const make = (options: {
   readonly servicePath?: string
-  readonly schedule?: Schedule.Schedule<unknown, unknown>
   readonly env?: NodeJS.ProcessEnv
-} = {}): ServiceLink => {
-  const servicePath = options.servicePath ?? defaultServicePath()
-  const entries = new Map<string, Entry>()
-  let child: ChildProcess | null = null
-  let started = false
-  /** Starts of the service so far: the first and every restart. */
-  let starts = 0
-  let gaveUp: string | null = null
+  readonly restartClock?: Clock.Clock
+  /** Where a terminal's progress bar goes; default process.stderr. */
+  readonly terminal?: NodeJS.WriteStream
+} = {}): Effect.Effect<ServiceLink> =>
+  Effect.map(Effect.runtime<never>(), (runtime) => {
+    const servicePath = options.servicePath ?? defaultServicePath()
+    const terminal = options.terminal ?? process.stderr
+    const run = Runtime.runSync(runtime)
+    const entries = new Map<string, Entry>()
+    let child: ChildProcess | null = null
+    let started = false
+    /** Why the link gave up on the service, once it has. */
+    let gaveUp: string | null = null
 
-  const post = (message: Ipc.ToService): void => {
-    const current = child
-    if (current === null || !current.connected) return
-    try {
-      current.send(Ipc.encodeToService(message), () => {})
-    } catch {
-      // It died: the supervisor restarts it and sends everything again.
-    }
-  }
-
-  const wake = (entry: Entry): void => {
-    for (const waiter of [...entry.waiters]) waiter()
-  }
-
-  const onMessage = (raw: unknown): void => {
-    const decoded = Ipc.decodeToParent(raw)
-    if (Either.isLeft(decoded)) return
-    const message = decoded.right
-    const entry = entries.get(message.runId)
-    if (entry === undefined) return
-    if (message._tag === "Progress") {
-      entry.ackSeq = Math.max(entry.ackSeq, message.ackSeq)
-      if (message.done && entry.final !== null) {
-        entry.done = true
-        entries.delete(message.runId)
+    const post = (message: Ipc.ToService): void => {
+      const current = child
+      if (current === null || !current.connected) return
+      try {
+        current.send(Ipc.encodeToService(message), () => {})
+      } catch {
+        // It died: the supervisor restarts it and sends everything again.
       }
-    } else {
-      entry.stopped = message.message
-      entries.delete(message.runId)
-      entry.options.warn(message.message)
     }
-    wake(entry)
-  }
 
-  const start = (): ChildProcess => {
-    const forked = fork(servicePath, [], {
-      serialization: "advanced",
-      detached: true,
-      stdio: ["ignore", "ignore", "ignore", "ipc"],
-      env: options.env ?? process.env
-    })
-    forked.unref()
-    forked.channel?.unref()
-    forked.on("message", onMessage)
-    child = forked
-    for (const entry of entries.values()) {
-      debug(entry.options.runDir, `upload service ${forked.pid} started`)
-      post(openMessage(entry))
-      if (entry.final !== null) post(new Ipc.Finished({ runId: entry.options.runId, offset: entry.final }))
+    const update = (entry: Entry, f: (state: UploadState) => UploadState): void => run(SubscriptionRef.update(entry.state, f))
+
+    const onMessage = (raw: unknown): void => {
+      const decoded = Ipc.decodeToParent(raw)
+      if (Either.isLeft(decoded)) {
+        for (const entry of entries.values()) debug(entry.options.runDir, `ignored a message from the upload service: ${Ipc.describeUndecodable(raw, decoded.left)}`)
+        return
+      }
+      const message = decoded.right
+      const entry = entries.get(message.runId)
+      if (entry === undefined) return
+      if (message._tag === "Progress") {
+        const done = message.done && entry.final !== null
+        if (done) entries.delete(message.runId)
+        update(entry, (state) => ({ ...state, ackSeq: Math.max(state.ackSeq, message.ackSeq), done: state.done || done }))
+      } else {
+        entries.delete(message.runId)
+        entry.options.warn(message.message)
+        update(entry, (state) => ({ ...state, stopped: `uploading stopped: ${message.detail}` }))
+      }
     }
-    return forked
-  }
 
-  const openMessage = (entry: Entry) => {
-    const { runId, runDir, baseUrl, apiKey } = entry.options
-    return new Ipc.OpenRun({ runId, runDir, baseUrl, apiKey, flushed: entry.flushed })
-  }
-
-  /** One life of the service: fails with ServiceDied when it ends. */
-  const serveOnce = Effect.async<never, ServiceDied>((resume) => {
-    let forked: ChildProcess
-    starts++
-    try {
-      forked = start()
-    } catch (error) {
-      resume(Effect.fail(new ServiceDied({ detail: (error as Error).message })))
-      return
+    const openMessage = (entry: Entry) => {
+      const { runId, runDir, baseUrl, apiKey } = entry.options
+      return new Ipc.OpenRun({ runId, runDir, baseUrl, apiKey, flushed: entry.flushed })
     }
-    let ended = false
-    const died = (detail: string) => {
-      if (ended) return
-      ended = true
-      if (child === forked) child = null
-      resume(Effect.fail(new ServiceDied({ detail })))
-    }
-    forked.once("exit", (code, signal) => died(signal !== null ? `killed by ${signal}` : `exit status ${code}`))
-    forked.once("error", (error) => died(error.message))
-  })
 
-  const supervise = serveOnce.pipe(
-    Effect.tapError((died) =>
-      Effect.sync(() => {
-        for (const entry of entries.values()) debug(entry.options.runDir, `upload service died (${died.detail}); restarting it`)
+    const start = (): ChildProcess => {
+      const forked = fork(servicePath, [], {
+        serialization: "advanced",
+        detached: true,
+        stdio: ["ignore", "ignore", "ignore", "ipc"],
+        env: options.env ?? process.env
       })
-    ),
-    Effect.retry(options.schedule ?? restartSchedule),
-    Effect.catchAll((died) =>
+      forked.unref()
+      forked.channel?.unref()
+      forked.on("message", onMessage)
+      child = forked
+      for (const entry of entries.values()) {
+        debug(entry.options.runDir, `upload service ${forked.pid} started`)
+        post(openMessage(entry))
+        if (entry.final !== null) post(new Ipc.Finished({ runId: entry.options.runId, offset: entry.final }))
+      }
+      return forked
+    }
+
+    /** One life of the service: fails with ServiceDied when it ends. */
+    const serveOnce = Effect.async<never, ServiceDied>((resume) => {
+      let forked: ChildProcess
+      try {
+        forked = start()
+      } catch (error) {
+        resume(Effect.fail(new ServiceDied({ detail: (error as Error).message })))
+        return
+      }
+      let ended = false
+      const died = (detail: string) => {
+        if (ended) return
+        ended = true
+        if (child === forked) child = null
+        resume(Effect.fail(new ServiceDied({ detail })))
+      }
+      forked.once("exit", (code, signal) => died(signal !== null ? `killed by ${signal}` : `exit status ${code}`))
+      forked.once("error", (error) => died(error.message))
+    })
+
+    const giveUp = (died: ServiceDied, restarts: number) =>
       Effect.sync(() => {
-        gaveUp = `the upload service kept dying (last: ${died.detail}) and was restarted ${starts - 1} times, so uploading stopped`
+        gaveUp = `the upload service kept dying (last: ${died.detail}) and was restarted ${restarts} times, so uploading stopped`
         const dirs = [...entries.values()].map((entry) => entry.options.runDir)
         for (const dir of dirs) debug(dir, gaveUp)
         process.emitWarning(
           `steplog: ${gaveUp}. Runs keep logging to disk; upload them with \`steplog sync ${dirs.length === 0 ? "<run dir>" : dirs.join(" ")}\`.`,
           { type: "SteplogWarning" }
         )
-        for (const entry of [...entries.values()]) wake(entry)
+        for (const entry of [...entries.values()]) update(entry, (state) => ({ ...state, stopped: gaveUp }))
       })
-    ),
-    Effect.withClock(unrefClock)
-  )
 
-  const register = (run: LinkedRunOptions): LinkedRun => {
-    const entry: Entry = { options: run, flushed: run.flushed, final: null, ackSeq: 0, done: false, stopped: null, sendPending: false, waiters: new Set() }
-    entries.set(run.runId, entry)
-    if (!started) {
-      started = true
-      Effect.runFork(supervise)
-    } else {
-      if (child !== null) debug(run.runDir, `upload service ${child.pid} takes this run`)
-      post(openMessage(entry))
-    }
-
-    const flushed = (offset: number): void => {
-      if (offset <= entry.flushed) return
-      entry.flushed = offset
-      if (entry.sendPending) return
-      // Coalesced: the flushes of one turn of the event loop (durability "sync") make one message.
-      entry.sendPending = true
-      setImmediate(() => {
-        entry.sendPending = false
-        post(new Ipc.Flushed({ runId: run.runId, offset: entry.flushed }))
-      })
-    }
-
-    const finish = (offset: number, records: number, timeoutMs: number): Promise<FinishResult> => {
-      entry.final = offset
-      entry.flushed = Math.max(entry.flushed, offset)
-      post(new Ipc.Finished({ runId: run.runId, offset }))
-      return new Promise<FinishResult>((resolve) => {
-        let bar: NodeJS.Timeout | undefined
-        const notUploaded = (why: string): FinishResult => {
-          const pending = Math.max(0, records - entry.ackSeq)
-          return { uploaded: false, records, pending, hint: `${why}; the run is on disk in ${run.runDir}: \`steplog sync ${run.runDir}\` uploads what is left` }
+    /** Starts the service and restarts it when it dies, by CrashLoop's delays, until it gives up. */
+    const supervise = Effect.gen(function* () {
+      let deaths: ReadonlyArray<number> = []
+      let restarts = 0
+      for (;;) {
+        const died = yield* Effect.flip(serveOnce)
+        const next = CrashLoop.afterDeath(deaths, yield* Clock.currentTimeMillis, yield* CrashLoop.jitter)
+        deaths = next.deaths
+        if (next.restartIn === null) return yield* giveUp(died, restarts)
+        for (const entry of entries.values()) {
+          debug(entry.options.runDir, `upload service died (${died.detail}); restarting it in ${Duration.format(next.restartIn)}`)
         }
-        const settle = (result: FinishResult) => {
-          clearTimeout(timer)
-          if (bar !== undefined) {
-            clearInterval(bar)
-            process.stderr.write("\r\x1b[2K")
+        yield* Effect.sleep(next.restartIn)
+        restarts++
+      }
+    })
+    const supervised = options.restartClock === undefined ? supervise : Effect.withClock(supervise, options.restartClock)
+
+    /** What `finish()` answers when not everything was acknowledged. */
+    const notUploaded = (entry: Entry, records: number, ackSeq: number, why: string): FinishResult => ({
+      uploaded: false,
+      records,
+      pending: Math.max(0, records - ackSeq),
+      hint: `${why}; the run is on disk in ${entry.options.runDir}: \`steplog sync ${entry.options.runDir}\` uploads what is left`
+    })
+
+    /** Draws the progress bar on a terminal, from a second into the wait until it is interrupted, then wipes it. */
+    const drawProgress = (entry: Entry, records: number) =>
+      Effect.gen(function* () {
+        yield* Effect.sleep(BAR_DELAY)
+        yield* Effect.addFinalizer(() => Effect.sync(() => terminal.write("\r\x1b[2K")))
+        const draw = Effect.flatMap(SubscriptionRef.get(entry.state), (state) =>
+          Effect.sync(() => terminal.write(`\rsteplog: uploading ${entry.options.runId} ${progressBar(state.ackSeq, records)}`)))
+        return yield* Effect.repeat(draw, Schedule.spaced(BAR_INTERVAL))
+      }).pipe(Effect.scoped)
+
+    const register = (linked: LinkedRunOptions): LinkedRun => {
+      const entry: Entry = {
+        options: linked,
+        flushed: linked.flushed,
+        final: null,
+        sendPending: false,
+        state: run(SubscriptionRef.make<UploadState>({ ackSeq: 0, done: false, stopped: gaveUp }))
+      }
+      entries.set(linked.runId, entry)
+      if (!started) {
+        started = true
+        Runtime.runFork(runtime)(supervised)
+      } else {
+        if (child !== null) debug(linked.runDir, `upload service ${child.pid} takes this run`)
+        post(openMessage(entry))
+      }
+
+      const flushed = (offset: number): void => {
+        if (offset <= entry.flushed) return
+        entry.flushed = offset
+        if (entry.sendPending) return
+        // Coalesced: the flushes of one turn of the event loop (durability "sync") make one message.
+        entry.sendPending = true
+        setImmediate(() => {
+          entry.sendPending = false
+          post(new Ipc.Flushed({ runId: linked.runId, offset: entry.flushed }))
+        })
+      }
+
+      const finish = (offset: number, records: number, timeoutMs: number): Effect.Effect<FinishResult> =>
+        Effect.gen(function* () {
+          entry.final = offset
+          entry.flushed = Math.max(entry.flushed, offset)
+          post(new Ipc.Finished({ runId: linked.runId, offset }))
+          const settled = entry.state.changes.pipe(
+            Stream.filter((state) => state.done || state.stopped !== null),
+            Stream.runHead,
+            Effect.map(Option.getOrThrow)
+          )
+          const bar = terminal.isTTY ? yield* Effect.fork(drawProgress(entry, records)) : null
+          const ended = yield* settled.pipe(Effect.timeoutOption(Duration.millis(timeoutMs)))
+          if (bar !== null) yield* Fiber.interrupt(bar)
+          if (Option.isSome(ended)) {
+            const state = ended.value
+            return state.done ? { uploaded: true, records } : notUploaded(entry, records, state.ackSeq, state.stopped!)
           }
-          entry.waiters.delete(check)
-          resolve(result)
-        }
-        const check = () => {
-          if (entry.done) settle({ uploaded: true, records })
-          else if (entry.stopped !== null) settle(notUploaded(`uploading stopped: ${entry.stopped}`))
-          else if (gaveUp !== null) settle(notUploaded(gaveUp))
-        }
-        const timer = setTimeout(
-          () => settle(notUploaded(`the server had not acknowledged every record after ${timeoutMs} ms (finishTimeoutMs); the upload service keeps sending in the background until its upload deadline`)),
-          timeoutMs
-        )
-        if (process.stderr.isTTY) {
-          // A progress bar when the upload takes longer than a second.
-          const since = Date.now()
-          bar = setInterval(() => {
-            if (Date.now() - since >= 1000) process.stderr.write(`\rsteplog: uploading ${run.runId} ${progressBar(entry.ackSeq, records)}`)
-          }, 200)
-          bar.unref()
-        }
-        entry.waiters.add(check)
-        check()
-      })
+          const { ackSeq } = yield* SubscriptionRef.get(entry.state)
+          return notUploaded(
+            entry,
+            records,
+            ackSeq,
+            `the server had not acknowledged every record after ${timeoutMs} ms (finishTimeoutMs); the upload service keeps sending in the background until its upload deadline`
+          )
+        })
+
+      return { flushed, finish, forget: () => void entries.delete(linked.runId) }
     }
 
-    return { flushed, finish, forget: () => void entries.delete(run.runId) }
-  }
-
-  return { register }
-}
+    return { register }
+  })
 
 let shared: ServiceLink | null = null
 
 /** The process's link, made on first use: every online run of the process shares its service. */
-export const processLink = (): ServiceLink => (shared ??= make())
+export const processLink = (): ServiceLink => (shared ??= Effect.runSync(make({ restartClock: unrefClock })))

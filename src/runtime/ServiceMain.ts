@@ -28,6 +28,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Auth from "../actors/Auth.js"
 import * as Ipc from "../schemas/Ipc.js"
+import { UploadStopped } from "../schemas/UploadStopped.js"
 import * as RunUpload from "./RunUpload.js"
 
 /** How long the service uploads after its parent died, in ms, unless STEPLOG_UPLOAD_DEADLINE_MS says. */
@@ -80,6 +81,14 @@ const send = (message: Ipc.ToParent): void => {
   }
 }
 
+/** An upload that could not even start, as the UploadStopped the parent is told. */
+const stopOf = (runId: string, failed: RunUpload.RunUploadFailed): UploadStopped =>
+  new UploadStopped({
+    runId,
+    reason: failed.reason === "no-key" || failed.reason === "key-refused" || failed.reason === "rejected" ? failed.reason : failed.reason === "unreachable" ? "rejected" : "unreadable",
+    detail: failed.detail
+  })
+
 /** What the entry point held before ServiceMain was loaded. */
 export interface EarlyChannel {
   /** Removes the entry's listeners and returns what they caught. */
@@ -97,6 +106,7 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
   const receive = (raw: unknown) => {
     const decoded = Ipc.decodeToService(raw)
     if (Either.isRight(decoded)) inbox.unsafeOffer(decoded.right)
+    else for (const state of runs.values()) debug(state.message.runDir, `ignored a message from the training process: ${Ipc.describeUndecodable(raw, decoded.left)}`)
   }
   // One tick: our listeners on, the entry's off, what it held replayed in order.
   process.on("message", receive)
@@ -153,7 +163,7 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
       Effect.catchAll((error) =>
         Effect.sync(() => {
           report(error.message)
-          send(new Ipc.UploadStopped({ runId, message: error.message }))
+          send(error._tag === "UploadStopped" ? error : stopOf(runId, error))
         })
       ),
       Effect.ensuring(Effect.sync(() => runs.delete(runId)))

@@ -5,9 +5,11 @@
  * steplog version is refused rather than misread.
  *
  *   parent → service   OpenRun · Flushed · Finished
- *   service → parent   Progress · UploadStopped
+ *   service → parent   Progress · UploadStopped (UploadStopped.ts: the error itself, reason and all)
  */
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { UploadStopped } from "./UploadStopped.js"
 
 const Offset = Schema.NonNegativeInt
 
@@ -43,19 +45,25 @@ export class Progress extends Schema.TaggedClass<Progress>()("Progress", {
   done: Schema.Boolean
 }) {}
 
-/** The upload of a run stopped for good (a refused key, a rejected record); the data stays on disk. */
-export class UploadStopped extends Schema.TaggedClass<UploadStopped>()("UploadStopped", {
-  runId: Schema.String,
-  message: Schema.String
-}) {}
-
 /** What the service tells the training process. */
 export const ToParent = Schema.Union(Progress, UploadStopped)
 export type ToParent = typeof ToParent.Type
 
-/** Decoders for each direction; a message that fails them is ignored by the receiver (and logged). */
+/** Decoders for each direction; a message that fails them is ignored by the receiver, and logged (`describeUndecodable`). */
 export const decodeToService = Schema.decodeUnknownEither(ToService)
 export const decodeToParent = Schema.decodeUnknownEither(ToParent)
 /** Encoders: what goes to `process.send` (plain objects, as structured clone carries them). */
 export const encodeToService = Schema.encodeSync(ToService)
 export const encodeToParent = Schema.encodeSync(ToParent)
+
+/** What a debug.log says of a message that failed to decode: its first bytes and why. */
+export const describeUndecodable = (raw: unknown, error: ParseResult.ParseError): string => {
+  let text: string
+  try {
+    text = JSON.stringify(raw) ?? String(raw)
+  } catch {
+    text = String(raw)
+  }
+  const head = text.length > 200 ? `${text.slice(0, 200)}… (${text.length} characters)` : text
+  return `${head}: ${ParseResult.TreeFormatter.formatErrorSync(error).split("\n").slice(0, 6).join(" ")}`
+}

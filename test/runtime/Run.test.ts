@@ -513,7 +513,7 @@ describe("modes", () => {
     const link: ServiceLink = {
       register: (run) => {
         registered.push(run)
-        return { flushed: () => {}, finish: (_offset, records) => Promise.resolve({ uploaded: true, records }), forget: () => {} }
+        return { flushed: () => {}, finish: (_offset, records) => Effect.succeed({ uploaded: true, records }), forget: () => {} }
       }
     }
     return { link, registered }
