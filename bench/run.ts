@@ -3,7 +3,7 @@
  * another's heap or JIT state), prints their tables, and with `--readme` writes the tables into
  * README.md between the `bench:start` and `bench:end` markers, with the Node version and machine.
  * `npm run bench -- first-init.ts` runs only the files named; with `--readme`, their tables replace
- * the tables of the same title (or are added at the end) and every other table stays as it was.
+ * their earlier versions (or are added at the end) and every other table stays as it was.
  */
 import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -59,19 +59,20 @@ const tableBlocks = [...merged].map(([title, rows]) => {
   ].join("\n")
 })
 const machine = `Node ${process.version}, ${os.cpus()[0]?.model ?? "unknown CPU"} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${new Date().toISOString().slice(0, 10)}`
-const measured = `Measured by \`npm run bench\` on ${machine}.`
-const section = [measured, "", ...tableBlocks.flatMap((t) => [t, ""])].join("\n")
+const section = [`Measured by \`npm run bench\` on ${machine}.`, "", ...tableBlocks.flatMap((t) => [t, ""])].join("\n")
 
 /**
- * The README's section with only the tables of this run replaced (matched by their bold title) or
- * appended, each saying when and where it was measured: the section's first line dates the others.
+ * The README's section with only the tables of this run replaced or appended, each saying when and
+ * where it was measured (the section's first line dates the others). A table is matched by its
+ * title up to the first colon: the rest may hold figures of the run.
  */
 const partialSection = (old: string): string => {
   const blocks = old.trim().split(/\n(?=\*\*)/)
+  const key = (block: string) => block.split("\n")[0]!.split(":")[0]
   for (const table of tableBlocks) {
     const [title, ...rest] = table.split("\n")
-    const block = [title, "", `${measured.slice(0, -1)} (\`npm run bench -- ${named.join(" ")}\`).`, ...rest].join("\n")
-    const at = blocks.findIndex((b) => b.startsWith(title + "\n"))
+    const block = [title, "", `Measured by \`npm run bench -- ${named.join(" ")}\` on ${machine}.`, ...rest].join("\n")
+    const at = blocks.findIndex((b) => key(b) === key(table))
     if (at >= 0) blocks[at] = block
     else blocks.push(block)
   }
