@@ -7,12 +7,13 @@
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { Unpackr } from "msgpackr"
 import * as fs from "node:fs"
-import { Record, type UploadRecord } from "../schemas/Record.js"
+import { HistoryBlock, Record, type UploadRecord } from "../schemas/Record.js"
 import { historyRows } from "../schemas/UploadRecords.js"
 import { JournalUnreadable } from "./JournalError.js"
-import { fromEntry } from "./internal/historyBlock.js"
-import { FORMAT_VERSION, FRAME_HEADER_SIZE, HEADER_SIZE, MAGIC, decodePayload, frameAt } from "./internal/frame.js"
+import type { Block } from "./internal/historyBlock.js"
+import { FORMAT_VERSION, FRAME_HEADER_SIZE, HEADER_SIZE, MAGIC, frameAt } from "./internal/frame.js"
 
 /** Something wrong found in a journal: where, how many bytes, and what. */
 export interface Damage {
@@ -42,6 +43,35 @@ export interface JournalScan {
 }
 
 const decodeRecord = Schema.decodeUnknownEither(Record)
+
+// Every payload decodes on its own (frame.ts): one unpacker serves every journal of the process.
+const unpackr = new Unpackr({ useRecords: true })
+/** Decodes a payload into the raw (not yet schema-checked) records it holds. */
+const decodePayload = (payload: Uint8Array): unknown => unpackr.unpack(payload)
+const decodeBlock = Schema.decodeUnknownEither(HistoryBlock)
+
+/**
+ * What a payload entry holds: a block as the HistoryBlock record the upload sends (checked once,
+ * against its schema, not row by row), or records still to be checked against the Record schema
+ * (anything that is not a block, and the rows of a block the schema refuses, so that the check of
+ * each row names what is wrong and keeps the rest). A block whose fields are malformed gives an
+ * error text.
+ */
+const fromEntry = (entry: unknown): HistoryBlock | ReadonlyArray<unknown> | string => {
+  if (typeof entry !== "object" || entry === null || !("rows" in entry)) return [entry]
+  const { rows, seq0, keys, steps, ts, columns } = entry as Partial<Block>
+  if (!Number.isSafeInteger(rows) || rows! < 1 || !Number.isSafeInteger(seq0)) return "a history block with a bad row count or first seq"
+  if (!Array.isArray(keys) || !Array.isArray(columns) || keys.length !== columns.length || !keys.every((k) => typeof k === "string")) {
+    return "a history block whose keys and columns do not match"
+  }
+  const bytes = rows! * 8
+  if (![steps, ts, ...columns].every((column) => column instanceof Uint8Array && column.byteLength === bytes)) {
+    return "a history block with a column of the wrong length"
+  }
+  const block = { kind: "historyBlock", seq: seq0, rows, keys, steps, ts, columns }
+  const decoded = decodeBlock(block)
+  return Either.isRight(decoded) ? decoded.right : historyRows({ ...block, seq: seq0! } as HistoryBlock)
+}
 
 /** Walks the frames of a journal's bytes from `from` (a frame boundary, default the first frame). */
 export function* readEntries(bytes: Uint8Array, from: number = HEADER_SIZE): Generator<JournalEntry> {

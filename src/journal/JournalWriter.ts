@@ -9,7 +9,7 @@ import * as Either from "effect/Either"
 import * as fs from "node:fs"
 import type { Record } from "../schemas/Record.js"
 import { JournalUnreadable, JournalWriteFailed } from "./JournalError.js"
-import { readJournal, type JournalScan } from "./JournalReader.js"
+import type { JournalScan } from "./JournalReader.js"
 import { HEADER_SIZE, encodeFrame, header } from "./internal/frame.js"
 
 export class JournalWriter {
@@ -27,12 +27,12 @@ export class JournalWriter {
   }
 
   /**
-   * Opens an existing journal to append after its last whole frame. A torn tail is cut off (its
-   * records were never whole); damage in the middle stays as it is, to be reported by readers.
+   * Opens an existing journal, as `readJournal` found it (`scan`), to append after its last whole
+   * frame. A torn tail is cut off (its records were never whole); damage in the middle stays as it
+   * is, to be reported by readers. The scan is the caller's to make: a new run never loads the reader.
    */
-  static reopen(path: string): Either.Either<{ writer: JournalWriter; scan: JournalScan }, JournalUnreadable> {
-    return Either.flatMap(readJournal(path), (scan) =>
-      Either.map(JournalWriter.open(path, "r+", Math.max(scan.end, HEADER_SIZE), scan.end), (writer) => ({ writer, scan })))
+  static reopen(path: string, scan: JournalScan): Either.Either<JournalWriter, JournalUnreadable> {
+    return JournalWriter.open(path, "r+", Math.max(scan.end, HEADER_SIZE), scan.end)
   }
 
   /** Opens `path`, writes the header unless `kept` bytes already hold one, and cuts the file at `end`. */

@@ -14,8 +14,8 @@ import * as path from "node:path"
 import type { JournalUnreadable } from "../journal/JournalError.js"
 import { JournalWriter } from "../journal/JournalWriter.js"
 import type { JournalScan } from "../journal/JournalReader.js"
-import { RunId, type JsonPatch, type Record } from "../schemas/Record.js"
-import { resolveSettings, type InitOptions, type InvalidSetting, type Settings } from "../schemas/Settings.js"
+import type { JsonPatch, Record } from "../schemas/Record.js"
+import { quickSettings, type InitOptions, type InvalidSetting, type Settings } from "../schemas/Settings.js"
 import { credentialsPath, storedKey } from "./Credentials.js"
 import { disabledRun } from "./DisabledRun.js"
 import * as ExitHooks from "./ExitHooks.js"
@@ -24,7 +24,7 @@ import { generateRunId, generateRunName, gitCommit, sdkVersion } from "./interna
 import * as Pipeline from "./Pipeline.js"
 import { ActiveRun, type Run } from "./Run.js"
 import * as RunDir from "./RunDir.js"
-import * as ServiceLink from "./ServiceLink.js"
+import type * as ServiceLink from "./ServiceLink.js"
 
 /** Everything `init()` can fail with. */
 export type InitError =
@@ -66,12 +66,37 @@ const resumePoint = (scan: JournalScan) => {
   return { seq, step, keySteps, name, config, summary }
 }
 
+/**
+ * The run's settings, by Settings.ts's quick checks; only a value they refuse loads effect/Schema
+ * (slow to load: bench/first-init.ts), which then decides it and words the InvalidSetting.
+ */
+const settingsOf = (options: InitOptions, env: NonNullable<OpenRunHooks["env"]>): Effect.Effect<Settings, InvalidSetting> => {
+  const keys = (baseUrl: string) => storedKey(baseUrl, env)
+  const quick = quickSettings(options, env, keys)
+  return quick !== undefined
+    ? Effect.succeed(quick)
+    : Effect.flatMap(Effect.promise(() => import("../schemas/SettingsSchema.js")), ({ resolveSettings }) => resolveSettings(options, env, keys))
+}
+
+/**
+ * Reopens a resumed run's journal after its last whole frame; null when the run has none yet (a
+ * crash before the first write). The reader, and the schemas it checks records with, load here,
+ * for resumed runs only.
+ */
+const reopenJournal = (journal: string): Effect.Effect<{ writer: JournalWriter; scan: JournalScan } | null, JournalUnreadable> =>
+  Effect.flatMap(Effect.promise(() => import("../journal/JournalReader.js")), ({ readJournal }) =>
+    Either.match(readJournal(journal), {
+      // Any other unreadable journal is refused as it is, never replaced.
+      onLeft: (error) => (error.reason === "missing" ? Either.right(null) : Either.left(error)),
+      onRight: (scan) => Either.map(JournalWriter.reopen(journal, scan), (writer) => ({ writer, scan }))
+    }))
+
 /** Opens a run as `options` (then `STEPLOG_*`, then defaults) describe it. */
 export const openRun = (options: InitOptions = {}, hooks: OpenRunHooks = {}): Effect.Effect<Run, InitError> =>
   Effect.gen(function* () {
     const env = hooks.env ?? process.env
-    const settings: Settings = yield* resolveSettings(options, env, (baseUrl) => storedKey(baseUrl, env))
-    const runId = settings.id ?? RunId.make(generateRunId())
+    const settings = yield* settingsOf(options, env)
+    const runId = settings.id ?? generateRunId()
     if (settings.mode === "disabled") return disabledRun(runId, settings.name ?? "disabled", settings.project)
     if (settings.mode === "online" && settings.apiKey === null) {
       return yield* new NoApiKey({ baseUrl: settings.baseUrl, credentials: credentialsPath(env) })
@@ -90,13 +115,8 @@ export const openRun = (options: InitOptions = {}, hooks: OpenRunHooks = {}): Ef
     const opened = yield* Effect.gen(function* () {
       const unlock = yield* RunDir.lock(dir)
       yield* Scope.addFinalizer(scope, Effect.sync(unlock))
-      // A resumed run's directory without a journal (a crash before the first write) starts one;
-      // any other unreadable journal is refused as it is, never replaced.
-      const reopened = existing === null
-        ? null
-        : yield* JournalWriter.reopen(dir.journal).pipe(
-          Either.orElse((error) => error.reason === "missing" ? Either.right(null) : Either.left(error))
-        )
+      // A resumed run's directory without a journal (a crash before the first write) starts one.
+      const reopened = existing === null ? null : yield* reopenJournal(dir.journal)
       const journal = reopened?.writer ?? (yield* JournalWriter.create(dir.journal))
       const from = reopened === null ? null : resumePoint(reopened.scan)
       const warn = (message: string) => {
@@ -108,8 +128,12 @@ export const openRun = (options: InitOptions = {}, hooks: OpenRunHooks = {}): Ef
       }
       // Online: the service is told about the run now and about every flush after; init() never
       // waits for it (or for the network): the run logs to disk whatever the service is doing.
-      const linked = settings.mode === "online"
-        ? (hooks.serviceLink ?? ServiceLink.processLink()).register({
+      // The link (and the IPC schemas) load with the first online run.
+      const link = settings.mode !== "online"
+        ? null
+        : hooks.serviceLink ?? (yield* Effect.promise(() => import("./ServiceLink.js"))).processLink()
+      const linked = link !== null
+        ? link.register({
           runId,
           runDir: dir.path,
           baseUrl: settings.baseUrl,

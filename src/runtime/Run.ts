@@ -5,10 +5,9 @@
  * also a record in the same seq order.
  */
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
-import * as Schema from "effect/Schema"
+import { decodeJsonPatch } from "../schemas/Plain.js"
 import type { Mode } from "../schemas/Settings.js"
-import { JsonPatch, type Json, type Record, type RunId, type Value, type Values } from "../schemas/Record.js"
+import type { Json, JsonPatch, Record, RunId, Value, Values } from "../schemas/Record.js"
 import * as ConsoleCapture from "./ConsoleCapture.js"
 import { checkArgument, normalise, type RowShape } from "./internal/normalise.js"
 import type { Pipeline } from "./Pipeline.js"
@@ -107,12 +106,13 @@ export interface RunContext {
 /** Rows kept aside before they are folded into the summary (bounded memory: references only). */
 const SUMMARY_FOLD_ROWS = 1024
 
-const decodePatch = Schema.decodeUnknownEither(JsonPatch)
-
+/** The patch as JsonPatch decodes it (a copy), checked in plain code so that a run loads no effect/Schema for it (schemas/Plain.ts). */
 const checkPatch = (what: string, patch: unknown): JsonPatch => {
-  const decoded = decodePatch(patch)
+  const decoded = decodeJsonPatch(patch)
   if (Either.isLeft(decoded)) {
-    throw new TypeError(`steplog: ${what} takes a plain object of JSON values: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)
+    throw new TypeError(
+      `steplog: ${what} takes a plain object of JSON values (null, booleans, numbers, strings, and arrays and objects of them): ${decoded.left.message}`
+    )
   }
   return decoded.right
 }

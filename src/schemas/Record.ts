@@ -5,10 +5,11 @@
  * (`UploadRecord`, at the end).
  */
 import * as Schema from "effect/Schema"
+import { RUN_ID_PATTERN } from "./Plain.js"
 
 /** A run's id: letters, digits, `-` and `_`, at most 64 characters; chosen by the user or generated. */
 export const RunId = Schema.String.pipe(
-  Schema.pattern(/^[A-Za-z0-9_-]{1,64}$/, {
+  Schema.pattern(RUN_ID_PATTERN, {
     message: () => "a run id of 1 to 64 letters, digits, '-' or '_'"
   }),
   Schema.brand("RunId")

@@ -1,52 +1,39 @@
 /**
  * Run settings: each one comes from the `init()` option, else its `STEPLOG_*` environment
- * variable, else its default, and is decoded with Schema on the way in. A bad value is an
- * `InvalidSetting` naming the setting, where it came from and what was expected.
+ * variable, else its default. This module holds that order, the defaults and the types, and no
+ * effect/Schema, so that `init()` does not load it (bench/first-init.ts): `quickSettings` checks
+ * each value in plain code, and a value it refuses goes to SettingsSchema.ts, whose schemas are the
+ * definition of a good value and word the `InvalidSetting` (test/schemas/Settings.test.ts checks
+ * that the two agree on every value).
  */
 import * as Data from "effect/Data"
 import * as Either from "effect/Either"
-import * as ParseResult from "effect/ParseResult"
-import * as Schema from "effect/Schema"
-import { JsonPatch, RunId } from "./Record.js"
+import * as Num from "effect/Number"
+import * as Option from "effect/Option"
+import { decodeJsonPatch, RUN_ID_PATTERN } from "./Plain.js"
+import type { JsonPatch, RunId } from "./Record.js"
 
 /** How the run reaches a server: `online` uploads as it goes, `offline` keeps it on disk for `steplog sync`, `disabled` does nothing. */
-export const Mode = Schema.Literal("online", "offline", "disabled")
-export type Mode = typeof Mode.Type
+export const MODES = ["online", "offline", "disabled"] as const
+export type Mode = (typeof MODES)[number]
 
 /** When a logged record reaches the disk: every flush interval, the same plus fsync, or before `log()` returns. */
-export const Durability = Schema.Literal("buffered", "fsync", "sync")
-export type Durability = typeof Durability.Type
+export const DURABILITIES = ["buffered", "fsync", "sync"] as const
+export type Durability = (typeof DURABILITIES)[number]
 
 /** What `init({ id })` does when a run with that id exists: `never` refuses, `allow` appends, `must` refuses a new run. */
-export const Resume = Schema.Literal("never", "allow", "must")
-export type Resume = typeof Resume.Type
+export const RESUMES = ["never", "allow", "must"] as const
+export type Resume = (typeof RESUMES)[number]
 
 /** What a run does with what the process prints: `capture` records it as output records (and still prints it), `off` leaves it alone. */
-export const ConsoleMode = Schema.Literal("capture", "off")
-export type ConsoleMode = typeof ConsoleMode.Type
+export const CONSOLE_MODES = ["capture", "off"] as const
+export type ConsoleMode = (typeof CONSOLE_MODES)[number]
 
-const Text = Schema.String.pipe(Schema.minLength(1, { message: () => "a non-empty string" }))
-/**
- * A whole number, at least `min`, whose every failure (not a number, a fraction, too small) reads
- * as `expected`; the `env` twin decodes the same from a string such as "100".
- */
-const wholeNumber = (expected: string, min: number) => {
-  const message = () => expected
-  const option = Schema.Number.annotations({ message }).pipe(Schema.int({ message }), Schema.greaterThanOrEqualTo(min, { message }))
-  return { option, env: Schema.compose(Schema.NumberFromString.annotations({ message }), option) }
-}
-const PositiveInt = wholeNumber("a whole number, 1 or more", 1)
-const Millis = wholeNumber("a whole number of milliseconds, 0 or more", 0)
-/** A literal union whose failure lists the choices once, rather than one "Expected …" per choice. */
-const oneOf = <const L extends readonly [string, ...Array<string>]>(schema: Schema.Literal<L>) =>
-  schema.annotations({ message: () => ({ message: `one of ${schema.literals.map((l) => JSON.stringify(l)).join(", ")}`, override: true }) })
-const Tags = Schema.Array(Schema.String).annotations({ message: () => ({ message: "an array of strings", override: true }) })
-/** Environment spelling of a tag list: `a,b,c`. */
-const TagsFromEnv = Schema.transform(Schema.String, Tags, {
-  strict: true,
-  decode: (s) => s.split(",").map((t) => t.trim()).filter((t) => t.length > 0),
-  encode: (tags) => tags.join(",")
-})
+/** What a server address must look like. */
+export const URL_PATTERN = /^https?:\/\/[^\s]+$/
+
+/** Environment spelling of a tag list: `a,b,c`, spaces around a tag and empty tags dropped. */
+export const splitTags = (s: string): Array<string> => s.split(",").map((t) => t.trim()).filter((t) => t.length > 0)
 
 /** Where a run uploads when neither option nor environment says: a local `steplog server`. */
 export const DEFAULT_BASE_URL = "http://127.0.0.1:7077"
@@ -102,10 +89,15 @@ export interface Settings {
   readonly console: ConsoleMode
 }
 
+/** What each setting decodes to when it is given. */
+export type SettingValues = { readonly [K in keyof Settings]-?: Exclude<Settings[K], null> }
+export type SettingName = keyof SettingValues
+export type Source = "option" | "environment"
+
 /** A setting whose value could not be used. */
 export class InvalidSetting extends Data.TaggedError("InvalidSetting")<{
   readonly setting: string
-  readonly source: "option" | "environment"
+  readonly source: Source
   readonly value: unknown
   readonly expected: string
 }> {
@@ -114,40 +106,6 @@ export class InvalidSetting extends Data.TaggedError("InvalidSetting")<{
     return `steplog: invalid ${from}: ${describe(this.value)}; expected ${this.expected}`
   }
 }
-
-interface Field<A> {
-  readonly option: Schema.Schema<A, any>
-  readonly env: Schema.Schema<A, string> | null
-}
-
-const field = <A>(option: Schema.Schema<A, any>, env: Schema.Schema<A, string> | null = option as any): Field<A> => ({
-  option,
-  env
-})
-
-const fields = {
-  project: field(Text),
-  mode: field(oneOf(Mode)),
-  baseUrl: field(Schema.String.pipe(Schema.pattern(/^https?:\/\/[^\s]+$/, { message: () => "an http:// or https:// URL" }))),
-  apiKey: field(Text),
-  dir: field(Text),
-  id: field(RunId),
-  name: field(Text),
-  config: field(JsonPatch, null),
-  tags: field(Tags, TagsFromEnv),
-  notes: field(Schema.String),
-  group: field(Text),
-  jobType: field(Text),
-  resume: field(oneOf(Resume)),
-  durability: field(oneOf(Durability)),
-  flushIntervalMs: field(Millis.option, Millis.env),
-  finishTimeoutMs: field(Millis.option, Millis.env),
-  bufferSize: field(PositiveInt.option, PositiveInt.env),
-  batchSize: field(PositiveInt.option, PositiveInt.env),
-  console: field(oneOf(ConsoleMode))
-} as const
-
-type FieldName = keyof typeof fields
 
 /** `flushIntervalMs` → `STEPLOG_FLUSH_INTERVAL_MS`; the run's own fields carry `RUN_` (`STEPLOG_RUN_ID`). */
 const envName = (setting: string): string => {
@@ -169,21 +127,25 @@ export interface KeySource {
   (baseUrl: string): string | null
 }
 
+/** Decodes the value given for one setting (a string when it comes from the environment), or fails with E. */
+export type SettingCheck<E> = <K extends SettingName>(setting: K, source: Source, raw: unknown) => Either.Either<SettingValues[K], E>
+
 /**
- * Resolves settings: options beat environment beat defaults. The first bad value fails the whole
- * resolution, so `init()` never starts a run on a setting it would have to guess.
+ * Resolves settings with `check` deciding each value given: options beat environment beat
+ * defaults. The first bad value fails the whole resolution, so `init()` never starts a run on a
+ * setting it would have to guess. `config` has no environment variable.
  */
-export const resolveSettings = (
+export const resolveWith = <E>(
   options: InitOptions,
   env: Readonly<Record<string, string | undefined>>,
-  keyFromCredentials: KeySource
-): Either.Either<Settings, InvalidSetting> => {
-  const pick = <K extends FieldName>(name: K): Either.Either<Schema.Schema.Type<(typeof fields)[K]["option"]> | undefined, InvalidSetting> => {
-    const spec = fields[name] as Field<any>
-    const fromOption = (options as Record<string, unknown>)[name]
-    if (fromOption !== undefined) return decode(name, "option", spec.option, fromOption) as any
-    const fromEnv = spec.env === null ? undefined : env[envName(name)]
-    if (fromEnv !== undefined && fromEnv !== "") return decode(name, "environment", spec.env!, fromEnv) as any
+  keyFromCredentials: KeySource,
+  check: SettingCheck<E>
+): Either.Either<Settings, E> => {
+  const pick = <K extends SettingName>(setting: K): Either.Either<SettingValues[K] | undefined, E> => {
+    const fromOption = (options as Record<string, unknown>)[setting]
+    if (fromOption !== undefined) return check(setting, "option", fromOption)
+    const fromEnv = setting === "config" ? undefined : env[envName(setting)]
+    if (fromEnv !== undefined && fromEnv !== "") return check(setting, "environment", fromEnv)
     return Either.right(undefined)
   }
   return Either.gen(function* () {
@@ -213,21 +175,62 @@ export const resolveSettings = (
   })
 }
 
-const decode = <A>(
-  setting: string,
-  source: "option" | "environment",
-  schema: Schema.Schema<A, any>,
-  value: unknown
-): Either.Either<A, InvalidSetting> =>
-  Either.mapLeft(
-    Schema.decodeUnknownEither(schema)(value),
-    (error) =>
-      new InvalidSetting({
-        setting,
-        source,
-        value,
-        expected: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) =>
-          issue.path.length > 0 ? `${issue.path.join(".")}: ${issue.message}` : issue.message
-        ).join("; ")
-      })
-  )
+/** A value the quick checks do not take, left for SettingsSchema.ts to judge. */
+const refused = Either.left("refused" as const)
+type Quick<A> = (raw: unknown, source: Source) => Either.Either<A, "refused">
+
+const text: Quick<string> = (raw) => (typeof raw === "string" && raw.length >= 1 ? Either.right(raw) : refused)
+const matching = (pattern: RegExp): Quick<string> => (raw) => (typeof raw === "string" && pattern.test(raw) ? Either.right(raw) : refused)
+const oneOf = <L extends string>(choices: ReadonlyArray<L>): Quick<L> => (raw) => (choices.includes(raw as L) ? Either.right(raw as L) : refused)
+const wholeNumber = (min: number): Quick<number> => (raw, source) => {
+  // The environment's string is read as Schema.NumberFromString reads it: effect/Number's parse.
+  const n = source === "option" ? raw : Option.getOrUndefined(Num.parse(raw as string))
+  return typeof n === "number" && Number.isSafeInteger(n) && n >= min ? Either.right(n) : refused
+}
+const strings: Quick<ReadonlyArray<string>> = (raw, source) => {
+  if (source === "environment") return Either.right(splitTags(raw as string))
+  if (!Array.isArray(raw)) return refused
+  const copy: Array<string> = []
+  // Index by index, as a hole is not a string (Array.prototype.every would skip it).
+  for (let i = 0; i < raw.length; i++) {
+    const tag: unknown = raw[i]
+    if (typeof tag !== "string") return refused
+    copy.push(tag)
+  }
+  return Either.right(copy)
+}
+
+/** Each setting's schema in SettingsSchema.ts, in plain code: the same values accepted, decoded to the same. */
+const quick: { readonly [K in SettingName]: Quick<SettingValues[K]> } = {
+  project: text,
+  mode: oneOf(MODES),
+  baseUrl: matching(URL_PATTERN),
+  apiKey: text,
+  dir: text,
+  // RUN_ID_PATTERN is what makes a RunId.
+  id: matching(RUN_ID_PATTERN) as Quick<RunId>,
+  name: text,
+  config: (raw) => Either.mapLeft(decodeJsonPatch(raw), () => "refused" as const),
+  tags: strings,
+  notes: (raw) => (typeof raw === "string" ? Either.right(raw) : refused),
+  group: text,
+  jobType: text,
+  resume: oneOf(RESUMES),
+  durability: oneOf(DURABILITIES),
+  flushIntervalMs: wholeNumber(0),
+  finishTimeoutMs: wholeNumber(0),
+  bufferSize: wholeNumber(1),
+  batchSize: wholeNumber(1),
+  console: oneOf(CONSOLE_MODES)
+}
+
+/**
+ * Settings resolved by the quick checks, or undefined when one of them refused a value: then
+ * `resolveSettings` of SettingsSchema.ts decides, and says what is wrong.
+ */
+export const quickSettings = (
+  options: InitOptions,
+  env: Readonly<Record<string, string | undefined>>,
+  keyFromCredentials: KeySource
+): Settings | undefined =>
+  Either.getOrUndefined(resolveWith(options, env, keyFromCredentials, (setting, source, raw) => quick[setting](raw, source)))

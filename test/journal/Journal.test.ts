@@ -32,6 +32,12 @@ const writeJournal = (path: string, batches: ReadonlyArray<ReadonlyArray<Record>
 }
 
 const read = (path: string): JournalScan => Either.getOrThrow(readJournal(path))
+
+/** Reopens a journal as a resumed run does: read it, then append after its last whole frame. */
+const reopen = (path: string) => {
+  const scan = read(path)
+  return { writer: Either.getOrThrow(JournalWriter.reopen(path, scan)), scan }
+}
 const recordsOf = (frames: ReadonlyArray<Written>) => frames.flatMap((frame) => frame.records)
 /** Deep equality with NaN equal to NaN, up to the sign of zero (see `zeroSignless`). */
 const expectSameRecords = (actual: ReadonlyArray<Record>, expected: ReadonlyArray<Record>) =>
@@ -178,7 +184,7 @@ describe("a torn tail", () => {
           const last = frames.at(-1)!
           fs.truncateSync(path, last.start + 1 + (cut % (last.end - last.start - 1)))
 
-          const { writer, scan } = Either.getOrThrow(JournalWriter.reopen(path))
+          const { writer, scan } = reopen(path)
           expect(scan.damage.map((damage) => damage.kind)).toEqual(["torn-tail"])
           expect(writer.offset).toBe(last.start)
           expect(fs.statSync(path).size).toBe(last.start)
@@ -212,7 +218,7 @@ describe("a torn tail", () => {
       expect(scan.records).toEqual(recordsOf(frames))
       expect(scan.damage).toEqual([{ offset: frames[0]!.end, bytes: 4096, kind: "torn-tail", detail: expect.any(String) }])
 
-      const { writer } = Either.getOrThrow(JournalWriter.reopen(path))
+      const { writer } = reopen(path)
       writer.close()
       expect(fs.statSync(path).size).toBe(frames[0]!.end)
     }))
@@ -259,7 +265,7 @@ describe("the header", () => {
         end: 0
       })
 
-      const { writer } = Either.getOrThrow(JournalWriter.reopen(path))
+      const { writer } = reopen(path)
       writer.append([{ kind: "exit", seq: 0, ts: 1, exitCode: 0, signal: null, durationMs: 5 }])
       writer.close()
       expect(read(path)).toMatchObject({ frames: 1, damage: [], records: [{ kind: "exit", seq: 0 }] })

@@ -3,8 +3,10 @@
  * default, decided field by field; a bad value is an InvalidSetting a user can act on.
  */
 import * as Either from "effect/Either"
+import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { InvalidSetting, resolveSettings, type InitOptions, type KeySource } from "../../src/schemas/Settings.js"
+import { InvalidSetting, quickSettings, type InitOptions, type KeySource } from "../../src/schemas/Settings.js"
+import { resolveSettings } from "../../src/schemas/SettingsSchema.js"
 
 type Env = { readonly [name: string]: string }
 
@@ -174,5 +176,78 @@ describe("a bad setting", () => {
   it("carries the setting, where it came from, and the value as data", () => {
     const error = invalid({}, { STEPLOG_FLUSH_INTERVAL_MS: "abc" })
     expect(error).toMatchObject({ _tag: "InvalidSetting", setting: "flushIntervalMs", source: "environment", value: "abc" })
+  })
+})
+
+describe("the quick checks init() resolves settings with", () => {
+  const settings = [
+    "project", "mode", "baseUrl", "apiKey", "dir", "id", "name", "config", "tags", "notes", "group", "jobType",
+    "resume", "durability", "flushIntervalMs", "finishTimeoutMs", "bufferSize", "batchSize", "console"
+  ] as const
+  const variables = [
+    "STEPLOG_PROJECT", "STEPLOG_MODE", "STEPLOG_BASE_URL", "STEPLOG_API_KEY", "STEPLOG_DIR", "STEPLOG_RUN_ID", "STEPLOG_RUN_NAME",
+    "STEPLOG_TAGS", "STEPLOG_NOTES", "STEPLOG_RUN_GROUP", "STEPLOG_JOB_TYPE", "STEPLOG_RESUME", "STEPLOG_DURABILITY",
+    "STEPLOG_FLUSH_INTERVAL_MS", "STEPLOG_FINISH_TIMEOUT_MS", "STEPLOG_BUFFER_SIZE", "STEPLOG_BATCH_SIZE", "STEPLOG_CONSOLE"
+  ] as const
+  /** Strings near every edge a setting has: its choices, URLs, run ids, and numbers as the environment spells them. */
+  const edgy = fc.constantFrom(
+    "online", "offline", "disabled", "buffered", "fsync", "sync", "never", "allow", "must", "capture", "off", "Online",
+    "", " ", "x", "a b", "run_1-A", "r".repeat(64), "r".repeat(65), "a/b", "http://h:1", "https://x.org/p?q=1", "http://", "http:// x", "ftp://x",
+    "0", "1", "-1", "-0", "2.5", " 12 ", "0x10", "1e3", "1e400", "9007199254740993", "NaN", "Infinity", "-Infinity", "abc", "a,b, ,c", ","
+  )
+  const value = fc.oneof(
+    edgy,
+    fc.string({ maxLength: 8 }),
+    fc.constantFrom(0, 1, -1, -0, 1.5, 100, 2 ** 53, Number.NaN, Number.POSITIVE_INFINITY),
+    fc.integer(),
+    fc.double(),
+    fc.array(fc.oneof(edgy, fc.string(), fc.integer()), { maxLength: 3 }),
+    fc.sparseArray(fc.string(), { maxLength: 3 }),
+    fc.dictionary(fc.string(), fc.oneof(fc.jsonValue(), fc.constantFrom(undefined, () => 1)), { maxKeys: 3 }),
+    fc.anything({ maxDepth: 2, withDate: true, withMap: true, withBigInt: true })
+  )
+  const envValue = fc.oneof(edgy, fc.string({ maxLength: 8 }))
+  const keys = fc.constantFrom<KeySource>(noKey, () => "stored-key")
+
+  /** Quick and schema agree: both accept, with equal settings, or the quick checks hand over and the schema refuses. */
+  const agree = (options: InitOptions, env: Env, keySource: KeySource) => {
+    const quick = quickSettings(options, env, keySource)
+    const schema = resolveSettings(options, env, keySource)
+    if (Either.isRight(schema)) expect(quick).toStrictEqual(schema.right)
+    else expect(quick).toBeUndefined()
+  }
+
+  it("accept what the schemas accept, decoded to the same, one setting at a time", () => {
+    fc.assert(fc.property(fc.constantFrom(...settings), value, keys, (setting, raw, keySource) => agree({ [setting]: raw }, {}, keySource)), {
+      numRuns: 3000
+    })
+    fc.assert(fc.property(fc.constantFrom(...variables), envValue, keys, (variable, raw, keySource) => agree({}, { [variable]: raw }, keySource)), {
+      numRuns: 3000
+    })
+  })
+
+  it("agree on options and environment together", () => {
+    const good = fc.record(
+      {
+        project: fc.constantFrom("p", "default"),
+        mode: fc.constantFrom("online", "offline", "disabled"),
+        dir: fc.constantFrom("./runs", "/tmp/x"),
+        id: fc.constantFrom("run-1", "a_b"),
+        config: fc.dictionary(fc.string(), fc.jsonValue(), { maxKeys: 3 }),
+        tags: fc.array(fc.string(), { maxLength: 3 }),
+        durability: fc.constantFrom("buffered", "fsync", "sync"),
+        flushIntervalMs: fc.nat(1000),
+        bufferSize: fc.integer({ min: 1, max: 4096 })
+      },
+      { requiredKeys: [] }
+    )
+    const options = fc.oneof(good, fc.dictionary(fc.constantFrom(...settings), value, { maxKeys: 4 }))
+    const env = fc.dictionary(fc.constantFrom(...variables), envValue, { maxKeys: 4 })
+    fc.assert(fc.property(options, env, keys, (o, e, keySource) => agree(o as InitOptions, e, keySource)), { numRuns: 2000 })
+  })
+
+  it("take the common options without handing over to the schemas", () => {
+    const options: InitOptions = { project: "mnist", config: { lr: 0.001, layers: [64, 64] }, tags: ["mlp"], dir: "./runs", mode: "offline", flushIntervalMs: 50 }
+    expect(quickSettings(options, { STEPLOG_BUFFER_SIZE: "64", STEPLOG_TAGS: "a,b" }, noKey)).toEqual(resolve(options, { STEPLOG_BUFFER_SIZE: "64", STEPLOG_TAGS: "a,b" }))
   })
 })

@@ -11,7 +11,10 @@
  * per batch, both are paid once per flush. msgpackr's record extension writes each key set once
  * per payload, so every frame still decodes on its own: no state carries from frame to frame.
  */
-import { Packr, Unpackr } from "msgpackr"
+// msgpackr's entry without the native string extractor and the streams, which only reading
+// needs: the writer is on init()'s path, and this entry loads ~10 ms faster (bench/first-init.ts).
+// JournalReader.ts imports the full "msgpackr"; both entries share the one Packr implementation.
+import { Packr } from "msgpackr/pack"
 import * as zlib from "node:zlib"
 import type { Record } from "../../schemas/Record.js"
 import { toEntries } from "./historyBlock.js"
@@ -35,7 +38,6 @@ export const header = (): Buffer => {
 // One packer per process: with no shared structures, msgpackr defines each record shape inline in
 // the payload that first uses it, so a payload needs nothing from earlier ones.
 const packr = new Packr({ useRecords: true })
-const unpackr = new Unpackr({ useRecords: true })
 
 /**
  * Encodes one batch of records as a frame, in two parts: its 8-byte header and its payload. They
@@ -76,6 +78,3 @@ export const frameAt = (bytes: Uint8Array, offset: number): FrameAt => {
   if (zlib.crc32(payload) !== crc) return { _tag: "BadCrc", detail: "CRC-32 does not match the payload" }
   return { _tag: "Frame", payload, end: start + length }
 }
-
-/** Decodes a payload into the raw (not yet schema-checked) records it holds. */
-export const decodePayload = (payload: Uint8Array): unknown => unpackr.unpack(payload)

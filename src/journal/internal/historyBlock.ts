@@ -8,16 +8,13 @@
  * row as a msgpack map (bench/journal-encode.ts). Seqs inside a block are consecutive, because only
  * history rows join one. Rows with other keys, or a value that is not a number, stay records.
  * Read back, a block becomes the upload's HistoryBlock record (schemas/Record.ts) with the very
- * same columns, so that the upload sends it on as it is.
+ * same columns, so that the upload sends it on as it is (JournalReader.ts checks it on the way in).
  */
-import * as Either from "effect/Either"
-import * as Schema from "effect/Schema"
 import * as os from "node:os"
-import { HistoryBlock, type HistoryRecord, type Record } from "../../schemas/Record.js"
-import { historyRows } from "../../schemas/UploadRecords.js"
+import type { HistoryRecord, Record } from "../../schemas/Record.js"
 
 /** A block as it is packed and unpacked. */
-interface Block {
+export interface Block {
   readonly rows: number
   readonly seq0: number
   readonly keys: ReadonlyArray<string>
@@ -137,29 +134,4 @@ export const toEntries = (records: ReadonlyArray<Record>): Array<Record | Block>
     }
   }
   return entries
-}
-
-const decodeBlock = Schema.decodeUnknownEither(HistoryBlock)
-
-/**
- * What a payload entry holds: a block as the HistoryBlock record the upload sends (checked once,
- * against its schema, not row by row), or records still to be checked against the Record schema
- * (anything that is not a block, and the rows of a block the schema refuses, so that the check of
- * each row names what is wrong and keeps the rest). A block whose fields are malformed gives an
- * error text.
- */
-export const fromEntry = (entry: unknown): HistoryBlock | ReadonlyArray<unknown> | string => {
-  if (typeof entry !== "object" || entry === null || !("rows" in entry)) return [entry]
-  const { rows, seq0, keys, steps, ts, columns } = entry as Partial<Block>
-  if (!Number.isSafeInteger(rows) || rows! < 1 || !Number.isSafeInteger(seq0)) return "a history block with a bad row count or first seq"
-  if (!Array.isArray(keys) || !Array.isArray(columns) || keys.length !== columns.length || !keys.every((k) => typeof k === "string")) {
-    return "a history block whose keys and columns do not match"
-  }
-  const bytes = rows! * 8
-  if (![steps, ts, ...columns].every((column) => column instanceof Uint8Array && column.byteLength === bytes)) {
-    return "a history block with a column of the wrong length"
-  }
-  const block = { kind: "historyBlock", seq: seq0, rows, keys, steps, ts, columns }
-  const decoded = decodeBlock(block)
-  return Either.isRight(decoded) ? decoded.right : historyRows({ ...block, seq: seq0! } as HistoryBlock)
 }
