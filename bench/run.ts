@@ -21,6 +21,7 @@ const scenarios: ReadonlyArray<ReadonlyArray<string>> = [
   ["history-read.ts"],
   ["sync.ts"],
   ["online.ts"],
+  ["latency.ts"],
   ["dashboard.ts"],
   ["first-init.ts"]
 ]
