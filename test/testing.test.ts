@@ -25,7 +25,7 @@ describe("steplog/testing with the promise API", () => {
       const run = await init({ ...server.initOptions, project: "mnist", config: { lr: 0.01 } })
       train(run, 50)
       // run + 50 rows + summary + exit
-      expect(await run.finish()).toEqual({ uploaded: true, records: 53 })
+      expect(await run.finish()).toEqual({ uploaded: true, records: 53, written: 53, dropped: 0 })
 
       const { rows } = await server.history("mnist", run.id)
       expect(rows.map(({ step, values }) => ({ step, values }))).toEqual(
@@ -56,7 +56,7 @@ describe("steplog/testing with Effect", () => {
           [1, { loss: 1 / 2 }],
           [2, { loss: 1 / 3 }]
         ])
-        expect(yield* Steplog.finish()).toEqual({ uploaded: true, records: 6 })
+        expect(yield* Steplog.finish()).toEqual({ uploaded: true, records: 6, written: 6, dropped: 0 })
         return run.id
       }).pipe(Effect.provide(testRunLayer(server, { project: "effect", flushIntervalMs: 100 })))
 

@@ -12,6 +12,12 @@ import { JournalUnreadable, JournalWriteFailed } from "./JournalError.js"
 import type { JournalScan } from "./JournalReader.js"
 import { HEADER_SIZE, encodeFrame, header } from "./internal/frame.js"
 
+/** One frame, encoded: its header and payload, and their length in bytes. */
+export interface Frame {
+  readonly parts: readonly [Buffer, Buffer]
+  readonly bytes: number
+}
+
 export class JournalWriter {
   private constructor(
     /** The journal file. */
@@ -57,14 +63,32 @@ export class JournalWriter {
 
   /** Appends one frame holding `records`; throws `JournalWriteFailed`, after which nothing past `offset` counts. */
   append(records: ReadonlyArray<Record>): void {
-    if (records.length === 0) return
-    const frame = encodeFrame(records)
+    if (records.length > 0) this.appendFrame(JournalWriter.frame(records))
+  }
+
+  /** `records` as the frame `appendFrame` writes: what a writer holds while the disk refuses it. */
+  static frame(records: ReadonlyArray<Record>): Frame {
+    const [head, payload] = encodeFrame(records)
+    return { parts: [head, payload], bytes: head.length + payload.length }
+  }
+
+  /**
+   * Appends an encoded frame; throws `JournalWriteFailed`, after which nothing past `offset` counts.
+   * What a failed write left past `offset` is cut off, so that a full disk gets its space back and
+   * the file ends at a whole frame again.
+   */
+  appendFrame(frame: Frame): void {
     try {
-      this.writeAt(frame, this.offset)
+      this.writeAt(frame.parts, this.offset)
     } catch (cause) {
+      try {
+        fs.ftruncateSync(this.descriptor, this.offset)
+      } catch {
+        // The next successful write lands at `offset` all the same; readers stop at a torn tail.
+      }
       throw new JournalWriteFailed({ path: this.path, offset: this.offset, cause })
     }
-    this.offset += frame[0].length + frame[1].length
+    this.offset += frame.bytes
   }
 
   /** Forces written frames to the disk (fdatasync). */

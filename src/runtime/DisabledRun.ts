@@ -17,5 +17,5 @@ export const disabledRun = (id: RunId, name: string, project: string): Run => ({
   config: emptyRecord(),
   summary: emptyRecord(),
   log: () => {},
-  finish: () => Promise.resolve({ uploaded: false, records: 0, pending: 0, hint: "steplog was disabled for this run" })
+  finish: () => Promise.resolve({ uploaded: false, records: 0, written: 0, dropped: 0, pending: 0, hint: "steplog was disabled for this run" })
 })

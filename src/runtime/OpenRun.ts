@@ -212,7 +212,7 @@ export const openRun = (options: InitOptions = {}, hooks: OpenRunHooks = {}): Ef
       },
       ...(linked === null
         ? {}
-        : { settle: (records: number) => Effect.runPromise(linked.finish(pipeline.flushedOffset(), records, settings.finishTimeoutMs)) }),
+        : { settle: (written: number) => Effect.runPromise(linked.finish(pipeline.flushedOffset(), written, settings.finishTimeoutMs)) }),
       closeSync: () => {
         // The process is going down: write and unlock now; the actors' fibers die with it.
         pipeline.close()

@@ -3,9 +3,11 @@
  *
  *   Run.log ──offer──▶ Buffer (≤ bufferSize records) ──batch──▶ Writer (≤ 4 batches) ──▶ journal.slog
  *
- * `write` is the only entrance. It never blocks, drops or throws: when the Buffer is full it
- * writes the pending records synchronously itself, oldest first; with durability "sync" every
- * record is written before `write` returns. Both actors are supervised and restart on a defect.
+ * `write` is the only entrance. It never blocks or throws: when the Buffer is full it writes the
+ * pending records synchronously itself, oldest first; with durability "sync" every record is
+ * written before `write` returns. A disk that refuses writes costs memory up to `maxUnwrittenMb`,
+ * then the newest records (Writer.ts); `status` says how many. Both actors are supervised and
+ * restart on a defect.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -29,6 +31,8 @@ export interface Pipeline {
   readonly close: () => void
   /** Bytes of whole frames in the journal. */
   readonly flushedOffset: () => number
+  /** Records handed on that will never reach the journal, and why. */
+  readonly status: () => Writer.WriteStatus
 }
 
 /**
@@ -37,7 +41,7 @@ export interface Pipeline {
  */
 export const make = (options: {
   readonly journal: JournalWriter
-  readonly settings: Pick<Settings, "bufferSize" | "batchSize" | "flushIntervalMs" | "durability">
+  readonly settings: Pick<Settings, "bufferSize" | "batchSize" | "flushIntervalMs" | "durability" | "maxUnwrittenMb">
   readonly report: (message: string) => void
   /** Hears the journal offset after each flush that moved it (online runs tell their service). */
   readonly onFlushed?: (offset: number) => void
@@ -50,6 +54,8 @@ export const make = (options: {
       journal,
       inboxCapacity: WRITER_INBOX_BATCHES,
       durability: settings.durability,
+      maxHeldBytes: settings.maxUnwrittenMb * 2 ** 20,
+      report,
       ...(options.onFlushed === undefined ? {} : { onFlushed: options.onFlushed })
     })
     const buffer = yield* Buffer.make({
@@ -59,24 +65,11 @@ export const make = (options: {
       handOff: writer.submit
     })
 
-    // Set while the disk refuses writes, so the failure is reported once, not once per record.
-    let failing = false
-    const writeNow = (records: ReadonlyArray<Record>): void => {
-      try {
-        writer.writeNow(records)
-        failing = false
-      } catch (error) {
-        if (!failing) report(`${String((error as Error).message ?? error)}; records are kept in memory until a write succeeds`)
-        failing = true
-      }
-    }
-
     let closed = false
     const close = (): void => {
       if (closed) return
       closed = true
-      writeNow(buffer.takeAll())
-      journal.close()
+      writer.close(buffer.takeAll())
     }
 
     // Added before the actors are forked, so it runs after they have been interrupted.
@@ -87,13 +80,10 @@ export const make = (options: {
 
     const write: (record: Record) => void =
       settings.durability === "sync"
-        ? (record) => writeNow([record])
+        ? (record) => writer.writeNow([record])
         : (record) => {
-          if (!buffer.offer(record)) {
-            const pending = [...buffer.takeAll(), record]
-            writeNow(pending)
-          }
+          if (!buffer.offer(record)) writer.writeNow([...buffer.takeAll(), record])
         }
 
-    return { write, close, flushedOffset: writer.flushedOffset }
+    return { write, close, flushedOffset: writer.flushedOffset, status: writer.status }
   })

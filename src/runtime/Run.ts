@@ -34,10 +34,21 @@ export interface LogOptions {
   readonly commit?: boolean
 }
 
-/** What `finish()` resolves to. */
-export type FinishResult =
-  | { readonly uploaded: true; readonly records: number }
-  | { readonly uploaded: false; readonly records: number; readonly pending: number; readonly hint: string }
+/** Whether the server holds every record the journal holds, and if not, how many it lacks and what to do. */
+export type UploadOutcome =
+  | { readonly uploaded: true }
+  | { readonly uploaded: false; readonly pending: number; readonly hint: string }
+
+/**
+ * What `finish()` resolves to: the records the run logged, those of them in the journal (the rest
+ * were `dropped`, the disk refusing them: `dropReason` says how), and whether the server has them.
+ */
+export type FinishResult = UploadOutcome & {
+  readonly records: number
+  readonly written: number
+  readonly dropped: number
+  readonly dropReason?: string
+}
 
 /** A run's config: set at `init()`, patched with `update()`. */
 export interface RunConfig {
@@ -97,10 +108,10 @@ export interface RunContext {
   /** The same, synchronously, for the moment the process exits. */
   readonly closeSync: () => void
   /**
-   * Online runs: after `close`, waits for the upload of the run's `records` records (at most
-   * finishTimeoutMs) and says how it went. Absent: the run stays on disk for `steplog sync`.
+   * Online runs: after `close`, waits for the upload of the `written` records of the journal (at
+   * most finishTimeoutMs) and says how it went. Absent: the run stays on disk for `steplog sync`.
    */
-  readonly settle?: (records: number) => Promise<FinishResult>
+  readonly settle?: (written: number) => Promise<UploadOutcome>
 }
 
 /** Rows kept aside before they are folded into the summary (bounded memory: references only). */
@@ -217,7 +228,10 @@ export class ActiveRun implements Run {
     if (this.finished === null) {
       this.endConsole()
       this.writeLast(options?.exitCode ?? 0, null)
-      this.finished = this.context.close().then(() => this.context.settle?.(this.seq) ?? this.result())
+      this.finished = this.context.close().then(async () => {
+        const written = this.seq - this.context.pipeline.status().dropped
+        return this.result(this.context.settle === undefined ? this.stored(written) : await this.context.settle(written))
+      })
     }
     return this.finished
   }
@@ -227,7 +241,7 @@ export class ActiveRun implements Run {
     if (this.finished !== null) return
     this.endConsole()
     this.writeLast(exitCode, signal)
-    this.finished = Promise.resolve(this.result())
+    this.finished = Promise.resolve(this.result(this.stored(this.seq - this.context.pipeline.status().dropped)))
     this.context.closeSync()
   }
 
@@ -253,13 +267,16 @@ export class ActiveRun implements Run {
     release?.()
   }
 
-  private result(): FinishResult {
-    return {
-      uploaded: false,
-      records: this.seq,
-      pending: this.seq,
-      hint: `this run is stored offline in ${this.dir}; upload it with: steplog sync ${this.dir}`
-    }
+  /** An offline run's outcome: every written record waits on disk for `steplog sync`. */
+  private stored(written: number): UploadOutcome {
+    const what = written === this.seq ? "this run is" : `${written} of this run's ${this.seq} records are`
+    return { uploaded: false, pending: written, hint: `${what} stored offline in ${this.dir}; upload it with: steplog sync ${this.dir}` }
+  }
+
+  /** The outcome with the counts of the run's records: logged, in the journal, dropped and why. */
+  private result(outcome: UploadOutcome): FinishResult {
+    const { dropped, dropReason } = this.context.pipeline.status()
+    return { ...outcome, records: this.seq, written: this.seq - dropped, dropped, ...(dropReason === null ? {} : { dropReason }) }
   }
 
   private logWithOptions(values: { [key: string]: Value }, options: LogOptions): void {

@@ -34,7 +34,7 @@ import { fileURLToPath } from "node:url"
 import * as Ipc from "../schemas/Ipc.js"
 import * as CrashLoop from "./CrashLoop.js"
 import { progressBar } from "./internal/progressBar.js"
-import type { FinishResult } from "./Run.js"
+import type { UploadOutcome } from "./Run.js"
 
 /** The service process ended (it is restarted unless the link gives up). */
 class ServiceDied extends Data.TaggedError("ServiceDied")<{ readonly detail: string }> {}
@@ -60,7 +60,7 @@ export interface LinkedRun {
    * The run has ended with its journal at `offset` bytes and `records` records: succeeds when the
    * server has acknowledged all of them, or after `timeoutMs`, never later.
    */
-  readonly finish: (offset: number, records: number, timeoutMs: number) => Effect.Effect<FinishResult>
+  readonly finish: (offset: number, records: number, timeoutMs: number) => Effect.Effect<UploadOutcome>
   /** Forgets the run without finishing it (init failed after registering). */
   readonly forget: () => void
 }
@@ -253,9 +253,8 @@ export const make = (options: {
     const supervised = options.restartClock === undefined ? supervise : Effect.withClock(supervise, options.restartClock)
 
     /** What `finish()` answers when not everything was acknowledged. */
-    const notUploaded = (entry: Entry, records: number, ackSeq: number, why: string): FinishResult => ({
+    const notUploaded = (entry: Entry, records: number, ackSeq: number, why: string): UploadOutcome => ({
       uploaded: false,
-      records,
       pending: Math.max(0, records - ackSeq),
       hint: `${why}; the run is on disk in ${entry.options.runDir}: \`steplog sync ${entry.options.runDir}\` uploads what is left`
     })
@@ -299,7 +298,7 @@ export const make = (options: {
         })
       }
 
-      const finish = (offset: number, records: number, timeoutMs: number): Effect.Effect<FinishResult> =>
+      const finish = (offset: number, records: number, timeoutMs: number): Effect.Effect<UploadOutcome> =>
         Effect.gen(function* () {
           entry.final = offset
           entry.flushed = Math.max(entry.flushed, offset)
@@ -314,7 +313,7 @@ export const make = (options: {
           if (bar !== null) yield* Fiber.interrupt(bar)
           if (Option.isSome(ended)) {
             const state = ended.value
-            return state.done ? { uploaded: true, records } : notUploaded(entry, records, state.ackSeq, state.stopped!)
+            return state.done ? { uploaded: true } : notUploaded(entry, records, state.ackSeq, state.stopped!)
           }
           const { ackSeq } = yield* SubscriptionRef.get(entry.state)
           return notUploaded(

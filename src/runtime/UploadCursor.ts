@@ -62,14 +62,20 @@ export const write = (file: string, cursor: UploadCursor): Effect.Effect<void, C
       // One temporary name per process: two services never upload one run at once (the run lock
       // belongs to its training process, and each training process has one service).
       const temp = `${file}.tmp-${process.pid}`
-      const handle = await fs.promises.open(temp, "w", 0o644)
       try {
-        await handle.writeFile(JSON.stringify({ offset: cursor.offset, ackSeq: cursor.ackSeq }))
-        await handle.sync()
-      } finally {
-        await handle.close()
+        const handle = await fs.promises.open(temp, "w", 0o644)
+        try {
+          await handle.writeFile(JSON.stringify({ offset: cursor.offset, ackSeq: cursor.ackSeq }))
+          await handle.sync()
+        } finally {
+          await handle.close()
+        }
+        await fs.promises.rename(temp, file)
+      } catch (cause) {
+        // A full disk keeps no half-written temporary file: its space is what the next write needs.
+        await fs.promises.rm(temp, { force: true }).catch(() => {})
+        throw cause
       }
-      await fs.promises.rename(temp, file)
       await syncDirectory(path.dirname(file))
     },
     catch: (cause) => new CursorWriteFailed({ path: file, cause })

@@ -64,6 +64,8 @@ export interface InitOptions {
   readonly batchSize?: number
   /** Whether the run records what the process writes to stdout and stderr. */
   readonly console?: ConsoleMode
+  /** MiB of records held in memory while the disk refuses journal writes; past it the newest are dropped. */
+  readonly maxUnwrittenMb?: number
 }
 
 /** Settings after resolution: every field decided. */
@@ -87,6 +89,7 @@ export interface Settings {
   readonly bufferSize: number
   readonly batchSize: number
   readonly console: ConsoleMode
+  readonly maxUnwrittenMb: number
 }
 
 /** What each setting decodes to when it is given. */
@@ -170,7 +173,8 @@ export const resolveWith = <E>(
       finishTimeoutMs: (yield* pick("finishTimeoutMs")) ?? 60_000,
       bufferSize: (yield* pick("bufferSize")) ?? 2_048,
       batchSize: (yield* pick("batchSize")) ?? 1_024,
-      console: (yield* pick("console")) ?? "capture"
+      console: (yield* pick("console")) ?? "capture",
+      maxUnwrittenMb: (yield* pick("maxUnwrittenMb")) ?? 64
     }
   })
 }
@@ -221,7 +225,8 @@ const quick: { readonly [K in SettingName]: Quick<SettingValues[K]> } = {
   finishTimeoutMs: wholeNumber(0),
   bufferSize: wholeNumber(1),
   batchSize: wholeNumber(1),
-  console: oneOf(CONSOLE_MODES)
+  console: oneOf(CONSOLE_MODES),
+  maxUnwrittenMb: wholeNumber(1)
 }
 
 /**

@@ -67,7 +67,8 @@ const fields: { readonly [K in SettingName]: Field } = {
   finishTimeoutMs: Millis,
   bufferSize: PositiveInt,
   batchSize: PositiveInt,
-  console: { option: oneOf(CONSOLE_MODES) }
+  console: { option: oneOf(CONSOLE_MODES) },
+  maxUnwrittenMb: PositiveInt
 }
 
 const decode = (setting: SettingName, source: Source, value: unknown): Either.Either<any, InvalidSetting> => {

@@ -1,7 +1,9 @@
 /**
  * The Writer actor over a real journal whose appends can be made to fail, as a full or failing
- * disk makes them: a failed batch is written again, once, at the same offset, after the
- * supervisor's restart delay (passed with `TestClock`), and the synchronous path keeps order.
+ * disk makes them: refused batches are held and written again, in order, once the disk takes
+ * writes (at the next flush or RETRY_INTERVAL later, on the TestClock); past the cap the newest are
+ * dropped, counted, and the journal's seqs stay contiguous; the synchronous path keeps order and
+ * never throws. (test/runtime/DiskFull.test.ts does the same on a real full disk.)
  */
 import { expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -12,47 +14,68 @@ import { supervise } from "../../src/actors/Supervisor.js"
 import * as Writer from "../../src/actors/Writer.js"
 import { JournalWriteFailed } from "../../src/journal/JournalError.js"
 import { JournalWriter } from "../../src/journal/JournalWriter.js"
-import { encodeFrame } from "../../src/journal/internal/frame.js"
 import { histories, openJournal as openJournalAt, read, settle } from "../support/actors.js"
 import { useTempDir } from "../support/tempDir.js"
 
 const temp = useTempDir("writer")
 
-
 const openJournal = Effect.suspend(() => openJournalAt(temp.file("journal.slog")))
 
-
-
 /**
- * What each coming append call does: "ok" appends; "torn" writes the first half of the frame at
+ * What each coming frame append does: "ok" appends; "torn" writes the first half of the frame at
  * the journal's offset, as a write cut off by a failing disk does, then throws; "refused" throws
  * having written nothing. Calls past the plan append. Returns the number of calls so far.
  */
 const planAppends = (journal: JournalWriter, plan: Array<"ok" | "torn" | "refused">) => {
-  const append = journal.append.bind(journal)
+  const append = journal.appendFrame.bind(journal)
   const calls = { count: 0 }
-  journal.append = (records) => {
+  journal.appendFrame = (frame) => {
     calls.count++
     const step = plan.shift() ?? "ok"
-    if (step === "ok") return append(records)
+    if (step === "ok") return append(frame)
     if (step === "torn") {
-      const frame = Buffer.concat(encodeFrame(records))
-      fs.writeSync(journal.fd, frame, 0, frame.length >> 1, journal.offset)
+      const bytes = Buffer.concat(frame.parts)
+      fs.writeSync(journal.fd, bytes, 0, bytes.length >> 1, journal.offset)
     }
     throw new JournalWriteFailed({ path: journal.path, offset: journal.offset, cause: new Error(`ENOSPC (${step})`) })
   }
   return calls
 }
 
-/** Starts a Writer over `journal` under the real restart schedule; `reports` collects what it reports. */
-const startWriter = (journal: JournalWriter, inboxCapacity = 4) =>
+/** Makes frame appends throw, as a full disk does, for as long as `refusing()` holds. */
+const refuseWhile = (journal: JournalWriter, refusing: () => boolean) => {
+  const append = journal.appendFrame.bind(journal)
+  journal.appendFrame = (frame) => {
+    if (refusing()) throw new JournalWriteFailed({ path: journal.path, offset: journal.offset, cause: new Error("ENOSPC") })
+    append(frame)
+  }
+}
+
+/** A Writer over `journal` (no fiber: only the synchronous path runs); `reports` collects what it reports. */
+const makeWriter = (journal: JournalWriter, options: { readonly inboxCapacity?: number; readonly maxHeldBytes?: number } = {}) =>
   Effect.gen(function* () {
     const reports: Array<string> = []
-    const writer = yield* Writer.make({ journal, inboxCapacity, durability: "buffered" })
-    yield* supervise("the journal Writer", writer.loop, { report: (message) => reports.push(message) })
-    yield* settle()
+    const writer = yield* Writer.make({
+      journal,
+      inboxCapacity: options.inboxCapacity ?? 4,
+      durability: "buffered",
+      maxHeldBytes: options.maxHeldBytes ?? 2 ** 20,
+      report: (message) => reports.push(message)
+    })
     return { writer, reports }
   })
+
+/** The same, with its fiber running under the real restart schedule. */
+const startWriter = (journal: JournalWriter, options: { readonly inboxCapacity?: number; readonly maxHeldBytes?: number } = {}) =>
+  Effect.gen(function* () {
+    const made = yield* makeWriter(journal, options)
+    yield* supervise("the journal Writer", made.writer.loop, { report: (message) => made.reports.push(message) })
+    yield* settle()
+    return made
+  })
+
+/** The bytes of the frame `records` make. */
+const frameBytes = (count: number) => JournalWriter.frame(histories(0, count)).bytes
 
 describe("Writer", () => {
   it.scoped("writes each submitted batch as one frame, in order", () =>
@@ -73,7 +96,7 @@ describe("Writer", () => {
     Effect.gen(function* () {
       const journal = yield* openJournal
       const offsets: Array<number> = []
-      const writer = yield* Writer.make({ journal, inboxCapacity: 4, durability: "buffered", onFlushed: (offset) => offsets.push(offset) })
+      const writer = yield* Writer.make({ journal, inboxCapacity: 4, durability: "buffered", maxHeldBytes: 2 ** 20, report: () => {}, onFlushed: (offset) => offsets.push(offset) })
       yield* supervise("the journal Writer", writer.loop, { report: () => {} })
       yield* settle()
       expect(offsets).toEqual([])
@@ -86,7 +109,7 @@ describe("Writer", () => {
       expect(read(journal).records).toEqual(histories(0, 7))
     }))
 
-  it.scoped("after two failed appends, one of them torn half-way, is restarted by its supervisor and writes every record once, in order, undamaged", () =>
+  it.scoped("holds the batches a failing disk refused, one torn half-way, and writes each once, in order, when the disk takes writes again", () =>
     Effect.gen(function* () {
       const journal = yield* openJournal
       const calls = planAppends(journal, ["ok", "torn", "refused"])
@@ -95,27 +118,20 @@ describe("Writer", () => {
       writer.submit(histories(0, 2))
       writer.submit(histories(2, 3))
       yield* settle(() => reports.length === 1)
-      // The first batch landed; the second tore half-way and the fiber died.
+      // The first batch landed; the second tore half-way and is held, the fiber alive.
       expect(calls.count).toBe(2)
       expect(reports).toHaveLength(1)
-      expect(reports[0]).toContain("the journal Writer failed and will be restarted")
       expect(reports[0]).toContain("ENOSPC (torn)")
-      const torn = read(journal)
-      expect(torn.records).toEqual(histories(0, 2))
-      expect(torn.damage.map((d) => d.kind)).toEqual(["torn-tail"])
-      // A batch submitted while the Writer is down waits behind the failed one.
+      expect(reports[0]).toContain("held in memory")
+      expect(read(journal).records).toEqual(histories(0, 2))
+      // A flush tries the held batch again first (refused, and not reported again), and holds the new one behind it.
       writer.submit(histories(5, 1))
+      yield* settle(() => calls.count === 3)
+      expect(reports).toHaveLength(1)
+      expect(read(journal).records).toEqual(histories(0, 2))
 
-      // No retry before the first restart delay (10 ms) has passed.
-      yield* TestClock.adjust("9 millis")
-      expect(calls.count).toBe(2)
-      yield* TestClock.adjust("1 millis")
-      yield* settle(() => reports.length === 2)
-      expect(calls.count).toBe(3)
-      expect(reports[1]).toContain("ENOSPC (refused)")
-
-      // The second delay doubles to 20 ms; then the same batch goes to the same offset.
-      yield* TestClock.adjust("19 millis")
+      // With no flush, the next try comes RETRY_INTERVAL later.
+      yield* TestClock.adjust("999 millis")
       expect(calls.count).toBe(3)
       yield* TestClock.adjust("1 millis")
       yield* settle(() => read(journal).records.length === 6)
@@ -126,6 +142,44 @@ describe("Writer", () => {
       expect(scan.frames).toBe(3)
       expect(scan.end).toBe(fs.statSync(journal.path).size)
       expect(reports).toHaveLength(2)
+      expect(reports[1]).toContain("takes journal writes again")
+      expect(writer.status()).toEqual({ dropped: 0, dropReason: null })
+    }))
+
+  it.scoped("past maxHeldBytes drops the newest batches, counts them, and numbers the records after them down: the journal's seqs stay contiguous", () =>
+    Effect.gen(function* () {
+      const journal = yield* openJournal
+      let refusing = true
+      refuseWhile(journal, () => refusing)
+      // Room for two frames of two records.
+      const { writer, reports } = yield* makeWriter(journal, { maxHeldBytes: 2 * frameBytes(2) })
+      for (let from = 0; from < 10; from += 2) writer.writeNow(histories(from, 2))
+      expect(read(journal).records).toEqual([])
+      expect(writer.status()).toMatchObject({ dropped: 6 })
+      expect(writer.status().dropReason).toContain("ENOSPC")
+      expect(writer.status().dropReason).toContain("maxUnwrittenMb")
+      expect(reports.filter((report) => report.includes("dropped"))).toHaveLength(1)
+
+      refusing = false
+      writer.writeNow(histories(10, 2))
+      const scan = read(journal)
+      expect(scan.damage).toEqual([])
+      // Seqs 0–3 held and written, 4–9 dropped, 10–11 written as 4–5.
+      expect(scan.records).toEqual([...histories(0, 4), ...histories(10, 2).map((record, i) => ({ ...record, seq: 4 + i }))])
+      expect(writer.status().dropped).toBe(6)
+    }))
+
+  it.scoped("when the run ends on a refusing disk, drops what it still holds, says so, and closes the journal", () =>
+    Effect.gen(function* () {
+      const journal = yield* openJournal
+      refuseWhile(journal, () => true)
+      const { writer, reports } = yield* makeWriter(journal)
+      writer.writeNow(histories(0, 3))
+      writer.close(histories(3, 1))
+      expect(writer.status()).toMatchObject({ dropped: 4 })
+      expect(writer.status().dropReason).toContain("4 still held when the run ended")
+      expect(reports.at(-1)).toContain("4 records could not be written before the run ended")
+      expect(journal.fd).toBe(-1)
     }))
 
   it.scoped("writeNow writes the inbox first, then its records, before it returns", () =>
@@ -140,27 +194,28 @@ describe("Writer", () => {
       expect(scan.frames).toBe(2)
     }))
 
-  it.scoped("writeNow on a refusing disk throws and keeps every record, to be written in order by the next write", () =>
+  it.scoped("writeNow on a refusing disk never throws and holds every record, to be written in order by the next write", () =>
     Effect.gen(function* () {
       const journal = yield* openJournal
       planAppends(journal, ["refused", "refused"])
-      // No actor fiber: only the synchronous path runs here.
-      const writer = yield* Writer.make({ journal, inboxCapacity: 4, durability: "buffered" })
+      const { writer, reports } = yield* makeWriter(journal)
 
-      expect(() => writer.writeNow(histories(0, 1))).toThrow(JournalWriteFailed)
-      expect(() => writer.writeNow(histories(1, 2))).toThrow(JournalWriteFailed)
+      expect(() => writer.writeNow(histories(0, 1))).not.toThrow()
+      expect(() => writer.writeNow(histories(1, 2))).not.toThrow()
       expect(read(journal).records).toEqual([])
+      expect(reports).toHaveLength(1)
 
       writer.writeNow(histories(3, 1))
       const scan = read(journal)
       expect(scan.records).toEqual(histories(0, 4))
       expect(scan.damage).toEqual([])
+      expect(reports).toHaveLength(2)
     }))
 
   it.scoped("refuses a batch when its inbox holds inboxCapacity batches", () =>
     Effect.gen(function* () {
       const journal = yield* openJournal
-      const writer = yield* Writer.make({ journal, inboxCapacity: 2, durability: "buffered" })
+      const { writer } = yield* makeWriter(journal, { inboxCapacity: 2 })
       expect(writer.submit(histories(0, 1))).toBe(true)
       expect(writer.submit(histories(1, 1))).toBe(true)
       expect(writer.submit(histories(2, 1))).toBe(false)
@@ -173,7 +228,7 @@ describe("Writer", () => {
   it.scoped("with durability \"fsync\" still writes every batch, in order", () =>
     Effect.gen(function* () {
       const journal = yield* openJournal
-      const writer = yield* Writer.make({ journal, inboxCapacity: 4, durability: "fsync" })
+      const writer = yield* Writer.make({ journal, inboxCapacity: 4, durability: "fsync", maxHeldBytes: 2 ** 20, report: () => {} })
       yield* supervise("the journal Writer", writer.loop, { report: () => {} })
       writer.submit(histories(0, 2))
       yield* settle(() => read(journal).records.length === 2)

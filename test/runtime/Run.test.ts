@@ -439,6 +439,8 @@ describe("finish()", () => {
     expect(result).toEqual({
       uploaded: false,
       records: records.length,
+      written: records.length,
+      dropped: 0,
       pending: records.length,
       hint: expect.stringContaining(`steplog sync ${run.dir}`)
     })
@@ -513,7 +515,7 @@ describe("modes", () => {
     const link: ServiceLink = {
       register: (run) => {
         registered.push(run)
-        return { flushed: () => {}, finish: (_offset, records) => Effect.succeed({ uploaded: true, records }), forget: () => {} }
+        return { flushed: () => {}, finish: () => Effect.succeed({ uploaded: true }), forget: () => {} }
       }
     }
     return { link, registered }
@@ -537,7 +539,7 @@ describe("modes", () => {
     expect(run.mode).toBe("online")
     expect(registered).toMatchObject([{ runId: run.id, runDir: run.dir, baseUrl: "http://127.0.0.1:7077", apiKey: "sk-test" }])
     run.log({ loss: 1 })
-    expect(await run.finish()).toEqual({ uploaded: true, records: 4 })
+    expect(await run.finish()).toEqual({ uploaded: true, records: 4, written: 4, dropped: 0 })
     expect(rows(run)).toEqual([{ step: 0, values: { loss: 1 } }])
   })
 

@@ -71,7 +71,7 @@ describe("an online run", () => {
     const result = JSON.parse(line.slice("finished ".length))
     const expected = Array.from({ length: 500 }, (_, i) => ({ step: i, values: { i, loss: 1 / (i + 1) } }))
     // run + 500 rows + summary + exit
-    expect(result).toEqual({ uploaded: true, records: 503 })
+    expect(result).toEqual({ uploaded: true, records: 503, written: 503, dropped: 0 })
     expect(journalRows(runDir).rows).toEqual(expected)
     expect(await serverRows(runId)).toEqual(expected)
     const detail = (await get(`/api/v1/projects/svc/runs/${runId}`)) as { state: string; records: number; exitCode: number }
@@ -113,7 +113,7 @@ describe("SIGKILL of the service process", () => {
       process.kill(pid, "SIGKILL")
     }
     const line = await child.waitForLine((l) => l.startsWith("finished "), 60_000)
-    expect(JSON.parse(line.slice("finished ".length))).toEqual({ uploaded: true, records: ROWS + 3 })
+    expect(JSON.parse(line.slice("finished ".length))).toEqual({ uploaded: true, records: ROWS + 3, written: ROWS + 3, dropped: 0 })
     expect(servicePids(runDir).length).toBeGreaterThanOrEqual(4)
     const expected = Array.from({ length: ROWS }, (_, i) => ({ step: i, values: { i, loss: 1 / (i + 1) } }))
     expect(await serverRows(runId)).toEqual(expected)

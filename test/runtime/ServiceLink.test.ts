@@ -129,6 +129,8 @@ describe("a link on the TestClock", () => {
       expect(result).toEqual({
         uploaded: false,
         records: journal.records,
+        written: journal.records,
+        dropped: 0,
         pending: journal.records,
         hint: `the upload service kept dying (last: exit status 3) and was restarted ${restarts} times, so uploading stopped; ` +
           `the run is on disk in ${run.dir}: \`steplog sync ${run.dir}\` uploads what is left`
@@ -155,7 +157,6 @@ describe("a link on the TestClock", () => {
       yield* TestClock.adjust("3700 millis")
       expect(yield* Fiber.join(finishing)).toEqual({
         uploaded: false,
-        records: 10,
         pending: 10,
         hint: "the server had not acknowledged every record after 5100 ms (finishTimeoutMs); the upload service keeps sending in the background " +
           `until its upload deadline; the run is on disk in ${runDir}: \`steplog sync ${runDir}\` uploads what is left`
@@ -183,7 +184,7 @@ describe("finish()'s progress bar", () => {
     // The server acknowledges nothing until the bar is up, which is a second into finish().
     await poll("the progress bar", () => (progressFrames(child.stdout(), label).length > 0 ? true : undefined))
     server.ingestGate.open()
-    expect(await finished(child)).toEqual({ uploaded: true, records: 303 })
+    expect(await finished(child)).toEqual({ uploaded: true, records: 303, written: 303, dropped: 0 })
     expect((await child.exited()).code).toBe(0)
     services.pids(runDir)
 
@@ -210,7 +211,7 @@ describe("finish()'s progress bar", () => {
     await poll("finish() to have waited 2.5 s", () => (Date.now() - since >= 2500 ? true : undefined))
     expect(child.lines.some((l) => l.startsWith("finished "))).toBe(false)
     server.ingestGate.open()
-    expect(await finished(child)).toEqual({ uploaded: true, records: 303 })
+    expect(await finished(child)).toEqual({ uploaded: true, records: 303, written: 303, dropped: 0 })
     expect((await child.exited()).code).toBe(0)
     services.pids(runDir)
     expect(child.stderr()).toBe("")

@@ -195,7 +195,7 @@ describe("the server stopped for ten seconds mid-run", () => {
     const result = await finished(child)
     const logged = ticks(child).at(-1)!.n
     // run + rows + summary + exit
-    expect(result).toEqual({ uploaded: true, records: logged + 3 })
+    expect(result).toEqual({ uploaded: true, records: logged + 3, written: logged + 3, dropped: 0 })
     expect((await child.exited()).code).toBe(0)
 
     // Every record exactly once: the server's history is the journal's, and the counts agree.
@@ -227,7 +227,7 @@ describe("a server answering 429 with Retry-After: 2", () => {
     const child = train(front.baseUrl, server.key, server.config, { ROWS: "300", PER_TICK: "100", TICK_MS: "10" })
     const { runId } = await started(child)
     const result = await finished(child)
-    expect(result).toEqual({ uploaded: true, records: 303 })
+    expect(result).toEqual({ uploaded: true, records: 303, written: 303, dropped: 0 })
     expect(await serverRows(server, runId)).toEqual(expectedRows(300))
     // Each request after a 429 came no sooner than the two seconds asked for, and not much later
     // (Retry-After replaces the jittered delay; the rest is the time to notice and send).
@@ -278,7 +278,7 @@ describe("a server that is down", () => {
     expect(await answers(server.baseUrl)).toBe(false)
     expect(child.lines.some((l) => l.startsWith("finished "))).toBe(false)
     await server.start()
-    expect(await finished(child)).toEqual({ uploaded: true, records: 303 })
+    expect(await finished(child)).toEqual({ uploaded: true, records: 303, written: 303, dropped: 0 })
     expect(await serverRows(server, runId)).toEqual(expectedRows(300))
     expect((await child.exited()).code).toBe(0)
   }, 60_000)

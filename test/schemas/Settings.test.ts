@@ -43,7 +43,8 @@ describe("resolving settings", () => {
       finishTimeoutMs: 60_000,
       bufferSize: expect.any(Number),
       batchSize: expect.any(Number),
-      console: "capture"
+      console: "capture",
+      maxUnwrittenMb: 64
     })
   })
 
@@ -147,6 +148,7 @@ describe("a bad setting", () => {
     { env: { STEPLOG_FLUSH_INTERVAL_MS: "-1" }, setting: "environment variable STEPLOG_FLUSH_INTERVAL_MS", shown: `"-1"`, expected: "0 or more" },
     { options: { bufferSize: 0 }, setting: "option bufferSize", shown: "0", expected: "whole number, 1 or more" },
     { env: { STEPLOG_BUFFER_SIZE: "0" }, setting: "environment variable STEPLOG_BUFFER_SIZE", shown: `"0"`, expected: "1 or more" },
+    { env: { STEPLOG_MAX_UNWRITTEN_MB: "0.5" }, setting: "environment variable STEPLOG_MAX_UNWRITTEN_MB", shown: `"0.5"`, expected: "whole number, 1 or more" },
     { options: { id: "a b" }, setting: "option id", shown: `"a b"`, expected: "letters, digits, '-' or '_'" },
     { env: { STEPLOG_RUN_ID: "a/b" }, setting: "environment variable STEPLOG_RUN_ID", shown: `"a/b"`, expected: "letters, digits" },
     { options: { baseUrl: "localhost:7077" }, setting: "option baseUrl", shown: `"localhost:7077"`, expected: "an http:// or https:// URL" },
@@ -182,12 +184,13 @@ describe("a bad setting", () => {
 describe("the quick checks init() resolves settings with", () => {
   const settings = [
     "project", "mode", "baseUrl", "apiKey", "dir", "id", "name", "config", "tags", "notes", "group", "jobType",
-    "resume", "durability", "flushIntervalMs", "finishTimeoutMs", "bufferSize", "batchSize", "console"
+    "resume", "durability", "flushIntervalMs", "finishTimeoutMs", "bufferSize", "batchSize", "console", "maxUnwrittenMb"
   ] as const
   const variables = [
     "STEPLOG_PROJECT", "STEPLOG_MODE", "STEPLOG_BASE_URL", "STEPLOG_API_KEY", "STEPLOG_DIR", "STEPLOG_RUN_ID", "STEPLOG_RUN_NAME",
     "STEPLOG_TAGS", "STEPLOG_NOTES", "STEPLOG_RUN_GROUP", "STEPLOG_JOB_TYPE", "STEPLOG_RESUME", "STEPLOG_DURABILITY",
-    "STEPLOG_FLUSH_INTERVAL_MS", "STEPLOG_FINISH_TIMEOUT_MS", "STEPLOG_BUFFER_SIZE", "STEPLOG_BATCH_SIZE", "STEPLOG_CONSOLE"
+    "STEPLOG_FLUSH_INTERVAL_MS", "STEPLOG_FINISH_TIMEOUT_MS", "STEPLOG_BUFFER_SIZE", "STEPLOG_BATCH_SIZE", "STEPLOG_CONSOLE",
+    "STEPLOG_MAX_UNWRITTEN_MB"
   ] as const
   /** Strings near every edge a setting has: its choices, URLs, run ids, and numbers as the environment spells them. */
   const edgy = fc.constantFrom(
