@@ -13,7 +13,7 @@ import type { AddressInfo } from "node:net"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { storedKey } from "../../src/runtime/Credentials.js"
-import * as ApiKeys from "../../src/server/ApiKeys.js"
+import * as ApiKeys from "../../src/server/store/KeyStore.js"
 import * as Server from "../../src/server/Server.js"
 import { killChildren, type Child } from "../support/child.js"
 import { alive, journalRows, poll, serviceTracker, startedRun, trainOnline } from "../support/service.js"
@@ -69,7 +69,7 @@ const startServer = async (): Promise<TestServer> => {
       Effect.runPromise(
         Effect.flatMap(ApiKeys.KeyStore, (keys) => keys.create({ projects: projects as ApiKeys.KeyScope })).pipe(
           Effect.map((created) => created.key),
-          Effect.provide(Server.keysLayer(dataDir))
+          Effect.provide(Server.storeLayer({ dataDir }))
         )
       )
   }
