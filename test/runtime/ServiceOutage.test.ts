@@ -159,9 +159,18 @@ const get = async (server: TestServer, url: string) => {
   return response.json()
 }
 
+/** Every history row the server holds of the run, page after page. */
 const serverRows = async (server: TestServer, runId: string) => {
-  const history = (await get(server, `/api/v1/projects/svc/runs/${runId}/history`)) as { rows: Array<{ step: number; values: unknown }> }
-  return history.rows.map(({ step, values }) => ({ step, values }))
+  const rows: Array<{ step: number; values: unknown }> = []
+  for (let minStep: number | null = 0; minStep !== null;) {
+    const page = (await get(server, `/api/v1/projects/svc/runs/${runId}/history?minStep=${minStep}`)) as {
+      rows: Array<{ step: number; values: unknown }>
+      next: number | null
+    }
+    for (const { step, values } of page.rows) rows.push({ step, values })
+    minStep = page.next
+  }
+  return rows
 }
 
 const expectedRows = (n: number) => Array.from({ length: n }, (_, i) => ({ step: i, values: { i, loss: 1 / (i + 1) } }))
