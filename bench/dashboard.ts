@@ -13,9 +13,9 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { HistoryRecord, Record, RunId } from "../src/schemas/Record.js"
 import type { ProjectName } from "../src/schemas/Wire.js"
-import { RecordStore } from "../src/server/RecordStore.js"
+import { RecordStore } from "../src/server/store/RecordStore.js"
 import * as Server from "../src/server/Server.js"
-import * as SqliteRecordStore from "../src/server/SqliteRecordStore.js"
+import * as SqliteStore from "../src/server/store/sqlite/SqliteStore.js"
 import { launchChromium, viewport } from "../test/support/chromium.js"
 import { quantile, report, startServerProcess, tempDir } from "./fixtures.js"
 
@@ -60,7 +60,7 @@ const runs = [
 ]
 const dataDir = path.join(dir, "server")
 fs.mkdirSync(dataDir, { recursive: true })
-const seeding = ManagedRuntime.make(SqliteRecordStore.layer({ filename: Server.databasePath(dataDir) }))
+const seeding = ManagedRuntime.make(SqliteStore.layer({ filename: Server.databasePath(dataDir) }))
 for (const run of runs) await seed(seeding, run.runId, run.steps)
 await seeding.dispose()
 

@@ -9,6 +9,7 @@ import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import pino from "pino"
 import { storedKey } from "../src/runtime/Credentials.js"
+import type { HistoryBlock, HistoryRecord } from "../src/schemas/Record.js"
 
 /** The benchmark row: ten full-precision doubles, built fresh for each call. */
 export const row = (step: number) => ({
@@ -26,6 +27,29 @@ export const row = (step: number) => ({
 
 /** The benchmark row's type. */
 export type Row = ReturnType<typeof row>
+
+/** `count` benchmark rows from step `from` as history records (seq = step), as a store ingests them. */
+export const historyRecords = (from: number, count: number): Array<HistoryRecord> =>
+  Array.from({ length: count }, (_, i) => {
+    const { step, ...values } = row(from + i)
+    return { kind: "history", seq: step, ts: 1_764_000_000_000 + step, step, values }
+  })
+
+/** `count` benchmark rows from step `from` as one history block (seq = step), as the uploader sends them. */
+export const historyBlock = (from: number, count: number): HistoryBlock => {
+  const rows = Array.from({ length: count }, (_, i) => row(from + i))
+  const keys = Object.keys(rows[0]!).filter((key) => key !== "step")
+  const column = (of: (r: Row) => number) => Buffer.from(Float64Array.from(rows, of).buffer)
+  return {
+    kind: "historyBlock",
+    seq: from,
+    rows: rows.length,
+    keys,
+    steps: column((r) => r.step),
+    ts: column((r) => 1_764_000_000_000 + r.step),
+    columns: keys.map((key) => column((r) => r[key as keyof Row]))
+  }
+}
 
 /** A logging call under test. */
 export type Log = (data: Row) => void

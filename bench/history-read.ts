@@ -1,7 +1,8 @@
 /**
  * Reading one metric of a million-step run straight from the SQLite store (server time: the
  * `history` call, without HTTP or encoding): `samples=1000` as a chart asks for it, against the
- * baseline of reading the metric's every row. Also the ingest cost of the 1,000-record batches
+ * baseline of reading the metric's every row (page after page, following `next`: an answer holds
+ * at most HISTORY_PAGE_ROWS rows), and one such page. Also the ingest cost of the 1,000-record batches
  * that build the run (ten-double rows, so 10,000 metric rows a batch), and of the same rows as
  * the uploader sends them, a history block of 10,000 rows a batch, into a second run. The run is
  * built once, in a WAL file in a temp dir; reads are repeated and the median and p95 printed.
@@ -9,12 +10,13 @@
  */
 import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Option from "effect/Option"
 import * as path from "node:path"
-import type { HistoryBlock, HistoryRecord, RunId } from "../src/schemas/Record.js"
-import type { ProjectName } from "../src/schemas/Wire.js"
-import { type HistoryQuery, RecordStore } from "../src/server/RecordStore.js"
-import * as SqliteRecordStore from "../src/server/SqliteRecordStore.js"
-import { nanos, quantile, report, row, type Row, tempDir } from "./fixtures.js"
+import type { RunId } from "../src/schemas/Record.js"
+import type { History, ProjectName } from "../src/schemas/Wire.js"
+import { type HistoryQuery, RecordStore } from "../src/server/store/RecordStore.js"
+import * as SqliteStore from "../src/server/store/sqlite/SqliteStore.js"
+import { historyBlock, historyRecords, nanos, quantile, report, tempDir } from "./fixtures.js"
 
 const STEPS = Number(process.env["HISTORY_READ_STEPS"] ?? 1_000_000)
 const BATCH = 1_000
@@ -22,16 +24,12 @@ const READS = 20
 const project = "bench" as ProjectName
 const runId = "million-steps" as RunId
 
-const runtime = ManagedRuntime.make(SqliteRecordStore.layer({ filename: path.join(tempDir("history-read"), "store.sqlite") }))
+const runtime = ManagedRuntime.make(SqliteStore.layer({ filename: path.join(tempDir("history-read"), "store.sqlite") }))
 const store = await runtime.runPromise(RecordStore)
 
 const ingestMs: Array<number> = []
 for (let from = 0; from < STEPS; from += BATCH) {
-  const batch: Array<HistoryRecord> = []
-  for (let step = from; step < from + BATCH; step++) {
-    const { step: _, ...values } = row(step)
-    batch.push({ kind: "history", seq: step, ts: 1_764_000_000_000 + step, step, values })
-  }
+  const batch = historyRecords(from, BATCH)
   const start = process.hrtime.bigint()
   await runtime.runPromise(store.ingest(project, runId, batch))
   ingestMs.push(nanos(start, process.hrtime.bigint()) / 1e6)
@@ -43,32 +41,32 @@ ingestMs.sort((a, b) => a - b)
 const BLOCK_BATCH = 10_000
 const blockMs: Array<number> = []
 for (let from = 0; from < STEPS; from += BLOCK_BATCH) {
-  const rows = Array.from({ length: Math.min(BLOCK_BATCH, STEPS - from) }, (_, i) => row(from + i))
-  const keys = Object.keys(rows[0]!).filter((key) => key !== "step")
-  const column = (of: (r: Row, i: number) => number) => Buffer.from(Float64Array.from(rows, of).buffer)
-  const block: HistoryBlock = {
-    kind: "historyBlock",
-    seq: from,
-    rows: rows.length,
-    keys,
-    steps: column((r) => r.step),
-    ts: column((r) => 1_764_000_000_000 + r.step),
-    columns: keys.map((key) => column((r) => r[key as keyof Row]))
-  }
+  const block = historyBlock(from, Math.min(BLOCK_BATCH, STEPS - from))
   const start = process.hrtime.bigint()
   await runtime.runPromise(store.ingest(project, "million-steps-blocks" as RunId, [block]))
   blockMs.push(nanos(start, process.hrtime.bigint()) / 1e6)
 }
 blockMs.sort((a, b) => a - b)
 
-const read = async (query: HistoryQuery) => {
+/** Rows of the read: one answer, or with `every` every page of it. */
+const rowsOf = (query: HistoryQuery, every: boolean) =>
+  Effect.gen(function* () {
+    let rows = 0
+    let minStep: number | null = query.minStep ?? 0
+    do {
+      const page: History = yield* Effect.map(store.history(project, runId, { ...query, minStep }), Option.getOrThrow)
+      rows += page.rows.length
+      minStep = every ? page.next : null
+    } while (minStep !== null)
+    return rows
+  })
+const read = async (query: HistoryQuery, every = false) => {
   const times: Array<number> = []
   let rows = 0
   for (let i = 0; i < READS; i++) {
     const start = process.hrtime.bigint()
-    const history = await runtime.runPromise(store.history(project, runId, query).pipe(Effect.map((h) => h._tag === "Some" ? h.value.rows.length : 0)))
+    rows = await runtime.runPromise(rowsOf(query, every))
     times.push(nanos(start, process.hrtime.bigint()) / 1e6)
-    rows = history
   }
   times.sort((a, b) => a - b)
   return { rows, median: quantile(times, 0.5), p95: quantile(times, 0.95) }
@@ -78,7 +76,8 @@ const ms = (x: number) => x.toFixed(2)
 const results = [
   ["one metric, samples=1000", await read({ keys: ["loss"], samples: 1_000 })],
   ["ten metrics, samples=1000", await read({ samples: 1_000 })],
-  ["one metric, every row (baseline)", await read({ keys: ["loss"] })]
+  ["one metric, one page of every row", await read({ keys: ["loss"] })],
+  ["one metric, every row, page after page (baseline)", await read({ keys: ["loss"] }, true)]
 ] as const
 report(
   "History read: one metric of a 1,000,000-step run from SQLite (server time)",

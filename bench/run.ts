@@ -19,6 +19,8 @@ const scenarios: ReadonlyArray<ReadonlyArray<string>> = [
   ["million.ts", "steplog"],
   ["million.ts", "pino"],
   ["history-read.ts"],
+  ["store-ingest.ts"],
+  ["read-wait.ts"],
   ["sync.ts"],
   ["online.ts"],
   ["latency.ts"],

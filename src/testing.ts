@@ -13,6 +13,6 @@
  */
 export { startTestServer, SteplogTestServer, type TestServer } from "./testing/TestServer.js"
 export { testRunLayer, testRunLayerFromContext, journalRecords, journalHistory } from "./testing/TestRun.js"
-export type { HistoryQuery } from "./server/RecordStore.js"
+export type { HistoryQuery } from "./server/store/RecordStore.js"
 export type { History, HistoryRow, RunDetail, RunList, RunState } from "./schemas/Wire.js"
 export type { Record as JournalRecord, HistoryRecord } from "./schemas/Record.js"

@@ -55,6 +55,7 @@ const exitStatus = cli(process.argv).pipe(
     KeyNotFound: (error) => Console.error(error.message).pipe(Effect.as(2)),
     KeyNameTaken: (error) => Console.error(error.message).pipe(Effect.as(2)),
     StoreFailed: (error) => Console.error(error.message).pipe(Effect.as(2)),
+    StoreLayoutUnsupported: (error) => Console.error(`steplog: ${error.message}`).pipe(Effect.as(2)),
     ServerRequestFailed: (error) => Console.error(error.message).pipe(Effect.as(2)),
     SyncFailed: (error) => Console.error(error.message).pipe(Effect.as(2)),
     NoRunsNamed: (error) => Console.error(error.message).pipe(Effect.as(2))

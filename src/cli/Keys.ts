@@ -1,6 +1,7 @@
 /**
- * `steplog keys create | list | revoke`: the API keys of a server's data directory, worked on in its
- * database directly (the server may be running: SQLite's WAL lets both use the file).
+ * `steplog keys create | list | revoke`: the API keys of a server's store (its data directory's
+ * SQLite file, or its PostgreSQL database with --database), worked on in the database directly (the
+ * server may be running: SQLite's WAL lets both use the file; PostgreSQL is shared anyway).
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
@@ -16,10 +17,11 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Schema from "effect/Schema"
 import { ProjectName } from "../schemas/Wire.js"
-import { KeyName, KeyStore, type KeyInfo, type KeyScope } from "../server/ApiKeys.js"
-import type { StoreFailed } from "../server/RecordStore.js"
 import * as Server from "../server/Server.js"
-import { data } from "./Server.js"
+import { KeyName, KeyStore, type KeyInfo, type KeyScope } from "../server/store/KeyStore.js"
+import type { StoreFailed } from "../server/store/RecordStore.js"
+import type { StoreLayoutUnsupported } from "../server/store/StoreLayout.js"
+import { data, database } from "./Server.js"
 
 /** `keys list` or `keys revoke` was pointed at a directory that holds no server database. */
 export class NoServerDatabase extends Data.TaggedError("NoServerDatabase")<{ readonly dataDir: string }> {
@@ -53,17 +55,27 @@ const name = Options.text("name").pipe(
 const scopeText = (scope: KeyScope): string => (scope === "*" ? "*" : scope.join(","))
 const time = (ms: number | null): string => (ms === null ? "-" : new Date(ms).toISOString().replace(/\.\d+Z$/, "Z"))
 
-/** Runs `effect` against the KeyStore of `dataDir`; `mustExist` refuses a directory with no server database. */
-const withKeys = <A, E>(dataDir: string, mustExist: boolean, effect: Effect.Effect<A, E, KeyStore>) =>
-  Effect.suspend((): Effect.Effect<A, E | NoServerDatabase | StoreFailed> =>
-    mustExist && !fs.existsSync(Server.databasePath(dataDir))
-      ? Effect.fail(new NoServerDatabase({ dataDir }))
-      : Effect.provide(effect, Server.keysLayer(dataDir))
-  )
+/** Where the keys are: the store of `--database`, else the SQLite file of `--data`. */
+interface StoreOptions {
+  readonly data: string
+  readonly database: Option.Option<string>
+}
 
-const create = Command.make("create", { projects, name, data }, (options) =>
+/**
+ * Runs `effect` against the KeyStore of the store; `mustExist` refuses a data directory with no
+ * server database (a PostgreSQL database is made ready whatever it held).
+ */
+const withKeys = <A, E>(store: StoreOptions, mustExist: boolean, effect: Effect.Effect<A, E, KeyStore>) =>
+  Effect.suspend((): Effect.Effect<A, E | NoServerDatabase | StoreFailed | StoreLayoutUnsupported> => {
+    if (Option.isSome(store.database)) return Effect.provide(effect, Server.storeLayer({ database: store.database.value }))
+    return mustExist && !fs.existsSync(Server.databasePath(store.data))
+      ? Effect.fail(new NoServerDatabase({ dataDir: store.data }))
+      : Effect.provide(effect, Server.storeLayer({ dataDir: store.data }))
+  })
+
+const create = Command.make("create", { projects, name, data, database }, (options) =>
   withKeys(
-    options.data,
+    options,
     false,
     Effect.gen(function* () {
       const keys = yield* KeyStore
@@ -82,9 +94,9 @@ const create = Command.make("create", { projects, name, data }, (options) =>
   )
 )
 
-const list = Command.make("list", { data }, (options) =>
+const list = Command.make("list", { data, database }, (options) =>
   withKeys(
-    options.data,
+    options,
     true,
     Effect.gen(function* () {
       const all = yield* (yield* KeyStore).list
@@ -97,9 +109,9 @@ const list = Command.make("list", { data }, (options) =>
 
 const idOrName = Args.text({ name: "id | name" }).pipe(Args.withDescription("The key's id (key_…) or the name of an unrevoked key, as `steplog keys list` shows them."))
 
-const revoke = Command.make("revoke", { idOrName, data }, (options) =>
+const revoke = Command.make("revoke", { idOrName, data, database }, (options) =>
   withKeys(
-    options.data,
+    options,
     true,
     Effect.gen(function* () {
       const info = yield* (yield* KeyStore).revoke(options.idOrName)
@@ -110,6 +122,6 @@ const revoke = Command.make("revoke", { idOrName, data }, (options) =>
 
 /** The `keys` command and its subcommands. */
 export const keys = Command.make("keys").pipe(
-  Command.withDescription("Manage the API keys of a steplog server's data directory: create (printed once), list, revoke. Works whether or not the server is running."),
+  Command.withDescription("Manage the API keys of a steplog server's store (its --data directory, or its PostgreSQL --database): create (printed once), list, revoke. Works whether or not the server is running."),
   Command.withSubcommands([create, list, revoke])
 )

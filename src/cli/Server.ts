@@ -1,8 +1,10 @@
 /**
- * `steplog server [--host H] [--port N] [--data DIR]`: runs the tracking server in the foreground
- * until Ctrl-C, with its records and keys in DIR/steplog.db.
+ * `steplog server [--host H] [--port N] [--data DIR | --database postgres://…]`: runs the tracking
+ * server in the foreground until Ctrl-C, with its store in DIR/steplog.db (SQLite) or in a
+ * PostgreSQL database that several server processes may share.
  */
 import * as Command from "@effect/cli/Command"
+import * as Config from "effect/Config"
 import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
@@ -10,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as path from "node:path"
 import * as Server from "../server/Server.js"
+import { redact } from "../server/store/postgres/PostgresStore.js"
 
 /** The server could not start: the address is taken, or the data directory cannot be used. */
 export class ServerStartFailed extends Data.TaggedError("ServerStartFailed")<{ readonly detail: string }> {
@@ -35,6 +38,23 @@ export const data = Options.directory("data").pipe(
   Options.map(Option.getOrElse(() => Server.defaultDataDir))
 )
 
+/** The PostgreSQL option, shared with `steplog keys`: --database, else STEPLOG_DATABASE_URL, else none (SQLite in --data). */
+export const database = Options.text("database").pipe(
+  Options.withDescription(
+    "A PostgreSQL URL (postgres://user:password@host:5432/steplog) to keep the store in, instead of the SQLite file of --data; " +
+      "several servers may share one database. Default: $STEPLOG_DATABASE_URL when set."
+  ),
+  Options.withFallbackConfig(Config.string("STEPLOG_DATABASE_URL")),
+  Options.optional
+)
+
+/** Where a store is, as the server's notices say it. */
+export const storeShown = (options: { readonly data: string; readonly database: Option.Option<string> }): string =>
+  Option.match(options.database, {
+    onNone: () => path.resolve(Server.databasePath(options.data)),
+    onSome: (url) => `PostgreSQL ${redact(url)}`
+  })
+
 const describeCause = (cause: unknown): string => {
   const error = (cause as { cause?: unknown }).cause ?? cause
   const code = (error as NodeJS.ErrnoException).code
@@ -44,20 +64,20 @@ const describeCause = (cause: unknown): string => {
 }
 
 /** The `server` command. */
-export const server = Command.make("server", { host, port, data }, (options) =>
+export const server = Command.make("server", { host, port, data, database }, (options) =>
   Effect.gen(function* () {
     const { baseUrl, signInUrl } = yield* Server.ServerInfo
-    yield* Console.log(`steplog server: listening on ${baseUrl}, data in ${path.resolve(Server.databasePath(options.data))} (Ctrl-C stops it)`)
+    yield* Console.log(`steplog server: listening on ${baseUrl}, data in ${storeShown(options)} (Ctrl-C stops it)`)
     // A link only this terminal's user sees: it signs a browser in to every project, once, within 24 h.
     yield* Console.log(`steplog server: dashboard at ${yield* signInUrl}`)
     return yield* Effect.never
   }).pipe(
-    Effect.provide(Server.layer({ host: options.host, port: options.port, dataDir: options.data })),
+    Effect.provide(Server.layer({ host: options.host, port: options.port, dataDir: options.data, ...Option.match(options.database, { onNone: () => ({}), onSome: (url) => ({ database: url }) }) })),
     Effect.catchAll((cause) => Effect.fail(new ServerStartFailed({ detail: describeCause(cause) })))
   )
 ).pipe(
   Command.withDescription(
-    "Run the steplog tracking server in the foreground until Ctrl-C. It takes uploads from runs (the upload protocol, /api/v1/…) and keeps them in a SQLite database in the data directory. " +
+    "Run the steplog tracking server in the foreground until Ctrl-C. It takes uploads from runs (the upload protocol, /api/v1/…) and keeps them in a SQLite database in the data directory, or in PostgreSQL with --database (several servers behind a load balancer may share it). " +
       'On the first start of an empty server it creates an API key named "local" for every project and stores it in this machine\'s credentials file ' +
       "(~/.config/steplog/credentials.json, mode 0600) for the server's URL, so runs on this machine upload with no set-up. Manage other keys with `steplog keys`."
   )

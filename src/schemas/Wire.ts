@@ -100,8 +100,12 @@ export const HistoryRow = Schema.Struct({
 })
 export type HistoryRow = typeof HistoryRow.Type
 
-/** `GET …/history`: rows in step order. */
-export const History = Schema.Struct({ rows: Schema.Array(HistoryRow) })
+/**
+ * `GET …/history`: rows in step order, and `next`: without `samples`, at most HISTORY_PAGE_ROWS
+ * rows (Limits.ts) are answered, and `next` is the `minStep` that reads on after them; null when
+ * the range has no more rows (always null with `samples`, which covers the whole range).
+ */
+export const History = Schema.Struct({ rows: Schema.Array(HistoryRow), next: Schema.NullOr(Schema.NonNegativeInt) })
 export type History = typeof History.Type
 
 /**

@@ -33,9 +33,9 @@ import { createRequire } from "node:module"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { SessionRequest } from "../schemas/Wire.js"
-import { KeyStore } from "./ApiKeys.js"
+import { KeyStore } from "./store/KeyStore.js"
 import * as HttpApi from "./HttpApi.js"
-import { SESSION_COOKIE, SESSION_TTL, Sessions } from "./Sessions.js"
+import { SESSION_COOKIE, SESSION_TTL, Sessions } from "./store/SessionStore.js"
 
 /**
  * The built dashboard: dist/web/ of this package, found from this module's own location (src/server/

@@ -21,11 +21,11 @@ import * as Schema from "effect/Schema"
 import { Unpackr } from "msgpackr"
 import { RunId, UploadRecord } from "../schemas/Record.js"
 import { Ack, ApiError, History, OutputLines, ProjectList, ProjectName, RunDetail, RunList, RunMetadata, WhoAmI } from "../schemas/Wire.js"
-import { allows, KeyStore, type KeyInfo } from "./ApiKeys.js"
+import { allows, KeyStore, type KeyInfo } from "./store/KeyStore.js"
 import { readBody } from "./internal/body.js"
 import { asHistoryRecord } from "./internal/historyRow.js"
-import { RecordStore } from "./RecordStore.js"
-import { SESSION_COOKIE, Sessions } from "./Sessions.js"
+import { RecordStore } from "./store/RecordStore.js"
+import { SESSION_COOKIE, Sessions } from "./store/SessionStore.js"
 
 /** Most bytes a request body may have as sent (compressed or not), and once inflated. */
 export const limits = {

@@ -1,8 +1,8 @@
 /**
  * The tracking server as a layer: the HTTP API (HttpApi.ts) and the dashboard (Dashboard.ts) on a
- * Node HTTP server, over a RecordStore and a KeyStore, with the dashboard's sessions in memory.
- * `layer` keeps both stores in one SQLite file in the data directory; `layerWith` takes them from
- * its context (tests give it in-memory ones).
+ * Node HTTP server, over a store's RecordStore, KeyStore and Sessions (store/). `layer` opens the
+ * store: one SQLite file in the data directory, or a PostgreSQL database (`database`) that several
+ * server processes share; `layerWith` takes the store from its context (tests give it an in-memory one).
  *
  * On the first start of a server without any key, it makes a key named "local" for every project
  * and stores it in the local credentials file under the server's base URL, so that a run on this
@@ -10,7 +10,6 @@
  */
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Console from "effect/Console"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -19,11 +18,12 @@ import * as fs from "node:fs"
 import * as http from "node:http"
 import * as path from "node:path"
 import { storeKey } from "../runtime/Credentials.js"
-import * as ApiKeys from "./ApiKeys.js"
 import * as Dashboard from "./Dashboard.js"
-import { StoreFailed } from "./RecordStore.js"
-import * as Sessions from "./Sessions.js"
-import * as SqliteRecordStore from "./SqliteRecordStore.js"
+import { KeyStore } from "./store/KeyStore.js"
+import * as PostgresStore from "./store/postgres/PostgresStore.js"
+import { StoreFailed } from "./store/RecordStore.js"
+import { Sessions } from "./store/SessionStore.js"
+import * as SqliteStore from "./store/sqlite/SqliteStore.js"
 
 /** Where the server listens and keeps its data. */
 export interface ServerOptions {
@@ -31,8 +31,10 @@ export interface ServerOptions {
   readonly host?: string
   /** Default 7077; 0 picks a free port. */
   readonly port?: number
-  /** Default ./steplog-server (the SQLite file is inside); only `layer` uses it. */
+  /** Default ./steplog-server (the SQLite file is inside); only `layer` uses it, and not with `database`. */
   readonly dataDir?: string
+  /** A PostgreSQL URL (postgres://user:password@host:port/database): the store is that database, not the data directory's SQLite file. */
+  readonly database?: string
   /** Where the credentials file is looked for (XDG_CONFIG_HOME, HOME); default process.env. */
   readonly env?: Readonly<Record<string, string | undefined>>
   /** Where the server's notices go; default stdout. */
@@ -58,22 +60,20 @@ export const defaultDataDir = "steplog-server"
 /** The SQLite file of a data directory, holding records and keys alike. */
 export const databasePath = (dataDir: string): string => path.join(dataDir, "steplog.db")
 
-/** The SqlClient of a data directory's database (WAL), creating the directory if missing. */
-const databaseLayer = (dataDir: string) =>
-  Layer.unwrapEffect(
+/** The store a server's options name: the PostgreSQL database of `database`, else the SQLite file of `dataDir` (the directory created if missing). */
+export const storeLayer = (options: Pick<ServerOptions, "dataDir" | "database">) => {
+  if (options.database !== undefined) return PostgresStore.layer(options.database)
+  const dataDir = options.dataDir ?? defaultDataDir
+  return Layer.unwrapEffect(
     Effect.try({
       try: () => {
         fs.mkdirSync(dataDir, { recursive: true })
-        return SqliteClient.layer({ filename: databasePath(dataDir) }).pipe(
-          Layer.mapError((cause) => new StoreFailed({ operation: `open ${databasePath(dataDir)}`, cause }))
-        )
+        return SqliteStore.layer({ filename: databasePath(dataDir) })
       },
       catch: (cause) => new StoreFailed({ operation: `create the data directory ${dataDir}`, cause })
     })
   )
-
-/** The KeyStore of a data directory (what `steplog keys` uses). */
-export const keysLayer = (dataDir: string) => ApiKeys.layerSqlite.pipe(Layer.provide(databaseLayer(dataDir)))
+}
 
 const baseUrlOf = (address: HttpServer.Address): string => {
   if (address._tag === "UnixAddress") return `http+unix://${address.path}`
@@ -84,9 +84,12 @@ const baseUrlOf = (address: HttpServer.Address): string => {
 /** Makes the "local" key on a server that has none and stores it in the credentials file. */
 const firstStart = (baseUrl: string, options: ServerOptions) =>
   Effect.gen(function* () {
-    const keys = yield* ApiKeys.KeyStore
+    const keys = yield* KeyStore
     if ((yield* keys.list).length > 0) return
-    const { key } = yield* keys.create({ name: "local", projects: "*" })
+    // Taken: another process of the same store (replicas starting together) made it a moment ago.
+    const created = yield* keys.create({ name: "local", projects: "*" }).pipe(Effect.catchTag("KeyNameTaken", () => Effect.succeed(null)))
+    if (created === null) return
+    const { key } = created
     const say = options.say ?? Console.log
     const file = yield* Effect.try({
       try: () => storeKey(baseUrl, key, options.env),
@@ -100,7 +103,7 @@ const firstStart = (baseUrl: string, options: ServerOptions) =>
     }
   })
 
-/** The server over the RecordStore and KeyStore of its context, listening until the layer is released. */
+/** The server over the store (RecordStore, KeyStore, Sessions) of its context, listening until the layer is released. */
 export const layerWith = (options: ServerOptions = {}) => {
   const listen = NodeHttpServer.layer(() => http.createServer(), { host: options.host ?? "127.0.0.1", port: options.port ?? 7077 })
   const info = Layer.effect(
@@ -108,18 +111,14 @@ export const layerWith = (options: ServerOptions = {}) => {
     Effect.gen(function* () {
       const baseUrl = yield* HttpServer.addressWith((address) => Effect.succeed(baseUrlOf(address)))
       yield* firstStart(baseUrl, options)
-      const sessions = yield* Sessions.Sessions
-      return { baseUrl, signInUrl: Effect.map(sessions.mintToken, (token) => `${baseUrl}/?token=${token}`) }
+      const sessions = yield* Sessions
+      return { baseUrl, signInUrl: Effect.map(Effect.orDie(sessions.mintToken), (token) => `${baseUrl}/?token=${token}`) }
     })
   )
   return Layer.merge(HttpServer.serve(Dashboard.app(options.webRoot)), info).pipe(
-    Layer.provide(Layer.merge(listen, Sessions.layer))
+    Layer.provide(listen)
   )
 }
 
-/** The server with its records and keys in `<dataDir>/steplog.db`. */
-export const layer = (options: ServerOptions = {}) => {
-  const dataDir = options.dataDir ?? defaultDataDir
-  const stores = Layer.merge(SqliteRecordStore.layerSqlite, ApiKeys.layerSqlite).pipe(Layer.provide(databaseLayer(dataDir)))
-  return layerWith(options).pipe(Layer.provide(stores))
-}
+/** The server with its store as `options` name it (storeLayer). */
+export const layer = (options: ServerOptions = {}) => layerWith(options).pipe(Layer.provide(storeLayer(options)))

@@ -22,10 +22,10 @@ import * as path from "node:path"
 import { RunId } from "../schemas/Record.js"
 import type { InitOptions } from "../schemas/Settings.js"
 import { ProjectName, type History, type RunDetail } from "../schemas/Wire.js"
-import * as ApiKeys from "../server/ApiKeys.js"
-import { RecordStore, type HistoryQuery } from "../server/RecordStore.js"
 import * as Server from "../server/Server.js"
-import * as SqliteRecordStore from "../server/SqliteRecordStore.js"
+import { KeyStore } from "../server/store/KeyStore.js"
+import { RecordStore, type HistoryQuery } from "../server/store/RecordStore.js"
+import * as SqliteStore from "../server/store/sqlite/SqliteStore.js"
 
 /** A running test server (see `startTestServer`). */
 export interface TestServer {
@@ -39,7 +39,7 @@ export interface TestServer {
   readonly runs: (project?: string) => Promise<ReadonlyArray<RunDetail>>
   /** One run as `GET …/runs/:runId` shows it; undefined when the server has never heard of it. */
   readonly run: (project: string, runId: string) => Promise<RunDetail | undefined>
-  /** A run's history as `GET …/history` answers it (`{ rows }` in step order; empty for an unknown run). */
+  /** A run's history as `GET …/history` answers it (`{ rows, next }`: a page of rows in step order; empty for an unknown run). */
   readonly history: (project: string, runId: string, query?: HistoryQuery) => Promise<History>
   /**
    * A fresh dashboard URL with a one-time sign-in token (`${baseUrl}/?token=…`): opening it in a
@@ -62,9 +62,9 @@ const make = (scope: Scope.Scope): Effect.Effect<Omit<TestServer, "close">, unkn
       (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
     )
     const env = { XDG_CONFIG_HOME: path.join(root, "config"), HOME: root }
-    const stores = yield* Layer.build(Layer.merge(SqliteRecordStore.layerMemory, ApiKeys.layerMemory))
+    const stores = yield* Layer.build(SqliteStore.layerMemory)
     // A key before the server starts: its first-start step only acts on a server without keys.
-    const { key } = yield* Effect.flatMap(ApiKeys.KeyStore, (keys) => keys.create({ name: "test", projects: "*" })).pipe(
+    const { key } = yield* Effect.flatMap(KeyStore, (keys) => keys.create({ name: "test", projects: "*" })).pipe(
       Effect.provide(stores)
     )
     const server = yield* Layer.build(
@@ -92,7 +92,7 @@ const make = (scope: Scope.Scope): Effect.Effect<Omit<TestServer, "close">, unkn
       history: (project, runId, query = {}) =>
         read(
           Effect.suspend(() => store.history(decodeProject(project), decodeRunId(runId), query)).pipe(
-            Effect.map(Option.getOrElse((): History => ({ rows: [] })))
+            Effect.map(Option.getOrElse((): History => ({ rows: [], next: null })))
           )
         ),
       signInUrl: () => Effect.runPromise(signInUrl)

@@ -11,7 +11,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
 import { credentialsPath, storedKey } from "../../src/runtime/Credentials.js"
-import { KeyStore } from "../../src/server/ApiKeys.js"
+import { KeyStore } from "../../src/server/store/KeyStore.js"
 import * as Server from "../../src/server/Server.js"
 import { useTempDir } from "../support/tempDir.js"
 
@@ -23,7 +23,7 @@ const steplog = (args: ReadonlyArray<string>) => spawnSync(process.execPath, [ma
 /** Whether `key` verifies against the keys of `dataDir`, and as which name. */
 const verify = (dataDir: string, key: string) =>
   Effect.runPromise(
-    Effect.flatMap(KeyStore, (keys) => keys.verify(key)).pipe(Effect.map(Option.map((info) => info.name)), Effect.provide(Server.keysLayer(dataDir)))
+    Effect.flatMap(KeyStore, (keys) => keys.verify(key)).pipe(Effect.map(Option.map((info) => info.name)), Effect.provide(Server.storeLayer({ dataDir })))
   )
 
 describe("steplog keys", () => {
@@ -83,7 +83,7 @@ describe("the SQLite server's first start", () => {
     fs.rmSync(credentialsPath(env))
     const second = await start()
     expect(second.key).toBeNull()
-    const names = await Effect.runPromise(Effect.flatMap(KeyStore, (keys) => keys.list).pipe(Effect.provide(Server.keysLayer(data))))
+    const names = await Effect.runPromise(Effect.flatMap(KeyStore, (keys) => keys.list).pipe(Effect.provide(Server.storeLayer({ dataDir: data }))))
     expect(names.map((k) => k.name)).toEqual(["local"])
   })
 })

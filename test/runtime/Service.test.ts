@@ -11,9 +11,9 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
 import { storedKey } from "../../src/runtime/Credentials.js"
-import * as ApiKeys from "../../src/server/ApiKeys.js"
+import * as ApiKeys from "../../src/server/store/KeyStore.js"
+import * as SqliteStore from "../../src/server/store/sqlite/SqliteStore.js"
 import * as Server from "../../src/server/Server.js"
-import { makeMemoryRecordStore } from "../server/MemoryRecordStore.js"
 import { killChildren, type Child } from "../support/child.js"
 import { alive, journalRows, poll, serviceTracker, startedRun, trainOnline } from "../support/service.js"
 import { useTempDir } from "../support/tempDir.js"
@@ -28,7 +28,7 @@ let config = ""
 beforeAll(async () => {
   config = temp.file("xdg")
   const env = { XDG_CONFIG_HOME: config }
-  const stores = Layer.merge(makeMemoryRecordStore().layer, ApiKeys.layerMemory)
+  const stores = SqliteStore.layerMemory
   runtime = ManagedRuntime.make(Server.layerWith({ port: 0, env, say: () => Effect.void }).pipe(Layer.provideMerge(stores)))
   baseUrl = (await runtime.runPromise(Server.ServerInfo)).baseUrl
   key = storedKey(baseUrl, env) ?? ""

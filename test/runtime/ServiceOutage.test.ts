@@ -13,7 +13,7 @@ import type { AddressInfo } from "node:net"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { storedKey } from "../../src/runtime/Credentials.js"
-import * as ApiKeys from "../../src/server/ApiKeys.js"
+import * as ApiKeys from "../../src/server/store/KeyStore.js"
 import * as Server from "../../src/server/Server.js"
 import { killChildren, type Child } from "../support/child.js"
 import { alive, journalRows, poll, serviceTracker, startedRun, trainOnline } from "../support/service.js"
@@ -69,7 +69,7 @@ const startServer = async (): Promise<TestServer> => {
       Effect.runPromise(
         Effect.flatMap(ApiKeys.KeyStore, (keys) => keys.create({ projects: projects as ApiKeys.KeyScope })).pipe(
           Effect.map((created) => created.key),
-          Effect.provide(Server.keysLayer(dataDir))
+          Effect.provide(Server.storeLayer({ dataDir }))
         )
       )
   }
@@ -159,9 +159,18 @@ const get = async (server: TestServer, url: string) => {
   return response.json()
 }
 
+/** Every history row the server holds of the run, page after page. */
 const serverRows = async (server: TestServer, runId: string) => {
-  const history = (await get(server, `/api/v1/projects/svc/runs/${runId}/history`)) as { rows: Array<{ step: number; values: unknown }> }
-  return history.rows.map(({ step, values }) => ({ step, values }))
+  const rows: Array<{ step: number; values: unknown }> = []
+  for (let minStep: number | null = 0; minStep !== null;) {
+    const page = (await get(server, `/api/v1/projects/svc/runs/${runId}/history?minStep=${minStep}`)) as {
+      rows: Array<{ step: number; values: unknown }>
+      next: number | null
+    }
+    for (const { step, values } of page.rows) rows.push({ step, values })
+    minStep = page.next
+  }
+  return rows
 }
 
 const expectedRows = (n: number) => Array.from({ length: n }, (_, i) => ({ step: i, values: { i, loss: 1 / (i + 1) } }))

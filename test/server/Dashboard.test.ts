@@ -16,11 +16,11 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { storedKey } from "../../src/runtime/Credentials.js"
-import * as ApiKeys from "../../src/server/ApiKeys.js"
+import * as ApiKeys from "../../src/server/store/KeyStore.js"
+import * as SqliteStore from "../../src/server/store/sqlite/SqliteStore.js"
 import * as Dashboard from "../../src/server/Dashboard.js"
 import * as Server from "../../src/server/Server.js"
 import { useTempDir } from "../support/tempDir.js"
-import { makeMemoryRecordStore } from "./MemoryRecordStore.js"
 
 const temp = useTempDir("dashboard")
 
@@ -53,7 +53,7 @@ const start = async (webRoot: string, configDir: string) => {
   const env = { XDG_CONFIG_HOME: configDir }
   const runtime: Running = ManagedRuntime.make(
     Server.layerWith({ port: 0, env, say: () => Effect.void, webRoot }).pipe(
-      Layer.provideMerge(Layer.merge(makeMemoryRecordStore().layer, ApiKeys.layerMemory))
+      Layer.provideMerge(SqliteStore.layerMemory)
     )
   )
   const baseUrl = (await runtime.runPromise(Server.ServerInfo)).baseUrl

@@ -1,29 +1,31 @@
 /**
- * The HTTP API on a real server (127.0.0.1, a free port) over an in-memory RecordStore and
- * KeyStore, spoken to with fetch: keys (401 / 403), every kind of bad input (each changing
+ * The HTTP API on a real server (127.0.0.1, a free port) over an in-memory SQLite store, spoken to with fetch: keys (401 / 403), every kind of bad input (each changing
  * nothing), the size caps and a gzip bomb, idempotent re-sends and ackSeq.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Option from "effect/Option"
 import { Packr } from "msgpackr"
 import * as fs from "node:fs"
 import * as zlib from "node:zlib"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { credentialsPath, storedKey } from "../../src/runtime/Credentials.js"
-import type { HistoryRecord, Record } from "../../src/schemas/Record.js"
-import * as ApiKeys from "../../src/server/ApiKeys.js"
+import type { HistoryRecord, Record, RunId } from "../../src/schemas/Record.js"
+import type { ProjectName } from "../../src/schemas/Wire.js"
 import * as Server from "../../src/server/Server.js"
+import type { Stores } from "../../src/server/store/internal/stores.js"
+import * as ApiKeys from "../../src/server/store/KeyStore.js"
+import { RecordStore } from "../../src/server/store/RecordStore.js"
+import * as SqliteStore from "../../src/server/store/sqlite/SqliteStore.js"
 import { blockOf } from "../support/historyBlock.js"
 import { useTempDir } from "../support/tempDir.js"
-import { makeMemoryRecordStore } from "./MemoryRecordStore.js"
 
 const temp = useTempDir("http-api")
 const packr = new Packr({ useRecords: true })
 const MiB = 1024 * 1024
 
-let runtime: ManagedRuntime.ManagedRuntime<ApiKeys.KeyStore | Server.ServerInfo, unknown>
-let memory: ReturnType<typeof makeMemoryRecordStore>
+let runtime: ManagedRuntime.ManagedRuntime<Stores | Server.ServerInfo, unknown>
 let baseUrl = ""
 let env: { readonly XDG_CONFIG_HOME: string }
 /** The "local" key the first start made, and a key for project "alpha" only. */
@@ -32,9 +34,7 @@ let alphaKey = ""
 
 beforeAll(async () => {
   env = { XDG_CONFIG_HOME: temp.dir() }
-  memory = makeMemoryRecordStore()
-  const stores = Layer.merge(memory.layer, ApiKeys.layerMemory)
-  runtime = ManagedRuntime.make(Server.layerWith({ port: 0, env, say: () => Effect.void }).pipe(Layer.provideMerge(stores)))
+  runtime = ManagedRuntime.make(Server.layerWith({ port: 0, env, say: () => Effect.void }).pipe(Layer.provideMerge(SqliteStore.layerMemory)))
   baseUrl = (await runtime.runPromise(Server.ServerInfo)).baseUrl
   localKey = storedKey(baseUrl, env) ?? ""
   alphaKey = (await runtime.runPromise(Effect.flatMap(ApiKeys.KeyStore, (keys) => keys.create({ name: "alpha-only", projects: ["alpha" as never] })))).key
@@ -43,6 +43,15 @@ beforeAll(async () => {
 afterAll(async () => {
   await runtime?.dispose()
 })
+
+/** What the store holds of a run, read through it: its record count and history rows; [] when it holds no record of it. */
+const storedOf = async (project: string, runId: string) => {
+  const store = await runtime.runPromise(RecordStore)
+  const run = await runtime.runPromise(store.getRun(project as ProjectName, runId as RunId))
+  if (Option.isNone(run) || run.value.records === 0) return []
+  const history = await runtime.runPromise(store.history(project as ProjectName, runId as RunId, {}))
+  return { records: run.value.records, rows: Option.getOrThrow(history).rows }
+}
 
 const api = (path: string, init: RequestInit & { readonly key?: string | null } = {}) => {
   const { key = localKey, headers, ...rest } = init
@@ -122,7 +131,7 @@ describe("keys", () => {
     await apiError(await api("/api/v1/whoami", { key }), 401)
     // Nothing was written with a refused key.
     await apiError(await postRecords("keys-401", "r1", gzipped(batch("r1", "keys-401", 0, 3)), undefined, key), 401)
-    expect(memory.recordsOf("keys-401", "r1")).toEqual([])
+    expect(await storedOf("keys-401", "r1")).toEqual([])
   })
 
   it("lets a key scoped to one project use it and answers 403 on another, changing nothing", async () => {
@@ -132,7 +141,7 @@ describe("keys", () => {
     expect((await apiError(forbidden, 403)).error).toBe("forbidden")
     await apiError(await api(`${runPath("beta", "r1")}`, { method: "PUT", body: JSON.stringify(metadata), key: alphaKey }), 403)
     await apiError(await api("/api/v1/projects/beta/runs", { key: alphaKey }), 403)
-    expect(memory.recordsOf("beta", "r1")).toEqual([])
+    expect(await storedOf("beta", "r1")).toEqual([])
     expect((await api(runPath("beta", "r1"))).status).toBe(404)
 
     // The listing shows a scoped key only its own projects.
@@ -151,12 +160,12 @@ describe("POST records", () => {
     // A gap: seq 15..19 are held but the prefix still ends at 10.
     expect(await (await postRecords("ingest", "run-a", gzipped(batch("run-a", "ingest", 15, 20)))).json()).toEqual({ ackSeq: 10 })
     expect(await (await postRecords("ingest", "run-a", gzipped(batch("run-a", "ingest", 10, 15)))).json()).toEqual({ ackSeq: 20 })
-    const before = memory.recordsOf("ingest", "run-a")
-    expect(before.map((r) => r.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i))
+    const before = await storedOf("ingest", "run-a")
+    expect(before).toMatchObject({ records: 20 })
 
     const again = await postRecords("ingest", "run-a", gzipped(batch("run-a", "ingest", 0, 10)))
     expect(await again.json()).toEqual({ ackSeq: 20 })
-    expect(memory.recordsOf("ingest", "run-a")).toEqual(before)
+    expect(await storedOf("ingest", "run-a")).toEqual(before)
   })
 
   it("accepts an uncompressed body (identity, or no Content-Encoding)", async () => {
@@ -171,11 +180,11 @@ describe("POST records", () => {
     expect(body.error).toBe("invalid_record")
     expect(body.detail).toMatchObject({ index: 3 })
     expect(JSON.stringify(body.detail)).toMatch(/record 3 of the batch.*step/s)
-    expect(memory.recordsOf("ingest", "run-c")).toEqual([])
+    expect(await storedOf("ingest", "run-c")).toEqual([])
 
     const unknownKind = [...batch("run-c", "ingest", 0, 2), { kind: "nope", seq: 2, ts: 1 }]
     expect((await apiError(await postRecords("ingest", "run-c", gzipped(unknownKind)), 400)).detail).toMatchObject({ index: 2 })
-    expect(memory.recordsOf("ingest", "run-c")).toEqual([])
+    expect(await storedOf("ingest", "run-c")).toEqual([])
     expect((await api(runPath("ingest", "run-c"))).status).toBe(404)
   })
 
@@ -186,7 +195,10 @@ describe("POST records", () => {
     expect(await first.json()).toEqual({ ackSeq: 10 })
     const resent = await postRecords("ingest", "run-blocks", gzipped([blockOf(rows(5, 15, 2))]))
     expect(await resent.json()).toEqual({ ackSeq: 15 })
-    expect(memory.recordsOf("ingest", "run-blocks")).toEqual([runRecord("run-blocks", "ingest"), ...rows(1, 10, 1), ...rows(10, 15, 2)])
+    expect(await storedOf("ingest", "run-blocks")).toEqual({
+      records: 15,
+      rows: [...rows(1, 10, 1), ...rows(10, 15, 2)].map(({ step, ts, values }) => ({ step, ts, values }))
+    })
   })
 
   it("refuses a malformed history block, naming its index and what is wrong, and stores none of the batch", async () => {
@@ -210,7 +222,7 @@ describe("POST records", () => {
       expect((body.detail as { message: string }).message).toMatch(/^record 1 of the batch/)
       expect((body.detail as { message: string }).message).toMatch(problem)
     }
-    expect(memory.recordsOf("ingest", "run-bad-block")).toEqual([])
+    expect(await storedOf("ingest", "run-bad-block")).toEqual([])
   })
 
   it("refuses malformed msgpack, a body that is not an array, bad gzip and an unknown encoding (400 / 415)", async () => {
@@ -222,7 +234,7 @@ describe("POST records", () => {
     expect((await apiError(await postRecords("ingest", "run-d", packr.pack(batch("run-d", "ingest", 0, 3))), 400)).error).toBe("malformed_gzip")
     const brotli = await postRecords("ingest", "run-d", zlib.brotliCompressSync(packr.pack(batch("run-d", "ingest", 0, 3))), { "content-encoding": "br" })
     await apiError(brotli, 415)
-    expect(memory.recordsOf("ingest", "run-d")).toEqual([])
+    expect(await storedOf("ingest", "run-d")).toEqual([])
   })
 
   it("refuses a batch holding a run record of another run (400)", async () => {
@@ -230,8 +242,8 @@ describe("POST records", () => {
     const body = await apiError(await postRecords("ingest", "run-e", gzipped(records)), 400)
     expect(body.error).toBe("wrong_run")
     expect(body.detail).toMatchObject({ index: 0 })
-    expect(memory.recordsOf("ingest", "run-e")).toEqual([])
-    expect(memory.recordsOf("ingest", "other-run")).toEqual([])
+    expect(await storedOf("ingest", "run-e")).toEqual([])
+    expect(await storedOf("ingest", "other-run")).toEqual([])
   })
 
   it("refuses a body over 16 MiB by its Content-Length, and by counting when it is sent chunked (413)", async () => {
@@ -253,7 +265,7 @@ describe("POST records", () => {
       duplex: "half"
     } as RequestInit)
     expect(JSON.stringify((await apiError(response, 413)).detail)).toMatch(/over 16 MiB/)
-    expect(memory.recordsOf("ingest", "run-f")).toEqual([])
+    expect(await storedOf("ingest", "run-f")).toEqual([])
   })
 
   it("refuses a gzip bomb (a valid batch inflating past 64 MiB) with 413 and stores nothing", async () => {
@@ -262,7 +274,7 @@ describe("POST records", () => {
     expect(bomb.length).toBeLessThan(1 * MiB)
     const body = await apiError(await postRecords("ingest", "run-g", bomb), 413)
     expect(JSON.stringify(body.detail)).toMatch(/inflates/)
-    expect(memory.recordsOf("ingest", "run-g")).toEqual([])
+    expect(await storedOf("ingest", "run-g")).toEqual([])
   })
 })
 
@@ -365,6 +377,6 @@ describe("routing", () => {
     expect(getRecords.headers.get("allow")).toBe("POST")
     await apiError(getRecords, 405)
     await apiError(await api("/api/v1/whoami", { method: "POST", body: "{}" }), 405)
-    expect(memory.recordsOf("meta", "run-1")).toEqual([])
+    expect(await storedOf("meta", "run-1")).toEqual([])
   })
 })

@@ -1,5 +1,5 @@
 /**
- * The contract every RecordStore backend passes (src/server/RecordStore.ts lists the guarantees).
+ * The contract every RecordStore backend passes (src/server/store/RecordStore.ts lists the guarantees).
  * A backend's test file calls `recordStoreContract(name, layer)`. The layer is built once for the
  * whole suite, so every test works in a project of its own and never assumes an empty store.
  */
@@ -9,8 +9,9 @@ import * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { HistoryRecord, JsonPatch, Record, RunId, RunRecord, UploadRecord, Value } from "../../src/schemas/Record.js"
-import type { HistoryRow, ProjectName, RunMetadata } from "../../src/schemas/Wire.js"
-import { type HistoryQuery, type OutputQuery, RecordStore } from "../../src/server/RecordStore.js"
+import type { History, HistoryRow, ProjectName, RunMetadata } from "../../src/schemas/Wire.js"
+import { HISTORY_PAGE_ROWS, OUTPUT_PAGE_BYTES } from "../../src/schemas/Limits.js"
+import { type HistoryQuery, type OutputQuery, RecordStore } from "../../src/server/store/RecordStore.js"
 import { blockOf } from "../support/historyBlock.js"
 
 let projects = 0
@@ -69,6 +70,20 @@ const history = (project: ProjectName, query: HistoryQuery = {}) =>
   Effect.flatMap(RecordStore, (store) => store.history(project, RUN, query)).pipe(
     Effect.map((found) => Option.getOrThrow(found).rows)
   )
+/** Every page of a history read without samples, following `next` from `query.minStep`. */
+const pages = (project: ProjectName, query: HistoryQuery = {}) =>
+  Effect.gen(function* () {
+    const store = yield* RecordStore
+    const got: Array<ReadonlyArray<HistoryRow>> = []
+    let minStep: number | null = query.minStep ?? 0
+    while (minStep !== null) {
+      const page: History = Option.getOrThrow(yield* store.history(project, RUN, { ...query, minStep }))
+      got.push(page.rows)
+      if (page.next !== null) expect(page.next).toBeGreaterThan(page.rows.at(-1)?.step ?? minStep - 1)
+      minStep = page.next
+    }
+    return got
+  })
 const output = (project: ProjectName, query: OutputQuery) =>
   Effect.flatMap(RecordStore, (store) => store.output(project, RUN, query)).pipe(Effect.map(Option.getOrThrow))
 
@@ -468,5 +483,59 @@ export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordSt
         expect(yield* Effect.flatMap(RecordStore, (store) => store.output(project, "absent" as RunId, { after: -1, limit: 10 }))).toEqual(
           Option.none()
         )
+      }))
+
+    it.effect("answers history without samples a page of at most HISTORY_PAGE_ROWS rows at a time, next reading on without a gap or a repeat", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        // 25,000 steps, then a gap of 40,000, then 3,000 more; `acc` only on even steps.
+        const logged = [...Array.from({ length: 25_000 }, (_, i) => i), ...Array.from({ length: 3_000 }, (_, i) => 65_000 + i)].map((step, seq) =>
+          historyRecord(seq, step, step % 2 === 0 ? { loss: step / 7, acc: -step } : { loss: step / 7 }))
+        for (let from = 0; from < logged.length; from += 4_000) yield* ingest(project, logged.slice(from, from + 4_000))
+        const all = yield* pages(project)
+        expect(all.length).toBeGreaterThan(2)
+        for (const page of all) expect(page.length).toBeLessThanOrEqual(HISTORY_PAGE_ROWS)
+        expect(all.flat()).toEqual(logged.map(({ step, ts, values }) => ({ step, ts, values })))
+        // Within a step range, and for one key: still every row once, in order.
+        const range = (yield* pages(project, { minStep: 9_000, maxStep: 66_000, keys: ["acc"] })).flat()
+        expect(range.map((row) => row.step)).toEqual(logged.filter((r) => r.step >= 9_000 && r.step <= 66_000 && "acc" in r.values).map((r) => r.step))
+        // The last page says so; samples answer the whole range at once.
+        const last = Option.getOrThrow(yield* Effect.flatMap(RecordStore, (store) => store.history(project, RUN, { minStep: 67_000 })))
+        expect(last).toEqual({ rows: logged.slice(-1_000).map(({ step, ts, values }) => ({ step, ts, values })), next: null })
+        const sampled = Option.getOrThrow(yield* Effect.flatMap(RecordStore, (store) => store.history(project, RUN, { samples: 100 })))
+        expect(sampled.next).toBeNull()
+      }))
+
+    it.effect("caps an output answer at OUTPUT_PAGE_BYTES of text, but always answers one line", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        const line = (seq: number, length: number): Record => ({ kind: "output", seq, ts: seq, stream: "stdout", text: "x".repeat(length) })
+        const third = Math.floor(OUTPUT_PAGE_BYTES / 3)
+        yield* ingest(project, [line(0, third), line(1, third), line(2, third), line(3, third), line(4, OUTPUT_PAGE_BYTES * 2), line(5, 1)])
+        const first = yield* output(project, { after: -1, limit: 1_000 })
+        expect([first.lines.map((l) => l.seq), first.next]).toEqual([[0, 1, 2], 2])
+        const second = yield* output(project, { after: first.next, limit: 1_000 })
+        expect([second.lines.map((l) => l.seq), second.next]).toEqual([[3], 3])
+        const big = yield* output(project, { after: second.next, limit: 1_000 })
+        expect([big.lines.map((l) => l.text.length), big.next]).toEqual([[OUTPUT_PAGE_BYTES * 2], 4])
+        expect((yield* output(project, { after: 4, limit: 1_000 })).lines.map((l) => l.seq)).toEqual([5])
+      }))
+
+    it.effect("stores a batch far over one slice whole, and nothing of it when its last record is refused", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        const wide = (seq: number): HistoryRecord => historyRecord(seq, seq, Object.fromEntries(Array.from({ length: 10 }, (_, k) => [`k${k}`, seq + k])))
+        // ~30 slices: rows, then a block of 60,000 rows, then rows again.
+        const rowsBefore = Array.from({ length: 20_000 }, (_, i) => wide(i))
+        const block = blockOf(Array.from({ length: 60_000 }, (_, i) => historyRecord(20_000 + i, 20_000 + i, { k0: i, k1: -i })))
+        const rowsAfter = Array.from({ length: 1_000 }, (_, i) => wide(80_000 + i))
+        const refused = yield* Effect.exit(ingest(project, [...rowsBefore, block, ...rowsAfter, runRecord(81_000, project, "other" as RunId)]))
+        expect(Exit.isFailure(refused)).toBe(true)
+        expect(Option.isNone(yield* Effect.flatMap(RecordStore, (store) => store.getRun(project, RUN))) || (yield* detail(project)).records === 0).toBe(true)
+        expect(yield* ingest(project, [...rowsBefore, block, ...rowsAfter])).toEqual({ ackSeq: 81_000 })
+        const run = yield* detail(project)
+        expect([run.records, run.historyRows, run.summary["k9"], run.summary["k1"]]).toEqual([81_000, 81_000, 80_999 + 9, 80_999 + 1])
+        const edge = yield* history(project, { minStep: 19_998, maxStep: 20_001, keys: ["k0", "k1"] })
+        expect(edge.map((row) => [row.step, row.values["k0"], row.values["k1"]])).toEqual([[19_998, 19_998, 19_999], [19_999, 19_999, 20_000], [20_000, 0, -0], [20_001, 1, -1]])
       }))
   })

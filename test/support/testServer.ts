@@ -1,10 +1,11 @@
 /**
- * A steplog server in the test process for one test file: 127.0.0.1, a free port, in-memory
- * stores, the "local" key its first start makes, a count of the batches it ingested, a gate that
+ * A steplog server in the test process for one test file: 127.0.0.1, a free port, an in-memory
+ * SQLite store, the "local" key its first start makes, a count of the batches it ingested, a gate that
  * holds ingests (a server slow to acknowledge, for as long as a test needs), and `signInUrl()`
  * for a one-time dashboard sign-in link. Also
  * the built CLI, run as a child that does not block this process (whose event loop serves it).
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
@@ -13,23 +14,21 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, afterEach, beforeAll } from "vitest"
 import { storedKey } from "../../src/runtime/Credentials.js"
-import * as ApiKeys from "../../src/server/ApiKeys.js"
-import { RecordStore } from "../../src/server/RecordStore.js"
 import * as Server from "../../src/server/Server.js"
-import { makeMemoryRecordStore } from "../server/MemoryRecordStore.js"
+import type { Stores } from "../../src/server/store/internal/stores.js"
+import { RecordStore } from "../../src/server/store/RecordStore.js"
+import * as SqliteStore from "../../src/server/store/sqlite/SqliteStore.js"
 import { startNode, type Child } from "./child.js"
 
 /** Registers the hooks; the fields are filled in before the file's first test. */
 export const useTestServer = (configDir: () => string) => {
-  const memory = makeMemoryRecordStore()
-  let runtime: ManagedRuntime.ManagedRuntime<ApiKeys.KeyStore | Server.ServerInfo, unknown> | undefined
+  let runtime: ManagedRuntime.ManagedRuntime<Stores | Server.ServerInfo, unknown> | undefined
   let holding = false
   const held = new Set<() => void>()
   const server = {
     baseUrl: "",
     key: "",
     ingests: 0,
-    memory,
     /** While closed, every ingest waits (its POST unanswered) until the gate opens; open after each test. */
     ingestGate: {
       close: (): void => {
@@ -56,17 +55,23 @@ export const useTestServer = (configDir: () => string) => {
     held.add(release)
     return Effect.sync(() => held.delete(release))
   })
-  const counting = Layer.succeed(RecordStore, {
-    ...memory.store,
-    ingest: (project, runId, records) =>
-      Effect.suspend(() => (holding ? gate : Effect.void)).pipe(
-        Effect.zipRight(Effect.suspend(() => (server.ingests++, memory.store.ingest(project, runId, records))))
-      )
-  })
+  // The store with its ingest counted and gated.
+  const counting = Layer.effectContext(
+    Effect.map(Effect.context<Stores>(), (stores) => {
+      const store = Context.get(stores, RecordStore)
+      return Context.add(stores, RecordStore, {
+        ...store,
+        ingest: (project, runId, records) =>
+          Effect.suspend(() => (holding ? gate : Effect.void)).pipe(
+            Effect.zipRight(Effect.suspend(() => (server.ingests++, store.ingest(project, runId, records))))
+          )
+      })
+    })
+  ).pipe(Layer.provide(SqliteStore.layerMemory))
   beforeAll(async () => {
     const env = { XDG_CONFIG_HOME: configDir() }
     runtime = ManagedRuntime.make(
-      Server.layerWith({ port: 0, env, say: () => Effect.void }).pipe(Layer.provideMerge(Layer.merge(counting, ApiKeys.layerMemory)))
+      Server.layerWith({ port: 0, env, say: () => Effect.void }).pipe(Layer.provideMerge(counting))
     )
     server.baseUrl = (await runtime.runPromise(Server.ServerInfo)).baseUrl
     server.key = storedKey(server.baseUrl, env) ?? ""

@@ -1,6 +1,6 @@
 /**
  * The steps, seqs and ts that the keys of a run share in one chunk, stored once for all of them
- * (SqliteRecordStore's `history_frames`) rather than once a key: a run logging ten numbers a step
+ * (the stores' `history_frames`) rather than once a key: a run logging ten numbers a step
  * keeps 8 bytes a value instead of 32. A key's chunk is aligned with its frame when its entries
  * are the frame's first n entries: it then stores its values alone. A key logged at only some
  * steps, or a chunk that a late row re-ordered, keeps its own columns (historyChunk.ts).

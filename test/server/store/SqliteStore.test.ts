@@ -6,29 +6,37 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as path from "node:path"
-import type { HistoryRecord, Record, RunId, Value } from "../../src/schemas/Record.js"
-import type { ProjectName } from "../../src/schemas/Wire.js"
-import * as ApiKeys from "../../src/server/ApiKeys.js"
-import { RecordStore } from "../../src/server/RecordStore.js"
-import * as SqliteRecordStore from "../../src/server/SqliteRecordStore.js"
-import { blockOf } from "../support/historyBlock.js"
-import { useTempDir } from "../support/tempDir.js"
-import { recordStoreContract } from "./RecordStore.contract.js"
+import * as Fiber from "effect/Fiber"
+import type { HistoryRecord, Record, RunId, Value } from "../../../src/schemas/Record.js"
+import type { ProjectName } from "../../../src/schemas/Wire.js"
+import { KeyStore } from "../../../src/server/store/KeyStore.js"
+import { RecordStore } from "../../../src/server/store/RecordStore.js"
+import * as SqliteStore from "../../../src/server/store/sqlite/SqliteStore.js"
+import { blockOf } from "../../support/historyBlock.js"
+import { useTempDir } from "../../support/tempDir.js"
+import { keyStoreContract } from "../KeyStore.contract.js"
+import { recordStoreContract } from "../RecordStore.contract.js"
+import { sessionsContract } from "../SessionStore.contract.js"
 
 const temp = useTempDir("sqlite-store")
 /** A store in a fresh file of the temp dir (named when the layer is built, after the dir exists). */
 const inFile = (filename = () => temp.file("store.sqlite")) =>
-  Layer.unwrapEffect(Effect.sync(() => SqliteRecordStore.layer({ filename: filename() })))
+  Layer.unwrapEffect(Effect.sync(() => SqliteStore.layer({ filename: filename() })))
+/** The store over an in-memory SqlClient that the test reaches too (triggers, table reads). */
+const withClient = SqliteStore.layerFromClient.pipe(Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" })))
 
-recordStoreContract("SQLite in memory", SqliteRecordStore.layerMemory)
-recordStoreContract("SQLite file (WAL)", inFile())
+for (const [name, store] of [["SQLite in memory", SqliteStore.layerMemory], ["SQLite file (WAL)", inFile()]] as const) {
+  recordStoreContract(name, store)
+  keyStoreContract(name, store)
+  sessionsContract(name, store)
+}
 
 const project = "p" as ProjectName
 const run = "r" as RunId
 const rows = (from: number, to: number): Array<Record> =>
   Array.from({ length: to - from }, (_, i) => ({ kind: "history", seq: from + i, ts: from + i, step: from + i, values: { x: i } }))
 
-describe("SqliteRecordStore", () => {
+describe("SqliteStore", () => {
   it.effect("rolls back the whole batch when SQLite fails in the middle of it", () =>
     Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
@@ -45,11 +53,7 @@ describe("SqliteRecordStore", () => {
       expect(held.rows.map((row) => row.step)).toEqual([0, 1, 2, 3, 4])
       yield* sql`DROP TRIGGER fail_step_7`
       expect(yield* store.ingest(project, run, rows(5, 10))).toEqual({ ackSeq: 10 })
-    }).pipe(
-      Effect.provide(
-        SqliteRecordStore.layerSqlite.pipe(Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" })))
-      )
-    ))
+    }).pipe(Effect.provide(withClient)))
 
   it.effect("forgets what a rolled-back batch left in the ingest cache (new keys, chunks, the run row)", () =>
     Effect.gen(function* () {
@@ -66,11 +70,7 @@ describe("SqliteRecordStore", () => {
       expect(history.rows.map((row) => [row.step, row.values["y"]])).toEqual([[5, -0], [6, -1], [7, -2]])
       const detail = Option.getOrThrow(yield* store.getRun(project, run))
       expect([detail.records, detail.historyRows, detail.summary["y"]]).toEqual([8, 8, -2])
-    }).pipe(
-      Effect.provide(
-        SqliteRecordStore.layerSqlite.pipe(Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" })))
-      )
-    ))
+    }).pipe(Effect.provide(withClient)))
 
   it.effect("keeps a run's records across a restart of the store on the same file", () =>
     Effect.gen(function* () {
@@ -93,7 +93,7 @@ describe("SqliteRecordStore", () => {
       yield* store.ingest(project, run, [at(0, 99)])
       const history = Option.getOrThrow(yield* store.history(project, run, { samples: 10 }))
       expect(history.rows).toEqual([{ step: 3, ts: 1, values: { x: 10 }, min: { x: 10 }, max: { x: 10 } }])
-    }).pipe(Effect.provide(SqliteRecordStore.layerMemory)))
+    }).pipe(Effect.provide(SqliteStore.layerMemory)))
 
   it.effect("keeps the seqs it holds as a few ranges and acknowledges across filled gaps", () =>
     Effect.gen(function* () {
@@ -106,9 +106,7 @@ describe("SqliteRecordStore", () => {
       expect(yield* store.ingest(project, run, [...even, ...odd])).toEqual({ ackSeq: 20 })
       expect(yield* sql`SELECT lo, hi FROM held`).toEqual([{ lo: 0, hi: 19 }])
       expect(Option.getOrThrow(yield* store.getRun(project, run)).historyRows).toBe(20)
-    }).pipe(
-      Effect.provide(SqliteRecordStore.layerSqlite.pipe(Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" }))))
-    ))
+    }).pipe(Effect.provide(withClient)))
 
   it.effect("merges a late row into a chunk already written, across chunk boundaries, and re-summarises its block", () =>
     Effect.gen(function* () {
@@ -128,7 +126,7 @@ describe("SqliteRecordStore", () => {
       expect(holding(1_023)).toMatchObject({ step: 1_023, ts: 15_000, values: { x: -7 }, min: { x: -7 }, max: { x: 1_022 } })
       expect(holding(1_500).max).toEqual({ x: 1e9 })
       expect(buckets.at(-1)!.step).toBe(2_999)
-    }).pipe(Effect.provide(SqliteRecordStore.layerMemory)))
+    }).pipe(Effect.provide(SqliteStore.layerMemory)))
 
   it.effect("gives back every value exactly from the block summaries of a long run", () =>
     Effect.gen(function* () {
@@ -151,7 +149,7 @@ describe("SqliteRecordStore", () => {
       expect(nzero === 0).toBe(true)
       expect(min).toEqual({ nan: 0, inf: 0, text: 0, yes: 0, nothing: 0, tiny: 0 })
       expect(bucket!.max).toEqual({ nan: 198, inf: Infinity, nzero: 198, text: 198, yes: 198, nothing: 198, tiny: 198 })
-    }).pipe(Effect.provide(SqliteRecordStore.layerMemory)))
+    }).pipe(Effect.provide(SqliteStore.layerMemory)))
 
   it.effect("combines a block's summary when a batch in order continues the block an earlier one began", () =>
     Effect.gen(function* () {
@@ -167,7 +165,7 @@ describe("SqliteRecordStore", () => {
       const [block0] = Option.getOrThrow(yield* store.history(project, run, { samples: 4 })).rows
       expect(block0).toEqual({ step: 63, ts: 63, values: { x: 50 }, min: { x: -5 }, max: { x: 130 } })
       expect(Option.getOrThrow(yield* store.history(project, run, {})).rows[31]!.values).toEqual({ x: "mid" })
-    }).pipe(Effect.provide(SqliteRecordStore.layerMemory)))
+    }).pipe(Effect.provide(SqliteStore.layerMemory)))
 
   it.effect("stores the steps, seqs and ts a chunk's keys share once; a key logged at only some steps keeps its own", () =>
     Effect.gen(function* () {
@@ -191,9 +189,7 @@ describe("SqliteRecordStore", () => {
       expect(rows).toEqual(Array.from({ length: 100 }, (_, step) => ({ step, ts: 5_000 + step, values: at(step).values })))
       const c = Option.getOrThrow(yield* store.history(project, run, { keys: ["c"], minStep: 15 })).rows
       expect(c.map((row) => [row.step, row.ts, row.values["c"]])).toEqual([20, 30, 40, 50, 60, 70, 80, 90].map((step) => [step, 5_000 + step, `c${step}`]))
-    }).pipe(
-      Effect.provide(SqliteRecordStore.layerSqlite.pipe(Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" }))))
-    ))
+    }).pipe(Effect.provide(withClient)))
 
   it.effect("gives a key its own columns when a later batch leaves it out, and joins the blocks of a batch across chunks", () =>
     Effect.gen(function* () {
@@ -223,29 +219,56 @@ describe("SqliteRecordStore", () => {
       expect(b).toEqual(expected.map((row) => ({ step: row.step, ts: row.ts, values: { b: row.values["b"] } })))
       const a = Option.getOrThrow(yield* store.history(project, run, { keys: ["a"], samples: 700 })).rows
       expect(a.map((row) => row.values["a"])).toEqual(rowsOf(0, 700, ["a"]).map((row) => row.values["a"]))
-    }).pipe(
-      Effect.provide(SqliteRecordStore.layerSqlite.pipe(Layer.provideMerge(SqliteClient.layer({ filename: ":memory:" }))))
-    ))
+    }).pipe(Effect.provide(withClient)))
 
-  it.effect("gives a new database its layout version and refuses one of another version, naming its directory", () =>
+  it.effect("migrates a new database once, and refuses one from before migrations or from a newer steplog, untouched", () =>
     Effect.gen(function* () {
-      const filename = temp.file("layout.sqlite")
-      const open = SqliteRecordStore.layerSqlite.pipe(Layer.provideMerge(SqliteClient.layer({ filename })))
-      const version = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`PRAGMA user_version`)
-      expect(yield* version.pipe(Effect.provide(open))).toEqual([{ user_version: 1 }])
-      // A database of this layout opens again; one of another does not, and is left as it was.
-      yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql`PRAGMA user_version = 0`).pipe(Effect.provide(open))
-      const refused = yield* Effect.flip(Effect.provide(RecordStore, inFile(() => filename)))
+      const migrations = (filename: string) =>
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT migration_id, name FROM steplog_migrations`).pipe(
+          Effect.provide(SqliteStore.layerFromClient.pipe(Layer.provideMerge(SqliteClient.layer({ filename }))))
+        )
+      const fresh = temp.file("fresh.sqlite")
+      expect(yield* migrations(fresh)).toEqual([{ migration_id: 1, name: "layout" }])
+      expect(yield* migrations(fresh)).toEqual([{ migration_id: 1, name: "layout" }])
+      // steplog 0.1's layout: its tables and PRAGMA user_version, no migrations table.
+      const old = temp.file("old.sqlite")
+      const raw = (filename: string, statement: string) =>
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(statement)).pipe(Effect.provide(SqliteClient.layer({ filename })))
+      yield* raw(old, `CREATE TABLE runs (run_pk INTEGER PRIMARY KEY, project TEXT NOT NULL, run_id TEXT NOT NULL)`)
+      yield* raw(old, `PRAGMA user_version = 1`)
+      const refused = yield* Effect.flip(Effect.provide(RecordStore, inFile(() => old)))
       expect(refused._tag).toBe("StoreLayoutUnsupported")
-      expect(refused.message).toContain(path.dirname(filename))
+      expect(refused.message).toContain(path.dirname(old))
       expect(refused.message).toContain("steplog sync")
-      const untouched = Effect.flatMap(SqlClient.SqlClient, (sql) => sql`PRAGMA user_version`)
-      expect(yield* untouched.pipe(Effect.provide(SqliteClient.layer({ filename })))).toEqual([{ user_version: 0 }])
-      // A file holding only the API keys (`steplog keys` run before the first start) is new to the store.
-      const keysFirst = temp.file("keys-first.sqlite")
-      yield* Effect.provide(ApiKeys.KeyStore, ApiKeys.layerSqlite.pipe(Layer.provide(SqliteClient.layer({ filename: keysFirst }))))
-      expect(yield* version.pipe(Effect.provide(SqliteRecordStore.layerSqlite.pipe(Layer.provideMerge(SqliteClient.layer({ filename: keysFirst })))))).toEqual([
-        { user_version: 1 }
-      ])
+      expect(yield* raw(old, `SELECT name FROM sqlite_master WHERE type = 'table'`)).toEqual([{ name: "runs" }])
+      // A database a newer steplog migrated further.
+      yield* raw(fresh, `INSERT INTO steplog_migrations (migration_id, name) VALUES (2, 'from_the_future')`)
+      const newer = yield* Effect.flip(Effect.provide(RecordStore, inFile(() => fresh)))
+      expect(newer.message).toMatch(/newer steplog \(migration 2; this server knows migrations up to 1\)/)
     }))
+
+  it.effect("syncs every commit (synchronous=FULL) on the writer", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      expect(yield* sql`PRAGMA synchronous`).toEqual([{ synchronous: 2 }])
+    }).pipe(Effect.provide(withClient)))
+
+  it.live("answers reads (a key's verify, another run's history) while it ingests a huge batch", () =>
+    Effect.gen(function* () {
+      const store = yield* RecordStore
+      const keys = yield* KeyStore
+      const { key } = yield* keys.create({ projects: "*" })
+      yield* store.ingest(project, "small" as RunId, rows(0, 10))
+      const huge = Array.from({ length: 300_000 }, (_, i): Record => ({ kind: "history", seq: i, ts: i, step: i, values: { x: i } }))
+      const ingesting = yield* Effect.fork(store.ingest(project, "huge" as RunId, huge))
+      // Let it begin its transaction, then read while it goes on.
+      yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+      expect(Option.isSome(yield* keys.verify(key))).toBe(true)
+      expect(Option.getOrThrow(yield* store.history(project, "small" as RunId, {})).rows).toHaveLength(10)
+      // The reader sees the last commit: nothing of the huge run yet.
+      expect(yield* store.getRun(project, "huge" as RunId)).toEqual(Option.none())
+      expect(ingesting.unsafePoll()).toBeNull()
+      expect(yield* Fiber.join(ingesting)).toEqual({ ackSeq: 300_000 })
+      expect(Option.getOrThrow(yield* store.getRun(project, "huge" as RunId)).historyRows).toBe(300_000)
+    }).pipe(Effect.provide(inFile())))
 })

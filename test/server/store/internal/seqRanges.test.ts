@@ -1,7 +1,7 @@
 /** SeqRanges against the plainest model of it, a set of seqs: what is fresh, and what is held after. */
 import fc from "fast-check"
 import { describe, expect, it } from "vitest"
-import { type SeqRange, SeqRanges } from "../../../src/server/internal/seqRanges.js"
+import { type SeqRange, SeqRanges } from "../../../../src/server/store/internal/seqRanges.js"
 
 /** Sorted disjoint ranges as the seqs they hold. */
 const seqsOf = (ranges: ReadonlyArray<SeqRange>) => ranges.flatMap(([lo, hi]) => Array.from({ length: hi - lo + 1 }, (_, i) => lo + i))

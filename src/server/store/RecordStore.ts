@@ -1,21 +1,30 @@
 /**
  * Where the server keeps runs: the storage interface the HTTP layer talks to, whatever the
- * backend (SQLite by default, PostgreSQL for many replicas). Every backend passes the same
- * contract suite (test/server/RecordStore.contract.ts).
+ * backend (SQLite by default, sqlite/; PostgreSQL for many replicas, postgres/). Every backend
+ * passes the same contract suite (test/server/RecordStore.contract.ts).
  *
  * Guarantees every backend gives:
  * - `ingest` stores a batch in one transaction: all of it or none of it.
+ * - an acknowledged batch is durable: committed and synced (SQLite synchronous=FULL, PostgreSQL
+ *   synchronous_commit=on) before `ingest` answers, so it survives a power cut.
+ * - a huge batch does not hold other requests: it is stored in slices that yield to the event
+ *   loop (still one transaction), and reads do not wait for it.
  * - each (run, seq) is stored once: a re-sent record changes nothing.
  * - `ackSeq` is the length of the contiguous prefix held: every record with seq < ackSeq is stored.
  * - a run's config, summary, state and exit code follow its records (`config`, `summary`, `exit`).
  * - one metric of a run can be read in step order without reading the others.
+ * - an answer is bounded whatever the run holds: `history` without `samples` answers at most
+ *   HISTORY_PAGE_ROWS rows and where the next page starts, `output` at most `limit` lines and
+ *   OUTPUT_PAGE_BYTES of text (src/schemas/Limits.ts).
+ * - several server processes may share one store (PostgreSQL): ingests of one run are serialised
+ *   by the store, whichever process takes them.
  */
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
-import type { RunId, UploadRecord } from "../schemas/Record.js"
-import type { Ack, History, OutputLines, ProjectList, ProjectName, RunDetail, RunList, RunMetadata } from "../schemas/Wire.js"
+import type { RunId, UploadRecord } from "../../schemas/Record.js"
+import type { Ack, History, OutputLines, ProjectList, ProjectName, RunDetail, RunList, RunMetadata } from "../../schemas/Wire.js"
 
 /** The backend failed (I/O, a constraint it should not have met); the request changed nothing. */
 export class StoreFailed extends Data.TaggedError("StoreFailed")<{ readonly operation: string; readonly cause: unknown }> {
@@ -35,7 +44,10 @@ export interface HistoryQuery {
   readonly maxStep?: number
 }
 
-/** What `output` reads: the console lines with seq > `after` (-1: from the start), at most `limit`. */
+/**
+ * What `output` reads: the console lines with seq > `after` (-1: from the start), at most `limit`
+ * and at most OUTPUT_PAGE_BYTES of text (but always one line, when there is one).
+ */
 export interface OutputQuery {
   readonly after: number
   readonly limit: number
@@ -55,7 +67,10 @@ export class RecordStore extends Context.Tag("steplog/server/RecordStore")<
     readonly getRun: (project: ProjectName, runId: RunId) => Effect.Effect<Option.Option<RunDetail>, StoreFailed>
     readonly listRuns: (project: ProjectName) => Effect.Effect<RunList, StoreFailed>
     readonly listProjects: Effect.Effect<ProjectList, StoreFailed>
-    /** A run's history in step order; none when the run does not exist. */
+    /**
+     * A run's history in step order; none when the run does not exist. Without `samples`, one page
+     * of at most HISTORY_PAGE_ROWS rows; `next` is the `minStep` of the next page (null: no more).
+     */
     readonly history: (
       project: ProjectName,
       runId: RunId,

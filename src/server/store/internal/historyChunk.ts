@@ -1,14 +1,14 @@
 /**
- * One metric of a run over CHUNK_STEPS aligned steps, as the SQLite store keeps it: packed columns
+ * One metric of a run over CHUNK_STEPS aligned steps, as every store keeps it: packed columns
  * (step, seq, ts, value as Float64; non-numeric values as JSON text beside them) plus, per BLOCK
  * steps, min, max and the last entry, so that a `samples` read of a long run touches only the
- * block summaries (bench/history-read.ts). Pure data, no I/O: SqliteRecordStore reads and writes
+ * block summaries (bench/history-read.ts). Pure data, no I/O: the stores read and write
  * the encoded form, its steps, seqs and ts once for all the keys that share them (historyFrame.ts).
  *
  * Values round-trip bit-exactly: every number (NaN, ±Infinity, -0 included) is a Float64; a
  * string, boolean or null is NaN in `vals` and its JSON in `texts` at the same index.
  */
-import type { Value } from "../../schemas/Record.js"
+import type { Value } from "../../../schemas/Record.js"
 
 /** Steps per chunk row (aligned: chunk c holds steps c·CHUNK_STEPS … (c+1)·CHUNK_STEPS - 1). */
 export const CHUNK_STEPS = 1024
@@ -46,7 +46,7 @@ export interface Incoming {
   readonly packed?: { readonly steps: Buffer; readonly seqs: Buffer; readonly ts: Buffer }
 }
 
-/** The chunk row's columns as SQLite stores them. */
+/** The chunk row's columns as the stores keep them (BLOB in SQLite, bytea in PostgreSQL). */
 export interface EncodedChunk {
   readonly n: number
   readonly firstStep: number
@@ -143,12 +143,12 @@ export const merge = (held: Chunk, incoming: Incoming): Chunk => {
   return out
 }
 
-/** Numbers as the Float64 blob of a column: a view of a Float64Array's bytes (SQLite copies what it binds). */
+/** Numbers as the Float64 blob of a column: a view of a Float64Array's bytes (the drivers copy what they bind). */
 export const pack = (numbers: ArrayLike<number>): Buffer =>
   numbers instanceof Float64Array
     ? Buffer.from(numbers.buffer, numbers.byteOffset, numbers.byteLength)
     : Buffer.from(Float64Array.from(numbers).buffer)
-/** Float64s of a blob (copied: SQLite's buffers need not be 8-byte aligned). */
+/** Float64s of a blob (copied: a driver's buffers need not be 8-byte aligned). */
 const unpackFloats = (bytes: Uint8Array): Float64Array =>
   new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
 const textsOf = (texts: ArrayLike<string | null> | null): string | null => {
@@ -208,7 +208,7 @@ export const encode = (chunk: Incoming, c: number): EncodedChunk => {
   }
 }
 
-/** A chunk row as SQLite gives it back. */
+/** A chunk row as a store gives it back. */
 export interface StoredChunk {
   readonly n: number
   readonly last_step: number

@@ -1,0 +1,127 @@
+/**
+ * `history` (a page of every row, or buckets: sampling.ts) and `output`, shared by both backends.
+ * Reads go to the reader (StoreSql.read), in one read transaction, so they never queue behind an
+ * ingest, and every answer is bounded (src/schemas/Limits.ts): a page of history is at most
+ * HISTORY_PAGE_ROWS rows, an answer of output at most OUTPUT_PAGE_BYTES of text.
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { HISTORY_PAGE_ROWS, OUTPUT_PAGE_BYTES } from "../../../schemas/Limits.js"
+import type { OutputRecord, RunId, Value } from "../../../schemas/Record.js"
+import type { History, HistoryRow, OutputLines, ProjectName } from "../../../schemas/Wire.js"
+import type { HistoryQuery, OutputQuery } from "../RecordStore.js"
+import { entryColumns, withFrames } from "./chunks.js"
+import * as Chunk from "./historyChunk.js"
+import { findRun } from "./runs.js"
+import { unpack } from "./runRow.js"
+import { inRange, sampled, type StepRange } from "./sampling.js"
+import type { Run, StoreSql } from "./sql.js"
+
+/** Chunks a page reads at most: each holds at most CHUNK_STEPS steps, so a page stays within HISTORY_PAGE_ROWS rows. */
+const PAGE_CHUNKS = Math.floor(HISTORY_PAGE_ROWS / Chunk.CHUNK_STEPS)
+
+/** Output records read at a time while an answer fills up to its line and byte caps. */
+const OUTPUT_READ = 64
+
+/** A run's history as RecordStore.history answers it. */
+export const history = (sql: StoreSql, project: ProjectName, runId: RunId, query: HistoryQuery) =>
+  sql.readTransaction(
+    Effect.gen(function* () {
+      const found = yield* findRun(sql.read, project, runId)
+      if (Option.isNone(found)) return Option.none<History>()
+      const runPk = found.value.run_pk
+      const names = new Map<number, string>()
+      for (const row of yield* sql.read(`SELECT key_id, name FROM metric_keys WHERE run_pk = ? ORDER BY key_id`, [runPk])) {
+        if (query.keys === undefined || query.keys.includes(row.name)) names.set(row.key_id, row.name)
+      }
+      if (names.size === 0) return Option.some<History>({ rows: [], next: null })
+      const ids = [...names.keys()].join(",")
+      const steps: StepRange = { from: query.minStep ?? 0, to: query.maxStep ?? Number.MAX_SAFE_INTEGER }
+      if (query.samples !== undefined) {
+        return Option.some<History>({ rows: yield* sampled(sql.read, runPk, ids, names, steps, Math.max(1, Math.floor(query.samples))), next: null })
+      }
+      return Option.some(yield* page(sql.read, runPk, ids, names, steps))
+    })
+  )
+
+/**
+ * The rows of the first PAGE_CHUNKS chunks (of the keys read) that hold steps of the range, and
+ * the first step of the chunk after them as `next`: a client that asks again from `next` reads on
+ * without a gap or a repeat, however sparse the steps.
+ */
+const page = (run: Run, runPk: number, ids: string, names: ReadonlyMap<number, string>, steps: StepRange) =>
+  Effect.gen(function* () {
+    const range = inRange(steps)
+    const chunks = yield* run(
+      `SELECT h.chunk, MIN(h.first_step) AS first FROM history_chunks h WHERE h.run_pk = ? AND h.key_id IN (${ids}) ${range.where}
+         GROUP BY h.chunk ORDER BY h.chunk LIMIT ${PAGE_CHUNKS + 1}`,
+      [runPk, ...range.params]
+    )
+    if (chunks.length === 0) return { rows: [], next: null } satisfies History
+    const last = chunks[Math.min(chunks.length, PAGE_CHUNKS) - 1].chunk as number
+    const within = { from: steps.from, to: Math.min(steps.to, (last + 1) * Chunk.CHUNK_STEPS - 1) }
+    const next = chunks.length > PAGE_CHUNKS ? Math.max(steps.from, chunks[PAGE_CHUNKS].first as number) : null
+    return { rows: yield* everyRow(run, runPk, ids, names, within), next } satisfies History
+  })
+
+/** Every row of the range with any of the keys, in step order; a row's ts is that of its first key logged. */
+const everyRow = (run: Run, runPk: number, ids: string, names: ReadonlyMap<number, string>, steps: StepRange) =>
+  Effect.gen(function* () {
+    // In index order (a sort by chunk in SQL would copy every blob): grouped by chunk here.
+    const byChunk = new Map<number, Array<{ name: string; chunk: Chunk.Chunk }>>()
+    const range = inRange(steps)
+    const stored = yield* run(
+      `SELECT h.key_id, h.chunk, ${entryColumns} FROM ${withFrames}
+         WHERE h.run_pk = ? AND h.key_id IN (${ids}) ${range.where} ORDER BY h.key_id, h.chunk`,
+      [runPk, ...range.params]
+    )
+    for (const row of stored) {
+      let group = byChunk.get(row.chunk)
+      if (group === undefined) byChunk.set(row.chunk, (group = []))
+      group.push({ name: names.get(row.key_id)!, chunk: Chunk.decode(row) })
+    }
+    const rows: Array<HistoryRow> = []
+    for (const c of [...byChunk.keys()].sort((a, b) => a - b)) {
+      const at = new Map<number, { step: number; ts: number; values: { [key: string]: Value } }>()
+      for (const { chunk, name } of byChunk.get(c)!) {
+        for (let i = 0; i < chunk.steps.length; i++) {
+          if (chunk.steps[i]! < steps.from || chunk.steps[i]! > steps.to) continue
+          let row = at.get(chunk.steps[i]!)
+          if (row === undefined) at.set(chunk.steps[i]!, (row = { step: chunk.steps[i]!, ts: chunk.ts[i]!, values: {} }))
+          row.values[name] = Chunk.fromPair(chunk.vals[i]!, chunk.texts[i]!)
+        }
+      }
+      const group = [...at.values()]
+      if (byChunk.get(c)!.length > 1) group.sort((a, b) => a.step - b.step)
+      for (const row of group) rows.push(row)
+    }
+    return rows
+  })
+
+/** Output records are kept whole in `records`: read in seq order from just after `after`, a few at a time, up to the caps. */
+export const output = (sql: StoreSql, project: ProjectName, runId: RunId, query: OutputQuery) =>
+  sql.readTransaction(
+    Effect.gen(function* () {
+      const found = yield* findRun(sql.read, project, runId)
+      if (Option.isNone(found)) return Option.none<OutputLines>()
+      const lines: Array<OutputLines["lines"][number]> = []
+      let bytes = 0
+      let after = query.after
+      while (lines.length < query.limit) {
+        const want = Math.min(OUTPUT_READ, query.limit - lines.length)
+        const rows = yield* sql.read(
+          `SELECT payload FROM records WHERE run_pk = ? AND seq > ? AND kind = 'output' ORDER BY seq LIMIT ?`,
+          [found.value.run_pk, after, want]
+        )
+        for (const row of rows) {
+          const { seq, ts, stream, text } = unpack<OutputRecord>(row.payload, null as never)
+          if (lines.length > 0 && bytes + text.length > OUTPUT_PAGE_BYTES) return Option.some({ lines, next: after })
+          lines.push({ seq, ts, stream, text })
+          bytes += text.length
+          after = seq
+        }
+        if (rows.length < want) break
+      }
+      return Option.some({ lines, next: after })
+    })
+  )

@@ -1,0 +1,104 @@
+/**
+ * Runs: creating a run's row, reading it (one run or a project's), putRun's metadata, and the
+ * config and summary folded from a run's records. Shared by both backends (sql.ts).
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type { JsonPatch, Record, RunId } from "../../../schemas/Record.js"
+import type { ProjectList, ProjectName, RunDetail, RunList, RunMetadata } from "../../../schemas/Wire.js"
+import { pack, type RunRow, toDetail, unpack } from "./runRow.js"
+import type { Run, StoreSql } from "./sql.js"
+
+/** The row of a run, if it exists. */
+export const findRun = (run: Run, project: string, runId: string, lock = "") =>
+  run(`SELECT * FROM runs WHERE project = ? AND run_id = ?${lock}`, [project, runId]).pipe(
+    Effect.map((rows) => Option.fromNullable(rows[0] as RunRow | undefined))
+  )
+
+/** The row of a run, created first when new; `lock` (StoreSql.lockRow) holds it to the end of the transaction. */
+export const ensureRun = (sql: StoreSql, project: string, runId: string) =>
+  Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    yield* sql.write(`INSERT INTO runs (project, run_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, [project, runId, now])
+    return Option.getOrThrow(yield* findRun(sql.write, project, runId, sql.lockRow))
+  })
+
+/** A run as shown, if it exists. */
+export const getDetail = (run: Run, project: string, runId: string) =>
+  Effect.gen(function* () {
+    const found = yield* findRun(run, project, runId)
+    if (Option.isNone(found)) return Option.none<RunDetail>()
+    const keys = yield* run(`SELECT name FROM metric_keys WHERE run_pk = ?`, [found.value.run_pk])
+    return Option.some(toDetail(found.value, keys.map((k) => k.name as string)))
+  })
+
+/** A project's runs, newest first. */
+export const listRuns = (run: Run, project: string) =>
+  Effect.gen(function* () {
+    const rows = (yield* run(
+      `SELECT * FROM runs WHERE project = ? ORDER BY COALESCE(started_at, created_at) DESC, run_pk DESC`,
+      [project]
+    )) as ReadonlyArray<RunRow>
+    const keys = new Map<number, Array<string>>()
+    for (const k of yield* run(`SELECT k.run_pk, k.name FROM metric_keys k JOIN runs r ON r.run_pk = k.run_pk WHERE r.project = ?`, [project])) {
+      let names = keys.get(k.run_pk)
+      if (names === undefined) keys.set(k.run_pk, (names = []))
+      names.push(k.name)
+    }
+    return { runs: rows.map((row) => toDetail(row, keys.get(row.run_pk) ?? [])) } satisfies RunList
+  })
+
+/** Every project with its run count and latest update. */
+export const listProjects = (run: Run) =>
+  run(`SELECT project AS name, CAST(COUNT(*) AS INTEGER) AS runs, MAX(updated_at) AS "updatedAt" FROM runs GROUP BY project ORDER BY project`).pipe(
+    Effect.map((rows) => ({ projects: rows as ProjectList["projects"] }))
+  )
+
+/** Config: putRun's config, then the run records' and config patches' in seq order. */
+export const recomputeConfig = (run: Run, runPk: number, metaConfig: Uint8Array | null) =>
+  Effect.gen(function* () {
+    const rows = yield* run(`SELECT kind, payload FROM records WHERE run_pk = ? AND kind IN ('run', 'config') ORDER BY seq`, [runPk])
+    const config: { [key: string]: unknown } = { ...unpack<JsonPatch>(metaConfig, {}) }
+    for (const row of rows) {
+      const record = unpack<Record>(row.payload, null as never)
+      Object.assign(config, record.kind === "run" ? record.config : record.kind === "config" ? record.patch : {})
+    }
+    return pack(config)
+  })
+
+/** Summary: the run's summary patches in seq order. */
+export const recomputeSummary = (run: Run, runPk: number) =>
+  Effect.gen(function* () {
+    const patch: { [key: string]: unknown } = {}
+    for (const row of yield* run(`SELECT payload FROM records WHERE run_pk = ? AND kind = 'summary' ORDER BY seq`, [runPk])) {
+      Object.assign(patch, unpack<{ patch: JsonPatch }>(row.payload, { patch: {} }).patch)
+    }
+    return pack(patch)
+  })
+
+/** putRun, inside a write transaction: the run's metadata replaced, its config folded again. */
+export const putRun = (sql: StoreSql, project: ProjectName, runId: RunId, metadata: RunMetadata) =>
+  Effect.gen(function* () {
+    const row = yield* ensureRun(sql, project, runId)
+    const metaConfig = pack(metadata.config)
+    const config = yield* recomputeConfig(sql.write, row.run_pk, metaConfig)
+    yield* sql.write(
+      `UPDATE runs SET name = ?, meta_config = ?, config = ?, tags = ?, notes = ?, grp = ?, job_type = ?,
+         host = ?, started_at = ?, crashed = ?, version = version + 1 WHERE run_pk = ?`,
+      [
+        metadata.name,
+        metaConfig,
+        config,
+        pack(metadata.tags),
+        metadata.notes,
+        metadata.group,
+        metadata.jobType,
+        metadata.host,
+        metadata.startedAt,
+        metadata.crashed === true ? 1 : 0,
+        row.run_pk
+      ]
+    )
+    return Option.getOrThrow(yield* getDetail(sql.write, project, runId))
+  })

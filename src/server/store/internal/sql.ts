@@ -1,0 +1,73 @@
+/**
+ * What the shared store code (this folder) needs of a database, and what each backend gives:
+ * statements as text with `?` placeholders (PostgreSQL's backend numbers them), on a writer and
+ * on a reader, and the one clause that differs. The SQL of this folder is the subset both SQLite
+ * and PostgreSQL read alike (ON CONFLICT upserts, RETURNING, substr on blobs), so it is written once.
+ */
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import { StoreFailed } from "../RecordStore.js"
+
+/** Runs one statement; answers its rows (none for a write without RETURNING). */
+export type Run = (text: string, params?: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<any>, SqlError>
+
+/** A database as the store code uses it. */
+export interface StoreSql {
+  /** Statements that change the store, and the reads of a write transaction. */
+  readonly write: Run
+  /**
+   * Reads that change nothing. SQLite: a connection of its own (WAL lets it read the last commit
+   * while an ingest writes), so a read never queues behind an ingest. PostgreSQL: the pool.
+   */
+  readonly read: Run
+  /** `effect` in one transaction of the writer: all of its writes or none. */
+  readonly writeTransaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError, R>
+  /** `effect`'s reads in one transaction of the reader: one snapshot. */
+  readonly readTransaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError, R>
+  /**
+   * Ends the SELECT of a run's row that begins an ingest or putRun: ` FOR UPDATE` on PostgreSQL,
+   * where server processes write one run at once (the row lock makes them take turns); empty on
+   * SQLite, whose write transactions already take turns.
+   */
+  readonly lockRow: string
+}
+
+/** Maps a database failure to the store's StoreFailed for `operation` (a StoreFailed passes as it is). */
+export const failed = (operation: string) => (cause: SqlError | StoreFailed): StoreFailed =>
+  cause._tag === "StoreFailed" ? cause : new StoreFailed({ operation, cause })
+
+/**
+ * Multi-row statements: one prepared statement inserts up to CHUNK rows, and a remainder goes in
+ * power-of-two chunks, so at most eight distinct statement texts per table reach the prepare cache.
+ */
+const CHUNK = 128
+const chunkSizes = (n: number): Array<number> => {
+  const sizes: Array<number> = []
+  let left = n
+  while (left >= CHUNK) (sizes.push(CHUNK), (left -= CHUNK))
+  for (let size = CHUNK / 2; size >= 1; size /= 2) if (left >= size) (sizes.push(size), (left -= size))
+  return sizes
+}
+
+/** Inserts `rows` (each `columns.length` values) into `table`; `suffix` follows the VALUES (an ON CONFLICT clause). */
+export const insertRows = (
+  run: Run,
+  table: string,
+  columns: ReadonlyArray<string>,
+  rows: ReadonlyArray<ReadonlyArray<unknown>>,
+  suffix = ""
+): Effect.Effect<void, SqlError> =>
+  Effect.gen(function* () {
+    let at = 0
+    const one = `(${columns.map(() => "?").join(",")})`
+    for (const size of chunkSizes(rows.length)) {
+      const params: Array<unknown> = []
+      for (let i = at; i < at + size; i++) params.push(...rows[i]!)
+      at += size
+      yield* run(`INSERT INTO ${table} (${columns.join(",")}) VALUES ${Array(size).fill(one).join(",")} ${suffix}`, params)
+    }
+  })
+
+/** The ON CONFLICT clause that makes an insert into `table` replace the row with the same `key`. */
+export const replacing = (key: ReadonlyArray<string>, columns: ReadonlyArray<string>): string =>
+  `ON CONFLICT (${key.join(",")}) DO UPDATE SET ${columns.filter((c) => !key.includes(c)).map((c) => `${c} = excluded.${c}`).join(", ")}`

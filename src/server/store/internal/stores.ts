@@ -1,0 +1,35 @@
+/**
+ * The three services of a store (RecordStore, KeyStore, Sessions) over one StoreSql: what each
+ * backend's layer ends with, once its database is open and migrated.
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import { KeyStore } from "../KeyStore.js"
+import { RecordStore } from "../RecordStore.js"
+import { Sessions } from "../SessionStore.js"
+import { makeIngest } from "./ingest.js"
+import { makeKeys } from "./keys.js"
+import * as Reads from "./reads.js"
+import * as Runs from "./runs.js"
+import { makeSessions } from "./sessions.js"
+import { failed, type StoreSql } from "./sql.js"
+
+/** Every service a server needs of its store. */
+export type Stores = RecordStore | KeyStore | Sessions
+
+/** The services over `sql`. */
+export const makeStores = (sql: StoreSql): Effect.Effect<Context.Context<Stores>> =>
+  Effect.gen(function* () {
+    const { ingest, rewritingRun } = yield* makeIngest(sql)
+    const records = RecordStore.of({
+      ingest,
+      putRun: (project, runId, metadata) =>
+        rewritingRun(project, runId, sql.writeTransaction(Runs.putRun(sql, project, runId, metadata))).pipe(Effect.mapError(failed("putRun"))),
+      getRun: (project, runId) => Runs.getDetail(sql.read, project, runId).pipe(sql.readTransaction, Effect.mapError(failed("getRun"))),
+      listRuns: (project) => Runs.listRuns(sql.read, project).pipe(sql.readTransaction, Effect.mapError(failed("listRuns"))),
+      listProjects: Runs.listProjects(sql.read).pipe(Effect.mapError(failed("listProjects"))),
+      history: (project, runId, query) => Reads.history(sql, project, runId, query).pipe(Effect.mapError(failed("history"))),
+      output: (project, runId, query) => Reads.output(sql, project, runId, query).pipe(Effect.mapError(failed("output")))
+    })
+    return Context.make(RecordStore, records).pipe(Context.add(KeyStore, makeKeys(sql)), Context.add(Sessions, makeSessions(sql)))
+  })

@@ -1,0 +1,86 @@
+/**
+ * The PostgreSQL store: RecordStore, KeyStore and Sessions in one database, for several server
+ * processes behind a load balancer. Through @effect/sql-pg (node-postgres, a pool of
+ * POOL_CONNECTIONS): the shared code's `?` statements numbered as `$n`, reads and writes on the
+ * pool. Processes share nothing but the database: ingests of one run take turns on its row lock
+ * (`FOR UPDATE`), a process's cached ingest state is checked against the row's version
+ * (../internal/ingest.ts), and sessions and keys are rows like the rest.
+ *
+ * Durability: every connection starts with `synchronous_commit=on` (a startup option, whatever the
+ * server's or the database's default), and the store refuses to start if a connection says
+ * otherwise: a commit is flushed to the WAL on disk before ingest answers, so an acknowledged batch
+ * survives a crash of the database machine.
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import { makeStores, type Stores } from "../internal/stores.js"
+import type { StoreSql } from "../internal/sql.js"
+import { StoreFailed } from "../RecordStore.js"
+import type { StoreLayoutUnsupported } from "../StoreLayout.js"
+import * as Migrations from "./Migrations.js"
+
+/** Connections a server process holds at most: ingests (one at a time) and reads share them. */
+const POOL_CONNECTIONS = 10
+
+/** The connection URL with `synchronous_commit=on` added to the startup options it may already carry. */
+const durable = (url: URL): URL => {
+  const out = new URL(url)
+  out.searchParams.set("options", [url.searchParams.get("options"), "-c synchronous_commit=on"].filter(Boolean).join(" "))
+  return out
+}
+
+/** The URL as it may be shown: without its password. */
+export const redact = (url: string): string => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password !== "") parsed.password = "***"
+    return parsed.toString()
+  } catch {
+    return "<not a URL>"
+  }
+}
+
+/** `?` placeholders numbered as PostgreSQL's `$1, $2, …` (the shared statements hold no other `?`), each text once. */
+const numbered = new Map<string, string>()
+const toPg = (text: string): string => {
+  let out = numbered.get(text)
+  if (out === undefined) {
+    let n = 0
+    numbered.set(text, (out = text.replace(/\?/g, () => `$${++n}`)))
+  }
+  return out
+}
+
+/** The store in the PostgreSQL database of `url` (postgres://user:password@host:port/database), migrated at start. */
+export const layer = (url: string): Layer.Layer<Stores, StoreFailed | StoreLayoutUnsupported> =>
+  Layer.scopedContext(
+    Effect.gen(function* () {
+      const shown = redact(url)
+      const parsed = yield* Effect.try({ try: () => new URL(url), catch: (cause) => new StoreFailed({ operation: `read the database URL ${shown}`, cause }) })
+      const client = yield* PgClient.make({
+        url: Redacted.make(durable(parsed).toString()),
+        maxConnections: POOL_CONNECTIONS,
+        applicationName: "steplog server"
+      }).pipe(Effect.mapError((cause) => new StoreFailed({ operation: `connect to ${shown}`, cause })))
+      const [setting] = yield* client.unsafe<{ synchronous_commit: string }>(`SHOW synchronous_commit`).pipe(
+        Effect.mapError((cause) => new StoreFailed({ operation: `read synchronous_commit of ${shown}`, cause }))
+      )
+      if (setting?.synchronous_commit !== "on") {
+        return yield* new StoreFailed({ operation: `open ${shown}`, cause: `synchronous_commit is ${setting?.synchronous_commit}, not on: acknowledged batches would not be durable` })
+      }
+      const database = decodeURIComponent(parsed.pathname.slice(1)) || "postgres"
+      yield* Effect.provideService(Migrations.run(database), SqlClient.SqlClient, client)
+      const sql: StoreSql = {
+        write: (text, params = []) => client.unsafe(toPg(text), params),
+        read: (text, params = []) => client.unsafe(toPg(text), params),
+        writeTransaction: client.withTransaction,
+        readTransaction: client.withTransaction,
+        lockRow: " FOR UPDATE"
+      }
+      return yield* makeStores(sql)
+    })
+  ).pipe(Layer.provide(Reactivity.layer))

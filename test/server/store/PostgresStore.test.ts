@@ -1,0 +1,72 @@
+/**
+ * The PostgreSQL store on the test run's embedded cluster (test/support/postgresCluster.ts), a
+ * fresh database per suite: the contract suites every backend passes, then real `steplog`
+ * processes sharing one database: three servers starting at once on an empty one (one migrates,
+ * each answers with the key another made), and `steplog keys` pointed at it by flag or environment.
+ */
+import * as Reactivity from "@effect/experimental/Reactivity"
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { afterEach, describe, expect, it } from "vitest"
+import { credentialsPath } from "../../../src/runtime/Credentials.js"
+import * as PostgresStore from "../../../src/server/store/postgres/PostgresStore.js"
+import { killChildren, startNode } from "../../support/child.js"
+import { freshDatabase, withFreshDatabase } from "../../support/postgres.js"
+import { useTempDir } from "../../support/tempDir.js"
+import { steplogCli } from "../../support/testServer.js"
+import { keyStoreContract } from "../KeyStore.contract.js"
+import { recordStoreContract } from "../RecordStore.contract.js"
+import { sessionsContract } from "../SessionStore.contract.js"
+
+const store = withFreshDatabase("contract", PostgresStore.layer)
+recordStoreContract("PostgreSQL", store)
+keyStoreContract("PostgreSQL", store)
+sessionsContract("PostgreSQL", store)
+
+const temp = useTempDir("postgres-store")
+const main = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "dist", "cli", "main.js")
+
+/** Rows of a query on the database of `url`. */
+const query = (url: string, text: string) =>
+  Effect.runPromise(
+    Effect.scoped(Effect.flatMap(PgClient.make({ url: Redacted.make(url) }), (sql) => sql.unsafe(text))).pipe(Effect.provide(Reactivity.layer))
+  )
+
+afterEach(killChildren)
+
+describe("PostgreSQL store, real processes", () => {
+  it("migrates an empty database once when three servers start on it at once, and each answers with the one key made", async () => {
+    const url = await freshDatabase("three servers")
+    const config = temp.file("config")
+    const env = { ...process.env, XDG_CONFIG_HOME: config, HOME: config }
+    const servers = [0, 1, 2].map(() => startNode(main, ["server", "--database", url, "--port", "0"], env, temp.dir()))
+    const baseUrls = await Promise.all(servers.map(async (server) => /listening on (http:\/\/[^\s,]+)/.exec(await server.waitForLine((line) => line.includes("listening on"), 30_000))![1]!))
+    for (const server of servers) expect(server.lines.join("\n")).toContain("data in PostgreSQL postgres://postgres:***@")
+    expect(await query(url, `SELECT migration_id, name FROM steplog_migrations`)).toEqual([{ migration_id: 1, name: "layout" }])
+    // One of them made the "local" key (the others found it made) and stored it for its own URL.
+    expect(await query(url, `SELECT name FROM api_keys`)).toEqual([{ name: "local" }])
+    const stored = Object.values((JSON.parse(fs.readFileSync(credentialsPath(env), "utf8")) as { keys: { [url: string]: string } }).keys)
+    expect(stored).toHaveLength(1)
+    for (const baseUrl of baseUrls) {
+      const whoami = await fetch(`${baseUrl}/api/v1/whoami`, { headers: { authorization: `Bearer ${stored[0]}` } })
+      expect([whoami.status, await whoami.json()]).toEqual([200, { name: "local", projects: "*" }])
+    }
+  })
+
+  it("keeps acknowledged commits synced: a database whose default is synchronous_commit=off still gets on", async () => {
+    const url = await freshDatabase("durable")
+    const database = new URL(url).pathname.slice(1)
+    await query(url, `ALTER DATABASE "${database}" SET synchronous_commit = off`)
+    const config = temp.file("config")
+    // The store refuses to start on a connection that says otherwise; this one starts and serves.
+    const created = await steplogCli(["keys", "create", "--project", "*", "--name", "ci"], { STEPLOG_DATABASE_URL: url, XDG_CONFIG_HOME: config })
+    expect([created.status, created.stderr]).toEqual([0, expect.stringContaining(`created the API key "ci"`)])
+    const listed = await steplogCli(["keys", "list", "--database", url], { XDG_CONFIG_HOME: config })
+    expect(listed.stdout).toMatch(/\bci\s+\*/)
+    expect(await query(url, `SELECT name FROM api_keys`)).toEqual([{ name: "ci" }])
+  })
+})
