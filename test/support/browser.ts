@@ -1,10 +1,10 @@
 /**
- * A test file's browser (headless Chromium, see chromium.ts) and what the dashboard's browser tests
- * ask of its pages: a fresh signed-out page that records its script errors and dialogs, and the
- * charts' test hooks (`data-points`, `data-series`).
+ * A test file's browser (headless Chromium, see chromium.ts; the binary chromiumSetup.ts resolved for
+ * this test run) and what the dashboard's browser tests ask of its pages: a fresh signed-out page
+ * that records its script errors and dialogs, and the charts' test hooks (`data-points`, `data-series`).
  */
 import type { Browser, Page } from "playwright-core"
-import { afterAll, beforeAll } from "vitest"
+import { afterAll, beforeAll, inject } from "vitest"
 import { launchChromium, viewport } from "./chromium.js"
 
 /** A page of a browser context of its own (its own cookies), and what went wrong on it. */
@@ -28,7 +28,9 @@ export const signInTo = (signInUrl: string, pathname: string): string => {
 export const useBrowser = () => {
   let browser: Browser | undefined
   beforeAll(async () => {
-    browser = await launchChromium()
+    const chromium = inject("chromium")
+    if ("error" in chromium) throw new Error(chromium.error)
+    browser = await launchChromium({ executablePath: chromium.path })
   })
   afterAll(async () => {
     await browser?.close()
