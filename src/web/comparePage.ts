@@ -6,6 +6,7 @@ import * as api from "./api.js"
 import { chartBoard, type ChartBoard } from "./chartBoard.js"
 import type { ChartLine } from "./chart.js"
 import { el, replaceChildren } from "./dom.js"
+import { formatCount } from "./format.js"
 import { breadcrumbs, errorNotice, loadingNotice, type Page, showFailure, stateBadge } from "./pageParts.js"
 import { colorAt } from "./palette.js"
 import { isAbort } from "./poll.js"
@@ -33,7 +34,7 @@ export const comparePage = (root: HTMLElement, project: string, runIds: Readonly
   const controller = new AbortController()
   let board: ChartBoard | undefined
   const crumbs = breadcrumbs([{ label: "Projects", route: { page: "projects" } }, { label: project, route: { page: "runs", project } }, { label: "Compare" }])
-  replaceChildren(root, crumbs, el("h1", "page-title", null, `Compare ${runIds.length} runs`), loadingNotice())
+  replaceChildren(root, crumbs, el("h1", "page-title", null, `Compare ${formatCount(runIds.length)} runs`), loadingNotice())
 
   const open = async () => {
     const results = await Promise.allSettled(runIds.map((runId) => api.run(project, runId, controller.signal)))
@@ -42,7 +43,7 @@ export const comparePage = (root: HTMLElement, project: string, runIds: Readonly
     const lines = runs.map((run, i): ChartLine => ({ project, runId: run.runId, label: run.name, color: colorAt(i) }))
     const keys = [...new Set(runs.flatMap((run) => run.historyKeys))].sort((a, b) => a.localeCompare(b))
     board = chartBoard(lines, "None of these runs has logged history.")
-    replaceChildren(root, crumbs, el("h1", "page-title", null, `Compare ${runs.length} runs`), ...missing, legend(project, runs, lines), board.element)
+    replaceChildren(root, crumbs, el("h1", "page-title", null, `Compare ${formatCount(runs.length)} runs`), ...missing, legend(project, runs, lines), board.element)
     board.showKeys(keys)
   }
   open().catch(showFailure(root, "Could not load the runs.", crumbs))

@@ -1,8 +1,15 @@
-/** How the dashboard writes numbers, times and durations. */
+/**
+ * How the dashboard writes numbers, times and durations: digits, separators and dates in the
+ * browser's locale (locale.ts), words in English. The examples below are en-US.
+ */
+import { locale } from "./locale.js"
 import type { Json, RunDetail } from "./wire.js"
 
-const grouped = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 })
-const compact = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 1 })
+const grouped = new Intl.NumberFormat(locale, { maximumFractionDigits: 0 })
+const compact = new Intl.NumberFormat(locale, { notation: "compact", maximumFractionDigits: 1 })
+const significant = new Intl.NumberFormat(locale, { maximumSignificantDigits: 5 })
+const scientific = new Intl.NumberFormat(locale, { notation: "scientific", maximumFractionDigits: 3 })
+const twoDigits = new Intl.NumberFormat(locale, { minimumIntegerDigits: 2, useGrouping: false })
 
 /** A step or count: `1,234,567`. */
 export const formatCount = (n: number): string => grouped.format(n)
@@ -10,13 +17,13 @@ export const formatCount = (n: number): string => grouped.format(n)
 /** A step on a chart axis: `250`, `12.5K`, `1M`. */
 export const formatCompact = (n: number): string => (Math.abs(n) < 10_000 ? grouped.format(n) : compact.format(n))
 
-/** A metric value: up to 5 significant digits, exponent form for very large or small magnitudes. */
+/** A metric value: up to 5 significant digits (`1,234.5`), exponent form for very large or small magnitudes (`1.235E9`). */
 export const formatNumber = (n: number): string => {
   if (!Number.isFinite(n)) return String(n)
   if (Number.isInteger(n) && Math.abs(n) < 1e15) return grouped.format(n)
   const magnitude = Math.abs(n)
-  if (magnitude !== 0 && (magnitude < 1e-4 || magnitude >= 1e9)) return n.toExponential(3)
-  return String(Number(n.toPrecision(5)))
+  if (magnitude !== 0 && (magnitude < 1e-4 || magnitude >= 1e9)) return scientific.format(n)
+  return significant.format(n)
 }
 
 /** The fewest decimals (at most 12) that write `n` exactly: 0.25 needs 2. */
@@ -34,10 +41,12 @@ export const formatTicks = (ticks: ReadonlyArray<number>, increment: number): Ar
   const largest = Math.max(...ticks.map(Math.abs))
   if (largest !== 0 && (largest < 1e-3 || largest >= 1e7)) {
     const mantissa = decimalsFor(increment / 10 ** Math.floor(Math.log10(largest) + 1e-9))
-    return ticks.map((v) => (v === 0 ? "0" : v.toExponential(mantissa)))
+    const exponent = new Intl.NumberFormat(locale, { notation: "scientific", minimumFractionDigits: mantissa, maximumFractionDigits: mantissa })
+    return ticks.map((v) => (v === 0 ? grouped.format(0) : exponent.format(v)))
   }
   const decimals = decimalsFor(increment)
-  return ticks.map((v) => v.toLocaleString("en-US", { minimumFractionDigits: decimals, maximumFractionDigits: decimals }))
+  const fixed = new Intl.NumberFormat(locale, { minimumFractionDigits: decimals, maximumFractionDigits: decimals })
+  return ticks.map((v) => fixed.format(v))
 }
 
 /** Any summary or config value, on one line. */
@@ -51,17 +60,17 @@ export const formatJson = (value: Json | undefined): string => {
 
 /** A length of time: `850 ms`, `42 s`, `3m 07s`, `2h 05m`, `3d 4h`. */
 export const formatDuration = (ms: number): string => {
-  if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`
+  if (ms < 1000) return `${formatCount(Math.max(0, Math.round(ms)))} ms`
   const s = Math.floor(ms / 1000)
-  if (s < 60) return `${s} s`
-  const pad = (n: number) => String(n).padStart(2, "0")
-  if (s < 3600) return `${Math.floor(s / 60)}m ${pad(s % 60)}s`
-  if (s < 86_400) return `${Math.floor(s / 3600)}h ${pad(Math.floor((s % 3600) / 60))}m`
-  return `${Math.floor(s / 86_400)}d ${Math.floor((s % 86_400) / 3600)}h`
+  if (s < 60) return `${formatCount(s)} s`
+  const pad = (n: number) => twoDigits.format(n)
+  if (s < 3600) return `${formatCount(Math.floor(s / 60))}m ${pad(s % 60)}s`
+  if (s < 86_400) return `${formatCount(Math.floor(s / 3600))}h ${pad(Math.floor((s % 3600) / 60))}m`
+  return `${formatCount(Math.floor(s / 86_400))}d ${formatCount(Math.floor((s % 86_400) / 3600))}h`
 }
 
-const dateTime = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" })
-const fullDateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "long" })
+const dateTime = new Intl.DateTimeFormat(locale, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" })
+const fullDateTime = new Intl.DateTimeFormat(locale, { dateStyle: "full", timeStyle: "long" })
 
 /** A moment, for a table cell: `Mar 4, 2026, 14:05`. */
 export const formatTime = (ms: number): string => dateTime.format(ms)
@@ -73,10 +82,10 @@ export const formatFullTime = (ms: number): string => fullDateTime.format(ms)
 export const formatAgo = (ms: number, now: number): string => {
   const s = Math.round((now - ms) / 1000)
   if (s < 45) return "just now"
-  if (s < 3600) return `${Math.max(1, Math.round(s / 60))} min ago`
-  if (s < 86_400) return `${Math.round(s / 3600)} h ago`
+  if (s < 3600) return `${formatCount(Math.max(1, Math.round(s / 60)))} min ago`
+  if (s < 86_400) return `${formatCount(Math.round(s / 3600))} h ago`
   const days = Math.round(s / 86_400)
-  return days === 1 ? "yesterday" : `${days} days ago`
+  return days === 1 ? "yesterday" : `${formatCount(days)} days ago`
 }
 
 /** A run's length so far: to now while running, else to its last record. */

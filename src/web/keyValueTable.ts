@@ -1,6 +1,6 @@
 /** A config or summary as a two-column table; nested objects flattened to `a.b` keys, sorted. */
 import { el } from "./dom.js"
-import { formatJson } from "./format.js"
+import { formatCount, formatJson } from "./format.js"
 import type { Json } from "./wire.js"
 
 const flatten = (value: { readonly [key: string]: Json }, prefix: string, into: Array<[string, Json]>): Array<[string, Json]> => {
@@ -18,7 +18,7 @@ export const keyValueTable = (title: string, value: { readonly [key: string]: Js
     "section",
     "panel",
     { attrs: { "data-testid": testId } },
-    el("h2", null, null, title, " ", el("span", "count", null, String(entries.length))),
+    el("h2", null, null, title, " ", el("span", "count", null, formatCount(entries.length))),
     entries.length === 0
       ? el("p", "empty", null, "None.")
       : el(

@@ -6,7 +6,7 @@
  */
 import * as api from "./api.js"
 import { el, replaceChildren } from "./dom.js"
-import { formatAgo, formatDuration, formatFullTime, formatJson, runDuration } from "./format.js"
+import { formatAgo, formatCount, formatDuration, formatFullTime, formatJson, runDuration } from "./format.js"
 import { breadcrumbs, loadingNotice, type Page, showFailure, stateBadge, tagList } from "./pageParts.js"
 import { poll } from "./poll.js"
 import { go, href } from "./router.js"
@@ -246,9 +246,9 @@ export const runsPage = (root: HTMLElement, project: string): Page => {
     )
     if (focused) table.querySelector<HTMLInputElement>(`tr[data-run-id="${CSS.escape(focused)}"] input`)?.focus()
 
-    count.textContent = shown.length === runs.length ? `${runs.length} runs` : `${shown.length} of ${runs.length} runs`
+    count.textContent = shown.length === runs.length ? `${formatCount(runs.length)} runs` : `${formatCount(shown.length)} of ${formatCount(runs.length)} runs`
     compare.disabled = selected.size < 2
-    compare.textContent = selected.size < 2 ? "Compare" : `Compare ${selected.size} runs`
+    compare.textContent = selected.size < 2 ? "Compare" : `Compare ${formatCount(selected.size)} runs`
     renderPicker(allMetrics)
   }
 

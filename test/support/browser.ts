@@ -1,10 +1,10 @@
 /**
- * A test file's browser (headless Chromium, see chromium.ts) and what the dashboard's browser tests
- * ask of its pages: a fresh signed-out page that records its script errors and dialogs, and the
- * charts' test hooks (`data-points`, `data-series`).
+ * A test file's browser (headless Chromium, see chromium.ts; the binary chromiumSetup.ts resolved for
+ * this test run) and what the dashboard's browser tests ask of its pages: a fresh signed-out page
+ * that records its script errors and dialogs, and the charts' test hooks (`data-points`, `data-series`).
  */
 import type { Browser, Page } from "playwright-core"
-import { afterAll, beforeAll } from "vitest"
+import { afterAll, beforeAll, inject } from "vitest"
 import { launchChromium, viewport } from "./chromium.js"
 
 /** A page of a browser context of its own (its own cookies), and what went wrong on it. */
@@ -21,21 +21,29 @@ export const signInTo = (signInUrl: string, pathname: string): string => {
   return link.href
 }
 
+/** How a page opens: `locale` overrides the browser's language (else the one its environment gives it). */
+export interface PageOptions {
+  readonly locale?: string
+}
+
 /**
- * Registers the hooks of a test file's browser: launched before its first test, closed (with every
- * page) after its last. `open()` makes a fresh page; `openSignedIn()` one signed in at a path.
+ * Registers the hooks of a test file's browser: launched (with `env` as its environment, else this
+ * process's) before its first test, closed (with every page) after its last. `open()` makes a
+ * fresh page; `openSignedIn()` one signed in at a path.
  */
-export const useBrowser = () => {
+export const useBrowser = (launch: { readonly env?: NodeJS.ProcessEnv } = {}) => {
   let browser: Browser | undefined
   beforeAll(async () => {
-    browser = await launchChromium()
+    const chromium = inject("chromium")
+    if ("error" in chromium) throw new Error(chromium.error)
+    browser = await launchChromium({ executablePath: chromium.path, ...launch })
   })
   afterAll(async () => {
     await browser?.close()
   })
-  const open = async (): Promise<WatchedPage> => {
+  const open = async (options: PageOptions = {}): Promise<WatchedPage> => {
     if (browser === undefined) throw new Error("useBrowser: open() before the browser started; call it in a test")
-    const context = await browser.newContext({ viewport })
+    const context = await browser.newContext({ viewport, ...options })
     const page = await context.newPage()
     const problems: Array<string> = []
     page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
@@ -47,8 +55,8 @@ export const useBrowser = () => {
   }
   return {
     open,
-    openSignedIn: async (signInUrl: string, pathname: string): Promise<WatchedPage> => {
-      const watched = await open()
+    openSignedIn: async (signInUrl: string, pathname: string, options: PageOptions = {}): Promise<WatchedPage> => {
+      const watched = await open(options)
       await watched.page.goto(signInTo(signInUrl, pathname))
       return watched
     }

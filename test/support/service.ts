@@ -31,11 +31,12 @@ export const poll = async <A>(what: string, check: () => A | undefined | Promise
   }
 }
 
-/** The history rows (step and values) of the run in `runDir`, and its record count, read from its journal. */
+/** The history rows (step and values) of the run in `runDir`, the text it printed (output records), and its record count, read from its journal. */
 export const journalRows = (runDir: string) => {
   const scan = Either.getOrThrow(readJournal(path.join(runDir, "journal.slog")))
   const history = scan.records.filter((record): record is HistoryRecord => record.kind === "history")
-  return { rows: history.map(({ step, values }) => ({ step, values })), records: scan.records.length }
+  const output = scan.records.flatMap((record) => (record.kind === "output" ? [record.text] : []))
+  return { rows: history.map(({ step, values }) => ({ step, values })), output, records: scan.records.length }
 }
 
 /** Remembers every upload service pid a test saw; `killAll` (afterEach) kills their process groups. */
