@@ -24,6 +24,12 @@ export const signInTo = (signInUrl: string, pathname: string): string => {
 /** How a page opens: `locale` overrides the browser's language (else the one its environment gives it). */
 export interface PageOptions {
   readonly locale?: string
+  /**
+   * What `navigator.language` says, set before any of the page's own scripts run, for a tag that
+   * `locale` cannot set because Intl refuses it: the `en-US@posix` the packaged Chromium reports
+   * under LANG=C.UTF-8 (Debian's reports `en-US` there), whichever Chromium runs the test.
+   */
+  readonly language?: string
 }
 
 /**
@@ -43,7 +49,15 @@ export const useBrowser = (launch: { readonly env?: NodeJS.ProcessEnv } = {}) =>
   })
   const open = async (options: PageOptions = {}): Promise<WatchedPage> => {
     if (browser === undefined) throw new Error("useBrowser: open() before the browser started; call it in a test")
-    const context = await browser.newContext({ viewport, ...options })
+    const { language, ...contextOptions } = options
+    const context = await browser.newContext({ viewport, ...contextOptions })
+    if (language !== undefined) {
+      await context.addInitScript((tag: string) => {
+        const prototype = Object.getPrototypeOf((globalThis as unknown as { navigator: object }).navigator) as object
+        Object.defineProperty(prototype, "language", { get: () => tag, configurable: true })
+        Object.defineProperty(prototype, "languages", { get: () => [tag], configurable: true })
+      }, language)
+    }
     const page = await context.newPage()
     const problems: Array<string> = []
     page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
