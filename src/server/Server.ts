@@ -1,5 +1,5 @@
 /**
- * The tracking server as a layer: the HTTP API (HttpApi.ts) and the dashboard (Dashboard.ts) on a
+ * The tracking server as a layer: the HTTP API (ApiServer.ts) and the dashboard (Dashboard.ts) on a
  * Node HTTP server, over a RecordStore and a KeyStore, with the dashboard's sessions in memory.
  * `layer` keeps both stores in one SQLite file in the data directory; `layerWith` takes them from
  * its context (tests give it in-memory ones).
@@ -20,6 +20,7 @@ import * as http from "node:http"
 import * as path from "node:path"
 import { storeKey } from "../runtime/Credentials.js"
 import * as ApiKeys from "./ApiKeys.js"
+import * as ApiServer from "./ApiServer.js"
 import * as Dashboard from "./Dashboard.js"
 import { StoreFailed } from "./RecordStore.js"
 import * as Sessions from "./Sessions.js"
@@ -113,6 +114,7 @@ export const layerWith = (options: ServerOptions = {}) => {
     })
   )
   return Layer.merge(HttpServer.serve(Dashboard.app(options.webRoot)), info).pipe(
+    Layer.provide(ApiServer.layer),
     Layer.provide(Layer.merge(listen, Sessions.layer))
   )
 }

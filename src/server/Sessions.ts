@@ -24,8 +24,8 @@ import type { KeyInfo } from "./ApiKeys.js"
 export const TOKEN_TTL = Duration.hours(24)
 /** How long a session lasts (the cookie's Max-Age says the same to the browser). */
 export const SESSION_TTL = Duration.days(30)
-/** The cookie that carries a session id. */
-export const SESSION_COOKIE = "steplog_session"
+/** The cookie that carries a session id (declared with the API, whose security reads it). */
+export { SESSION_COOKIE } from "../schemas/Api.js"
 
 /** One signed-in browser. */
 export interface Session {
