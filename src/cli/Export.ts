@@ -11,18 +11,24 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { History, type HistoryRow } from "../schemas/Wire.js"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { RunId } from "../schemas/Record.js"
+import { ProjectName, type HistoryRow } from "../schemas/Wire.js"
 import { jsonLine } from "./internal/jsonLine.js"
-import { connection, getJson } from "./internal/ServerRequest.js"
+import { connection, request } from "./internal/ServerRequest.js"
 import { baseUrl } from "./Runs.js"
+
+const RunPath = Schema.Struct({ project: ProjectName, runId: RunId })
 
 const run = Args.text({ name: "project/run" }).pipe(
   Args.withDescription("The run to export, as PROJECT/RUN_ID (see `steplog runs`)."),
   Args.mapEffect((text) => {
     const parts = text.split("/")
-    return parts.length === 2 && parts[0]!.length > 0 && parts[1]!.length > 0
-      ? Effect.succeed({ project: parts[0]!, runId: parts[1]! })
-      : Effect.fail(HelpDoc.p(`expected PROJECT/RUN_ID, got "${text}"`))
+    if (parts.length !== 2 || parts[0]!.length === 0 || parts[1]!.length === 0) return Effect.fail(HelpDoc.p(`expected PROJECT/RUN_ID, got "${text}"`))
+    return Schema.decodeUnknown(RunPath)({ project: parts[0], runId: parts[1] }).pipe(
+      Effect.mapError((error) => HelpDoc.p(`"${text}" is not a PROJECT/RUN_ID the server takes: ${ParseResult.TreeFormatter.formatErrorSync(error)}`))
+    )
   })
 )
 
@@ -53,9 +59,9 @@ const csv = (rows: ReadonlyArray<HistoryRow>): string => {
 export const exportRun = Command.make("export", { run, format, keys, baseUrl }, (options) =>
   Effect.gen(function* () {
     const conn = yield* connection(options.baseUrl)
-    const query = Option.match(options.keys, { onNone: () => "", onSome: (k) => `?keys=${encodeURIComponent(k)}` })
-    const path = `/api/v1/projects/${encodeURIComponent(options.run.project)}/runs/${encodeURIComponent(options.run.runId)}/history${query}`
-    const { rows } = yield* getJson(conn, path, History)
+    const keys = Option.map(options.keys, (list) => list.split(",").filter((key) => key.length > 0))
+    const { rows } = yield* request(conn, (api) =>
+      api.query.history({ path: options.run, urlParams: Option.match(keys, { onNone: () => ({}), onSome: (list) => ({ keys: list }) }) }))
     if (rows.length === 0) return
     yield* Console.log(options.format === "csv" ? csv(rows) : rows.map(jsonLine).join("\n"))
   }).pipe(Effect.provide(NodeHttpClient.layerUndici))

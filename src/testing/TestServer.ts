@@ -6,24 +6,25 @@
  * a temp config dir all the same, and runs go to a temp `dir`. Closing it stops the listener, drops
  * the stores and removes its temp dir; it starts no process of its own.
  *
- * Read-backs go to the store directly (not over HTTP) and answer the protocol's shapes (Wire.ts),
- * exactly what `GET /api/v1/…` would.
+ * Read-backs are `GET /api/v1/…` calls with the server's key, through the API's client
+ * (actors/ApiClient.ts), and answer the protocol's shapes (Wire.ts).
  */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as ApiClient from "../actors/ApiClient.js"
 import { RunId } from "../schemas/Record.js"
 import type { InitOptions } from "../schemas/Settings.js"
 import { ProjectName, type History, type RunDetail } from "../schemas/Wire.js"
 import * as ApiKeys from "../server/ApiKeys.js"
-import { RecordStore, type HistoryQuery } from "../server/RecordStore.js"
+import type { HistoryQuery } from "../server/RecordStore.js"
 import * as Server from "../server/Server.js"
 import * as SqliteRecordStore from "../server/SqliteRecordStore.js"
 
@@ -71,11 +72,11 @@ const make = (scope: Scope.Scope): Effect.Effect<Omit<TestServer, "close">, unkn
       Server.layerWith({ host: "127.0.0.1", port: 0, env, say: () => Effect.void }).pipe(Layer.provide(Layer.succeedContext(stores)))
     )
     const { baseUrl, signInUrl } = Context.get(server, Server.ServerInfo)
-    const store = Context.get(stores, RecordStore)
-    // The in-memory store failing is a bug, not a result: read-backs reject with it.
+    const api = yield* ApiClient.make({ baseUrl, key }).pipe(Effect.provide(yield* Layer.build(NodeHttpClient.layerUndici)))
+    // A read-back failing is a bug, not a result: read-backs reject with it.
     const read = <A>(effect: Effect.Effect<A, unknown>): Promise<A> => Effect.runPromise(Effect.orDie(effect))
 
-    const runsOf = (project: ProjectName) => Effect.map(store.listRuns(project), (list) => list.runs)
+    const runsOf = (project: ProjectName) => Effect.map(api.query.listRuns({ path: { project } }), (list) => list.runs)
     return {
       baseUrl,
       apiKey: key,
@@ -83,16 +84,20 @@ const make = (scope: Scope.Scope): Effect.Effect<Omit<TestServer, "close">, unkn
       runs: (project) =>
         read(
           project === undefined
-            ? Effect.flatMap(store.listProjects, ({ projects }) =>
+            ? Effect.flatMap(api.query.listProjects(), ({ projects }) =>
               Effect.map(Effect.forEach(projects, ({ name }) => runsOf(name)), (lists) => lists.flat()))
             : Effect.suspend(() => runsOf(decodeProject(project)))
         ),
       run: (project, runId) =>
-        read(Effect.suspend(() => store.getRun(decodeProject(project), decodeRunId(runId))).pipe(Effect.map(Option.getOrUndefined))),
+        read(
+          Effect.suspend(() => api.query.getRun({ path: { project: decodeProject(project), runId: decodeRunId(runId) } })).pipe(
+            Effect.catchTag("NotFound", () => Effect.succeed(undefined))
+          )
+        ),
       history: (project, runId, query = {}) =>
         read(
-          Effect.suspend(() => store.history(decodeProject(project), decodeRunId(runId), query)).pipe(
-            Effect.map(Option.getOrElse((): History => ({ rows: [] })))
+          Effect.suspend(() => api.query.history({ path: { project: decodeProject(project), runId: decodeRunId(runId) }, urlParams: query })).pipe(
+            Effect.catchTag("NotFound", () => Effect.succeed<History>({ rows: [] }))
           )
         ),
       signInUrl: () => Effect.runPromise(signInUrl)
