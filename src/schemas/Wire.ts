@@ -11,7 +11,7 @@
  */
 import * as Schema from "effect/Schema"
 import * as Struct from "effect/Struct"
-import { Json, JsonPatch, OutputRecord, RunId, RunRecord, Value } from "./Record.js"
+import { JsonPatch, OutputRecord, RunId, RunRecord, Value } from "./Record.js"
 
 /**
  * The longest project name: the most the server's router takes as one path segment (find-my-way's
@@ -127,7 +127,3 @@ export const WhoAmI = Schema.Struct({
   projects: Schema.Union(Schema.Literal("*"), Schema.Array(ProjectName))
 })
 export type WhoAmI = typeof WhoAmI.Type
-
-/** Every 4xx and 5xx answer: a short error code and what exactly was wrong. */
-export const ApiError = Schema.Struct({ error: Schema.String, detail: Json })
-export type ApiError = typeof ApiError.Type
