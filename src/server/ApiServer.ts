@@ -52,7 +52,7 @@ const refusalOf = (issues: ReadonlyArray<{ readonly path: ReadonlyArray<Property
     case "runId":
       return new RequestInvalid({ error: "bad_run_id", detail })
     case "content-encoding":
-      return new MediaUnsupported({ error: "unsupported_encoding", detail: `Content-Encoding: ${detail}; send gzip or identity` })
+      return new MediaUnsupported({ error: "unsupported_encoding", detail: `Content-Encoding: ${first!.message}; send gzip or identity` })
     default:
       return new RequestInvalid({ error: "bad_query", detail })
   }

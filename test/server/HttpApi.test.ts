@@ -151,7 +151,8 @@ describe("POST records", () => {
     expect((await apiError(await postRecords("ingest", "run-d", gzipped({ records: [] })), 400)).error).toBe("malformed_batch")
     expect((await apiError(await postRecords("ingest", "run-d", packr.pack(batch("run-d", "ingest", 0, 3))), 400)).error).toBe("malformed_gzip")
     const brotli = await postRecords("ingest", "run-d", zlib.brotliCompressSync(packr.pack(batch("run-d", "ingest", 0, 3))), { "content-encoding": "br" })
-    await apiError(brotli, 415)
+    expect((await apiError(brotli, 415)).error).toBe("unsupported_encoding")
+    expect(brotli.headers.get("accept-encoding")).toBe("gzip, identity")
     expect(await held("ingest", "run-d")).toBeUndefined()
   })
 
