@@ -7,6 +7,15 @@
  *   401                                                                         → KeyRefused, the key is reloaded once
  *   any other 4xx, 501                                                          → UploadRejected, the run's upload stops
  *
+ * By status, whether the API declares the answer (a refusal decoded by the client) or not (a load
+ * balancer's 502 page, a 429 with `Retry-After`: ApiClient.ts hands those over with their status
+ * and headers). A declared refusal carries no headers, so a status whose headers matter
+ * (`Retry-After`) is one the API must leave undeclared.
+ *
+ * A request that gets no answer counts as a timeout after `requestTimeout`: 10 s, plus the body's
+ * bytes at 1 MB/s (a slow link's worst), so that a request accepted and never answered (a server
+ * stopping, a dead peer behind a balancer) is sent again within seconds rather than minutes.
+ *
  * Retry delays: exponential from `base` (250 ms) doubling, each multiplied by a random factor in
  * [0.8, 1.2] (Effect's `Random`, so a test pins it with `Random.fixed`), then capped at `cap`
  * (30 s). A `Retry-After` header (seconds or an HTTP-date) replaces the computed delay, bounded
@@ -16,7 +25,10 @@
  */
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
+import { type ApiCallFailure, refusalOf } from "./ApiClient.js"
 
 /** A failure worth retrying: the network, a timeout, or a server that is busy or broken for now. */
 export class UploadFailed extends Data.TaggedError("UploadFailed")<{
@@ -101,3 +113,20 @@ export const classifyStatus = (
   }
   return new UploadRejected({ status, detail })
 }
+
+/** How long a request of `bodyBytes` may go unanswered: 10 s plus the body at 1 MB/s. */
+export const requestTimeout = (bodyBytes: number): Duration.Duration => Duration.millis(10_000 + bodyBytes / 1_000)
+
+/**
+ * What a failed call of the API client means: a refusal (declared or not) by its status, as
+ * `classifyStatus` says; no answer is a network failure; an answer that could not be read, a bad
+ * answer; both retried.
+ */
+export const classifyFailure = (failure: ApiCallFailure, records: number, now: number): Effect.Effect<UploadFailure> =>
+  Effect.map(refusalOf(failure), Option.match({
+    onSome: (refusal) => classifyStatus(refusal.status, refusal.headers, `HTTP ${refusal.status} ${refusal.detail}`.trim(), records, now),
+    onNone: () =>
+      failure._tag === "RequestError"
+        ? new UploadFailed({ reason: "network", detail: failure.message })
+        : new UploadFailed({ reason: "bad-answer", detail: `the answer could not be read: ${failure.message}` })
+  }))

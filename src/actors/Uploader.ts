@@ -1,9 +1,10 @@
 /**
- * Uploader actor (service process): takes the Tailer's batches and POSTs each to
- * `/api/v1/projects/:project/runs/:runId/records` as a msgpack array (gzipped unless the server
- * is on this machine, `encodingFor`) with the Auth service's Bearer key, under the retry Schedule
- * of UploadPolicy.ts. The server answers `{ ackSeq }`: it holds every record with seq < ackSeq.
- * That is the resume point: a record below the latest ackSeq is never sent again, and once a POST
+ * Uploader actor (service process): takes the Tailer's batches and POSTs each to the API's
+ * `postRecords` (ApiClient.ts) as a msgpack array (gzipped unless the server is on this machine,
+ * `encodingFor`) with the Auth service's Bearer key, under the retry Schedule of UploadPolicy.ts;
+ * a POST unanswered for UploadPolicy's `requestTimeout` of its body (10 s and up) fails, and is
+ * sent again. The server answers `{ ackSeq }`: it holds every record with seq < ackSeq. That is
+ * the resume point: a record below the latest ackSeq is never sent again, and once a POST
  * is acknowledged the upload cursor is persisted (UploadCursor.ts), never ahead of ackSeq.
  *
  * Up to IN_FLIGHT (2) POSTs are in flight at once, and the next batch is packed (and gzipped)
@@ -20,27 +21,29 @@
  * One fiber only runs `loop`.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
 import type * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { Packr } from "msgpackr"
 import * as zlib from "node:zlib"
 import * as UploadCursor from "../runtime/UploadCursor.js"
-import type { UploadRecord } from "../schemas/Record.js"
+import { RunId, type UploadRecord } from "../schemas/Record.js"
 import { UploadStopped } from "../schemas/UploadStopped.js"
 import { blockBytes, fromSeq, splitAfter, totalRows } from "../schemas/UploadRecords.js"
-import { Ack } from "../schemas/Wire.js"
+import { ProjectName } from "../schemas/Wire.js"
+import * as ApiClient from "./ApiClient.js"
 import { Auth, loginHint } from "./Auth.js"
 import type { Batch, Mark } from "./Tailer.js"
 import {
   UploadFailed,
-  classifyStatus,
+  classifyFailure,
   defaultRetry,
+  requestTimeout,
   retrySchedule,
   type RetryOptions,
   type UploadFailure
@@ -63,9 +66,6 @@ const SPARE_BUFFERS = IN_FLIGHT + 1
 /** Body buffers are allocated in steps of this (64 KiB), so that one fits the next batch of about its size. */
 const BUFFER_STEP = 64 * 1024
 
-/** The longest a POST may take before it counts as a network failure (and is retried). */
-export const REQUEST_TIMEOUT: Duration.DurationInput = "60 seconds"
-
 // Batches are packed as the journal packs frames (msgpackr's record extension writes each key set
 // once per batch); the server reads that and plain msgpack alike.
 const packr = new Packr({ useRecords: true })
@@ -80,7 +80,7 @@ const packedSize = (records: ReadonlyArray<UploadRecord>): number => {
   return size
 }
 
-const decodeAck = Schema.decodeUnknown(Ack)
+const decodePath = Schema.decodeUnknownEither(Schema.Struct({ project: ProjectName, runId: RunId }))
 
 // Level 1 with the run-length strategy (LZ77 matches of distance 1, then Huffman codes), not the
 // default level 6: float64 columns of random mantissas barely compress at any level, and a 1 MiB
@@ -118,17 +118,25 @@ export const make = (options: {
   readonly from: UploadCursor.UploadCursor
   readonly cursorFile: string
   readonly retry?: RetryOptions
-  readonly requestTimeout?: Duration.DurationInput
   readonly report?: (message: string) => void
 }): Effect.Effect<Uploader, never, HttpClient.HttpClient | Auth> =>
   Effect.gen(function* () {
-    const client = yield* HttpClient.HttpClient
+    const httpClient = yield* HttpClient.HttpClient
     const auth = yield* Auth
     const report = options.report ?? (() => {})
     const schedule = retrySchedule(options.retry ?? defaultRetry)
-    const timeout = options.requestTimeout ?? REQUEST_TIMEOUT
     const encoding = encodingFor(options.baseUrl)
-    const url = `${options.baseUrl.replace(/\/+$/, "")}/api/v1/projects/${encodeURIComponent(options.project)}/runs/${encodeURIComponent(options.runId)}/records`
+    const path = decodePath({ project: options.project, runId: options.runId })
+    /** The API's client for each key used (one, until a 401 brings another). */
+    const clients = new Map<string, ApiClient.ApiClient>()
+    const clientFor = (key: string) =>
+      Effect.suspend(() => {
+        const known = clients.get(key)
+        return known !== undefined ? Effect.succeed(known) : ApiClient.make({ baseUrl: options.baseUrl, key }).pipe(
+          Effect.provideService(HttpClient.HttpClient, httpClient),
+          Effect.tap((made) => clients.set(key, made))
+        )
+      })
     /** The cursor as last persisted (or attempted to be: a failed write is only reported). */
     let cursor = options.from
     /** The cursor as acknowledged: what `persist` writes next, if it moved past `cursor`. */
@@ -176,41 +184,30 @@ export const make = (options: {
       })
 
     /** One POST of `body` with `key`: the server's ackSeq, or why not. */
-    const post = (body: Body, key: string): Effect.Effect<number, UploadFailure> =>
+    const post = (body: Body, key: string, at: { readonly project: ProjectName; readonly runId: RunId }): Effect.Effect<number, UploadFailure> =>
       Effect.gen(function* () {
-        const request = HttpClientRequest.post(url).pipe(
-          HttpClientRequest.bearerToken(key),
-          HttpClientRequest.setHeader("content-encoding", encoding),
-          HttpClientRequest.bodyUint8Array(body.bytes, "application/msgpack")
-        )
-        const response = yield* client.execute(request).pipe(
-          Effect.mapError((error) => new UploadFailed({ reason: "network", detail: error.message })),
+        const client = yield* clientFor(key)
+        const timeout = requestTimeout(body.bytes.length)
+        const ack = yield* client.upload.postRecords({ path: at, headers: { "content-encoding": encoding }, payload: body.bytes }).pipe(
+          Effect.catchAll((failure) =>
+            Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.flip(classifyFailure(failure, totalRows(body.records), now)))),
           Effect.timeoutFail({
             duration: timeout,
             onTimeout: () => new UploadFailed({ reason: "timeout", detail: `no answer within ${Duration.format(timeout)}` })
           })
         )
-        if (response.status >= 200 && response.status < 300) {
-          const json = yield* response.json.pipe(
-            Effect.flatMap(decodeAck),
-            Effect.mapError((error) => new UploadFailed({ reason: "bad-answer", status: response.status, detail: `the answer is not an Ack: ${error.message}` }))
-          )
-          return json.ackSeq
-        }
-        const detail = yield* response.text.pipe(
-          Effect.map((text) => text.slice(0, 500)),
-          Effect.orElseSucceed(() => "")
-        )
-        const now = yield* Clock.currentTimeMillis
-        return yield* Effect.fail(classifyStatus(response.status, response.headers, `HTTP ${response.status} ${detail}`.trim(), totalRows(body.records), now))
+        return ack.ackSeq
       })
 
     /** POSTs `body` under the retry schedule; a refused key is reloaded once per refusal. */
     const send = (body: Body): Effect.Effect<number, UploadFailure | UploadStopped> =>
       Effect.gen(function* () {
+        if (path._tag === "Left") {
+          return yield* Effect.fail(stopped("rejected", `the server takes no such project or run id: ${ParseResult.TreeFormatter.formatErrorSync(path.left)}`))
+        }
         const key = yield* auth.current
         if (Option.isNone(key)) return yield* Effect.fail(stopped("no-key", `no API key for ${options.baseUrl}; ${loginHint(options.baseUrl)}`))
-        return yield* post(body, key.value).pipe(
+        return yield* post(body, key.value, path.right).pipe(
           Effect.retry(schedule),
           Effect.catchTag("KeyRefused", (refusal) =>
             Effect.flatMap(auth.reloadAfterRefusal(key.value), (reloaded) =>

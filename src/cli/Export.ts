@@ -11,18 +11,24 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { History, type HistoryRow } from "../schemas/Wire.js"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { RunId } from "../schemas/Record.js"
+import { ProjectName, type HistoryRow } from "../schemas/Wire.js"
 import { jsonLine } from "./internal/jsonLine.js"
-import { connection, getJson } from "./internal/ServerRequest.js"
+import { connection, request } from "./internal/ServerRequest.js"
 import { baseUrl } from "./Runs.js"
+
+const RunPath = Schema.Struct({ project: ProjectName, runId: RunId })
 
 const run = Args.text({ name: "project/run" }).pipe(
   Args.withDescription("The run to export, as PROJECT/RUN_ID (see `steplog runs`)."),
   Args.mapEffect((text) => {
     const parts = text.split("/")
-    return parts.length === 2 && parts[0]!.length > 0 && parts[1]!.length > 0
-      ? Effect.succeed({ project: parts[0]!, runId: parts[1]! })
-      : Effect.fail(HelpDoc.p(`expected PROJECT/RUN_ID, got "${text}"`))
+    if (parts.length !== 2 || parts[0]!.length === 0 || parts[1]!.length === 0) return Effect.fail(HelpDoc.p(`expected PROJECT/RUN_ID, got "${text}"`))
+    return Schema.decodeUnknown(RunPath)({ project: parts[0], runId: parts[1] }).pipe(
+      Effect.mapError((error) => HelpDoc.p(`"${text}" is not a PROJECT/RUN_ID the server takes: ${ParseResult.TreeFormatter.formatErrorSync(error)}`))
+    )
   })
 )
 
@@ -42,21 +48,35 @@ const csvField = (value: unknown): string => {
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text
 }
 
-const csv = (rows: ReadonlyArray<HistoryRow>): string => {
-  const columns = [...new Set(rows.flatMap((row) => Object.keys(row.values)))]
-  const lines = [["step", "ts", ...columns].map(csvField).join(",")]
-  for (const row of rows) lines.push([row.step, row.ts, ...columns.map((c) => row.values[c])].map(csvField).join(","))
-  return lines.join("\n")
-}
+const csvLine = (columns: ReadonlyArray<string>) => (row: HistoryRow): string =>
+  [row.step, row.ts, ...columns.map((c) => row.values[c])].map(csvField).join(",")
 
 /** The `export` command. */
 export const exportRun = Command.make("export", { run, format, keys, baseUrl }, (options) =>
   Effect.gen(function* () {
     const conn = yield* connection(options.baseUrl)
-    const query = Option.match(options.keys, { onNone: () => "", onSome: (k) => `?keys=${encodeURIComponent(k)}` })
-    const path = `/api/v1/projects/${encodeURIComponent(options.run.project)}/runs/${encodeURIComponent(options.run.runId)}/history${query}`
-    const { rows } = yield* getJson(conn, path, History)
-    if (rows.length === 0) return
-    yield* Console.log(options.format === "csv" ? csv(rows) : rows.map(jsonLine).join("\n"))
+    const keys = Option.map(options.keys, (list) => list.split(",").filter((key) => key.length > 0))
+    const picked = Option.match(keys, { onNone: () => ({}), onSome: (list) => ({ keys: list }) })
+    // CSV needs its columns before the first row: the run's keys (those asked for, in that order).
+    const columns = options.format !== "csv"
+      ? []
+      : Option.isSome(keys) && keys.value.length > 0
+      ? keys.value
+      : (yield* request(conn, (api) => api.query.getRun({ path: options.run }))).historyKeys
+    const line = options.format === "csv" ? csvLine(columns) : jsonLine
+    let header = options.format === "csv"
+    // Page after page (the server answers at most a page of rows at a time): never the whole run in memory.
+    let minStep: number | undefined
+    for (;;) {
+      const page = yield* request(conn, (api) =>
+        api.query.history({ path: options.run, urlParams: { ...picked, ...(minStep === undefined ? {} : { minStep }) } }))
+      if (page.rows.length > 0) {
+        if (header) yield* Console.log(["step", "ts", ...columns].map(csvField).join(","))
+        header = false
+        yield* Console.log(page.rows.map(line).join("\n"))
+      }
+      if (page.next === null) return
+      minStep = page.next
+    }
   }).pipe(Effect.provide(NodeHttpClient.layerUndici))
 ).pipe(Command.withDescription("Print a run's history from a steplog server, in step order, as JSON lines or CSV."))

@@ -12,8 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { storeKey } from "../runtime/Credentials.js"
-import { WhoAmI } from "../schemas/Wire.js"
-import { getJson, serverUrl } from "./internal/ServerRequest.js"
+import { request, serverUrl } from "./internal/ServerRequest.js"
 import { baseUrl } from "./Runs.js"
 
 const key = Args.redacted({ name: "key" }).pipe(
@@ -28,7 +27,7 @@ export const login = Command.make("login", { key, baseUrl }, (options) =>
     const apiKey = Option.isSome(options.key)
       ? Redacted.value(options.key.value)
       : Redacted.value(yield* Prompt.password({ message: `API key for ${server}` }))
-    const who = yield* getJson({ baseUrl: server, apiKey: apiKey.trim() }, "/api/v1/whoami", WhoAmI)
+    const who = yield* request({ baseUrl: server, apiKey: apiKey.trim() }, (api) => api.query.whoami())
     const file = storeKey(server, apiKey.trim())
     const scope = who.projects === "*" ? "every project" : `projects ${who.projects.join(", ")}`
     yield* Console.log(`logged in to ${server} as "${who.name}" (${scope}); the key is stored in ${file}`)

@@ -8,13 +8,14 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { ProjectList, RunList, type RunDetail } from "../schemas/Wire.js"
+import { ProjectName, type RunDetail } from "../schemas/Wire.js"
 import { jsonLine } from "./internal/jsonLine.js"
-import { connection, getJson } from "./internal/ServerRequest.js"
+import { connection, request } from "./internal/ServerRequest.js"
 
 const project = Options.text("project").pipe(
   Options.withAlias("p"),
   Options.withDescription("List the runs of this project only. Default: every project on the server."),
+  Options.withSchema(ProjectName),
   Options.optional
 )
 
@@ -61,10 +62,10 @@ export const runs = Command.make("runs", { project, baseUrl, json }, (options) =
     const conn = yield* connection(options.baseUrl)
     const projects = Option.isSome(options.project)
       ? [options.project.value]
-      : (yield* getJson(conn, "/api/v1/projects", ProjectList)).projects.map((p) => p.name)
+      : (yield* request(conn, (api) => api.query.listProjects())).projects.map((p) => p.name)
     const all: Array<RunDetail> = []
     for (const name of projects) {
-      const list = yield* getJson(conn, `/api/v1/projects/${encodeURIComponent(name)}/runs`, RunList)
+      const list = yield* request(conn, (api) => api.query.listRuns({ path: { project: name } }))
       all.push(...list.runs)
     }
     all.sort((a, b) => (b.startedAt ?? 0) - (a.startedAt ?? 0))

@@ -15,27 +15,36 @@
  * disk after each acknowledged batch, so closing early loses nothing but time.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as path from "node:path"
+import * as ApiClient from "../actors/ApiClient.js"
 import { Auth, loginHint } from "../actors/Auth.js"
 import { supervise } from "../actors/Supervisor.js"
 import * as Tailer from "../actors/Tailer.js"
 import * as Uploader from "../actors/Uploader.js"
-import { defaultRetry, parseRetryAfter, type RetryOptions } from "../actors/UploadPolicy.js"
+import {
+  classifyFailure,
+  defaultRetry,
+  requestTimeout,
+  UploadFailed,
+  type RetryOptions,
+  type UploadFailure
+} from "../actors/UploadPolicy.js"
 import { checkHeader, readRange } from "../journal/JournalReader.js"
 import { HEADER_SIZE } from "../journal/internal/frame.js"
-import type { RunRecord } from "../schemas/Record.js"
-import type { RunMetadata } from "../schemas/Wire.js"
+import { RunId, type RunRecord } from "../schemas/Record.js"
 import type { UploadStopped } from "../schemas/UploadStopped.js"
+import { ProjectName, type RunMetadata } from "../schemas/Wire.js"
 import * as JournalScan from "./internal/journalScan.js"
 import * as RunDir from "./RunDir.js"
 import * as UploadCursor from "./UploadCursor.js"
@@ -118,6 +127,8 @@ const metadataRetry: Schedule.Schedule<RunUploadFailed, RunUploadFailed> = Sched
   Schedule.whileInput((error: RunUploadFailed) => error.reason === "unreachable")
 )
 
+const decodePath = Schema.decodeUnknownEither(Schema.Struct({ project: ProjectName, runId: RunId }))
+
 const metadataOf = (run: RunRecord, crashed: boolean): RunMetadata => ({
   name: run.name,
   config: run.config,
@@ -168,34 +179,43 @@ export const open = (
     const runId = run.runId
 
     const auth = yield* Auth
-    const client = yield* HttpClient.HttpClient
-    const runUrl = `${baseUrl}/api/v1/projects/${encodeURIComponent(project)}/runs/${encodeURIComponent(runId)}`
+    const httpClient = yield* HttpClient.HttpClient
+    const runPath = decodePath({ project, runId })
 
-    /** PUTs the metadata; network errors and 5xx are retried a few times, quickly (a person waits). */
+    /** What a refused or failed PUT means here, by UploadPolicy's classification of its answer. */
+    const metadataFailure = (failure: UploadFailure): RunUploadFailed => {
+      if (failure._tag === "UploadFailed") {
+        return failure.reason === "network" || failure.reason === "timeout"
+          ? fail("unreachable", `no steplog server answers at ${baseUrl} (${failure.detail})`)
+          : fail("unreachable", `the server at ${baseUrl} is busy or failed (${failure.detail})`, failure.retryAfter)
+      }
+      // A 403: the key may not use this project, which another key (`steplog login`) may.
+      return failure._tag === "KeyRefused" || (failure._tag === "UploadRejected" && failure.status === 403)
+        ? fail("key-refused", `the server at ${baseUrl} refused the API key (${failure.detail}); ${loginHint(baseUrl)}`)
+        : fail("rejected", `the server at ${baseUrl} refused the run's metadata (${failure.detail})`)
+    }
+
+    /**
+     * PUTs the metadata; network errors, timeouts and 5xx are retried a few times, quickly (a person
+     * waits). The body is small (the server takes at most 1 MiB): the base request timeout.
+     */
     const putMetadata = (crashed: boolean) =>
       Effect.gen(function* () {
+        if (runPath._tag === "Left") {
+          return yield* fail("rejected", `the server takes no such project or run id: ${ParseResult.TreeFormatter.formatErrorSync(runPath.left)}`)
+        }
         const key = yield* auth.current
         if (Option.isNone(key)) return yield* fail("no-key", `no API key for ${baseUrl}; ${loginHint(baseUrl)}`)
-        const request = HttpClientRequest.put(runUrl).pipe(
-          HttpClientRequest.bearerToken(key.value),
-          HttpClientRequest.bodyUnsafeJson(metadataOf(run, crashed))
+        const client = yield* Effect.provideService(ApiClient.make({ baseUrl, key: key.value }), HttpClient.HttpClient, httpClient)
+        const timeout = requestTimeout(0)
+        yield* client.upload.putRun({ path: runPath.right, payload: metadataOf(run, crashed) }).pipe(
+          Effect.catchAll((failure) => Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.flip(classifyFailure(failure, 1, now)))),
+          Effect.timeoutFail({
+            duration: timeout,
+            onTimeout: () => new UploadFailed({ reason: "timeout", detail: `no answer within ${Duration.format(timeout)}` })
+          }),
+          Effect.mapError(metadataFailure)
         )
-        const response = yield* client.execute(request).pipe(
-          Effect.mapError((error) => fail("unreachable", `no steplog server answers at ${baseUrl} (${error.message})`)),
-          Effect.scoped
-        )
-        if (response.status >= 200 && response.status < 300) return
-        const body = yield* response.text.pipe(Effect.orElseSucceed(() => ""))
-        const detail = `HTTP ${response.status} ${body.slice(0, 300)}`.trim()
-        if (response.status === 401 || response.status === 403) {
-          return yield* fail("key-refused", `the server at ${baseUrl} refused the API key (${detail}); ${loginHint(baseUrl)}`)
-        }
-        // Busy or broken for now (the Uploader's policy, UploadPolicy.ts): retried, as asked by `Retry-After`.
-        if (response.status === 408 || response.status === 429 || (response.status >= 500 && response.status !== 501)) {
-          const retryAfter = parseRetryAfter(response.headers["retry-after"], yield* Clock.currentTimeMillis)
-          return yield* fail("unreachable", `the server at ${baseUrl} is busy or failed (${detail})`, retryAfter)
-        }
-        return yield* fail("rejected", `the server at ${baseUrl} refused the run's metadata (${detail})`)
       }).pipe(Effect.retry(metadataRetry))
 
     const cursorFile = UploadCursor.cursorPath(dir)

@@ -1,15 +1,7 @@
 /**
  * The upload protocol's shapes (DESIGN.md, "Upload protocol"): what the SDK sends and what the
- * server answers. The server decodes every request with these very schemas.
- *
- *   GET  /api/v1/whoami                                   → WhoAmI
- *   PUT  /api/v1/projects/:project/runs/:runId            RunMetadata → RunDetail
- *   POST /api/v1/projects/:project/runs/:runId/records    msgpack UploadRecord[], gzip → Ack
- *   GET  /api/v1/projects                                 → ProjectList
- *   GET  /api/v1/projects/:project/runs                   → RunList
- *   GET  /api/v1/projects/:project/runs/:runId            → RunDetail
- *   GET  /api/v1/projects/:project/runs/:runId/history    ?keys=a,b&samples=N&minStep=A&maxStep=B → History
- *   GET  /api/v1/projects/:project/runs/:runId/output     ?after=SEQ&limit=N → OutputLines
+ * server answers. The server decodes every request with these very schemas; Api.ts declares which
+ * endpoint takes and answers which, and ApiErrors.ts the refusals.
  *
  * Every /api/v1 request carries `Authorization: Bearer <key>` or a dashboard session cookie,
  * which the dashboard's sign-in makes (server/Dashboard.ts):
@@ -19,11 +11,22 @@
  */
 import * as Schema from "effect/Schema"
 import * as Struct from "effect/Struct"
-import { Json, JsonPatch, OutputRecord, RunId, RunRecord, Value } from "./Record.js"
+import { JsonPatch, OutputRecord, RunId, RunRecord, Value } from "./Record.js"
 
-/** A project name: what `init({ project })` accepts, and a URL path segment as it is. */
+/**
+ * The longest project name: the most the server's router takes as one path segment (find-my-way's
+ * `maxParamLength`, which server/ApiServer.ts sets from this), so that every name the schema
+ * accepts is routed. A longer one misses the routes; the server then decodes the path with this
+ * schema all the same, and answers 400 as for any other bad name.
+ */
+export const PROJECT_NAME_MAX_LENGTH = 100
+
+/** A project name, and a URL path segment as it is: not only dots, which a URL reads as a path. */
 export const ProjectName = Schema.String.pipe(
-  Schema.pattern(/^[A-Za-z0-9_.-]{1,128}$/, { message: () => "a project name of 1 to 128 letters, digits, '.', '-' or '_'" }),
+  Schema.pattern(new RegExp(`^[A-Za-z0-9_.-]{1,${PROJECT_NAME_MAX_LENGTH}}$`), {
+    message: () => `a project name of 1 to ${PROJECT_NAME_MAX_LENGTH} letters, digits, '.', '-' or '_'`
+  }),
+  Schema.filter((name) => !/^\.+$/.test(name), { message: () => "a project name that is not only dots" }),
   Schema.brand("ProjectName")
 )
 export type ProjectName = typeof ProjectName.Type
@@ -128,7 +131,3 @@ export const WhoAmI = Schema.Struct({
   projects: Schema.Union(Schema.Literal("*"), Schema.Array(ProjectName))
 })
 export type WhoAmI = typeof WhoAmI.Type
-
-/** Every 4xx and 5xx answer: a short error code and what exactly was wrong. */
-export const ApiError = Schema.Struct({ error: Schema.String, detail: Json })
-export type ApiError = typeof ApiError.Type

@@ -1,7 +1,7 @@
 /**
  * The server's web face: the dashboard pages, its sign-in (/auth/…) and its static files
- * (/assets/…), with every /api/ request handed to HttpApi.ts as it is. `app` is what the server
- * serves.
+ * (/assets/…), with every /api/ request handed to the API (ApiServer.ts) as it is. `app` is what
+ * the server serves.
  *
  *   GET  /assets/<name>   a file of the web root (the built dist/web/), or one of uPlot's two files
  *                         from the `uplot` package; no session needed, no data in them
@@ -16,7 +16,7 @@
  * rather than a nonce because the page is served as built, byte for byte: nothing is rewritten, and
  * the hash is computed from the very file served. POSTs to /auth/ from another origin are refused
  * (the cookie is SameSite=Strict, which keeps it off cross-site requests; this keeps a cross-site
- * form from signing a browser in with someone else's key).
+ * form from signing a browser in with someone else's key). Refusals are the API's (Refusals.ts).
  */
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
@@ -32,10 +32,15 @@ import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { AccessRefused, MediaUnsupported, MethodNotAllowed, NotFound, RequestInvalid, ServerFailed, Unauthenticated } from "../schemas/ApiErrors.js"
+import { SESSION_COOKIE } from "../schemas/Api.js"
 import { SessionRequest } from "../schemas/Wire.js"
+import { ApiApp } from "./ApiServer.js"
+import { signedIn } from "./Authorization.js"
+import { answer, answerFailures, noEndpoint, stored } from "./Refusals.js"
+import { requestBody } from "./RequestBody.js"
 import { KeyStore } from "./store/KeyStore.js"
-import * as HttpApi from "./HttpApi.js"
-import { SESSION_COOKIE, SESSION_TTL, Sessions } from "./store/SessionStore.js"
+import { SESSION_TTL, Sessions } from "./store/SessionStore.js"
 
 /**
  * The built dashboard: dist/web/ of this package, found from this module's own location (src/server/
@@ -117,13 +122,13 @@ let uplotDir: string | undefined
 /** The `uplot` package's dist/ (its main module lives there), resolved as Node resolves imports from here. */
 const uplotDist = Effect.try({
   try: () => (uplotDir ??= path.dirname(createRequire(import.meta.url).resolve("uplot"))),
-  catch: () => HttpApi.reject(500, "internal", "the `uplot` package is not installed; run `npm install`")
+  catch: () => new ServerFailed({ error: "internal", detail: "the `uplot` package is not installed; run `npm install`" })
 })
 
 const asset = (webRoot: string) =>
   Effect.gen(function* () {
     const name = (yield* HttpRouter.params)["*"] ?? ""
-    const notFound = HttpApi.reject(404, "not_found", `no asset "${name}"`)
+    const notFound = new NotFound({ detail: `no asset "${name}"` })
     if (!isAssetName(name)) return yield* notFound
     const uplot = /^uplot\/(.*)$/.exec(name)
     let file: string
@@ -190,7 +195,7 @@ const sameOrigin = Effect.gen(function* () {
   const ownOrigin = origin === undefined || host === request.headers["host"] || (origin === "null" && fetchSite === "same-origin")
   if (!ownOrigin || (fetchSite !== undefined && fetchSite !== "same-origin")) {
     const from = origin ?? `a ${fetchSite} page`
-    return yield* HttpApi.reject(403, "cross_origin", `a sign-in request from ${from} was refused: the dashboard signs in only from its own pages`)
+    return yield* new AccessRefused({ error: "cross_origin", detail: `a sign-in request from ${from} was refused: the dashboard signs in only from its own pages` })
   }
 })
 
@@ -205,23 +210,26 @@ const signIn = Effect.gen(function* () {
   const type = (request.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase()
   const form = type === "application/x-www-form-urlencoded"
   if (!form && type !== "application/json") {
-    return yield* HttpApi.reject(415, "unsupported_media_type", "send the key as JSON {\"key\": \"<api key>\"} or as the form field key=<api key>")
+    return yield* new MediaUnsupported({
+      error: "unsupported_media_type",
+      detail: "send the key as JSON {\"key\": \"<api key>\"} or as the form field key=<api key>"
+    })
   }
-  const body = yield* HttpApi.requestBody(request, { gzip: false, maxBytes: maxSignInBytes, maxInflated: maxSignInBytes }).pipe(
-    Effect.catchTag("BodyRefused", (refused) => Effect.fail(HttpApi.tooLarge(refused.detail)))
-  )
+  const body = yield* requestBody(request, { gzip: false, maxBytes: maxSignInBytes, maxInflated: maxSignInBytes })
   const text = Buffer.from(body).toString("utf8")
   let key: string | null
   if (form) {
     key = new URLSearchParams(text).get("key")
   } else {
     const decoded = decodeSessionRequest(text)
-    if (decoded._tag === "Left") return yield* HttpApi.reject(400, "invalid_session_request", ParseResult.TreeFormatter.formatErrorSync(decoded.left))
+    if (decoded._tag === "Left") {
+      return yield* new RequestInvalid({ error: "invalid_session_request", detail: ParseResult.TreeFormatter.formatErrorSync(decoded.left) })
+    }
     key = decoded.right.key
   }
-  const info = key === null ? Option.none() : yield* Effect.flatMap(KeyStore, (keys) => keys.verify(key.trim()))
+  const info = key === null ? Option.none() : yield* stored(Effect.flatMap(KeyStore, (keys) => keys.verify(key.trim())))
   if (Option.isNone(info)) {
-    return form ? seeOther("/?error=key") : yield* HttpApi.reject(401, "unauthorized", "the API key is unknown or revoked")
+    return form ? seeOther("/?error=key") : yield* new Unauthenticated({ detail: "the API key is unknown or revoked" })
   }
   const id = yield* Effect.flatMap(Sessions, (sessions) => sessions.open(info.value))
   return form ? seeOther("/", sessionCookie(id)) : HttpServerResponse.empty({ status: 204, headers: { "set-cookie": sessionCookie(id) } })
@@ -245,7 +253,7 @@ const page = (webRoot: string) =>
     const at = request.url.indexOf("?")
     const pathname = at === -1 ? request.url : request.url.slice(0, at)
     // What /assets/* and the /auth/ routes leave over here is not a page either.
-    if (/^\/(assets|auth)(\/|$)/.test(pathname)) return yield* HttpApi.reject(404, "not_found", `no endpoint ${request.method} ${pathname}`)
+    if (/^\/(assets|auth)(\/|$)/.test(pathname)) return yield* noEndpoint(request)
     const search = new URLSearchParams(at === -1 ? "" : request.url.slice(at + 1))
     const token = search.get("token")
     if (token !== null) {
@@ -256,24 +264,35 @@ const page = (webRoot: string) =>
         return seeOther(`${ownPath(pathname)}${rest === "" ? "" : `?${rest}`}`, sessionCookie(id.value))
       }
     }
-    const session = yield* HttpApi.signedIn
+    const session = yield* signedIn
     return yield* Option.isSome(session) ? htmlPage(webRoot, "index.html", 200) : htmlPage(webRoot, "signin.html", 401)
   })
 
 // ---------------------------------------------------------------------------------------------
 // The app
 
+/** A route that takes POST only: any other method gets 405 and `Allow: POST`. */
+const postOnly = <E, R>(pattern: `/${string}`, handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  HttpRouter.all(
+    pattern,
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+      request.method === "POST"
+        ? handler
+        : Effect.succeed(answer(new MethodNotAllowed({ detail: `${request.method} is not allowed on ${pattern}; allowed: POST` }), { allow: "POST" })))
+  )
+
 const isApi = (url: string): boolean => url === "/api" || url.startsWith("/api/") || url.startsWith("/api?")
 
-/** Everything the server serves: /api/ by HttpApi.ts, the rest by the dashboard, over the web root's files. */
+/** Everything the server serves: /api/ by the API, the rest by the dashboard, over the web root's files. */
 export const app = (webRoot: string = defaultWebRoot) => {
-  const dashboard = HttpApi.answerFailures(
+  const dashboard = answerFailures(
     HttpRouter.empty.pipe(
-      HttpApi.path("/auth/session", { POST: signIn }),
-      HttpApi.path("/auth/signout", { POST: signOut }),
+      postOnly("/auth/session", signIn),
+      postOnly("/auth/signout", signOut),
       HttpRouter.get("/assets/*", asset(webRoot)),
       HttpRouter.get("*", page(webRoot))
     )
   ).pipe(Effect.map(secured))
-  return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => (isApi(request.url) ? HttpApi.app : dashboard))
+  const api = Effect.flatMap(ApiApp, (served) => served)
+  return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => Effect.if(isApi(request.url), { onTrue: () => api, onFalse: () => dashboard }))
 }

@@ -1,5 +1,5 @@
 /**
- * The tracking server as a layer: the HTTP API (HttpApi.ts) and the dashboard (Dashboard.ts) on a
+ * The tracking server as a layer: the HTTP API (ApiServer.ts) and the dashboard (Dashboard.ts) on a
  * Node HTTP server, over a store's RecordStore, KeyStore and Sessions (store/). `layer` opens the
  * store: one SQLite file in the data directory, or a PostgreSQL database (`database`) that several
  * server processes share; `layerWith` takes the store from its context (tests give it an in-memory one).
@@ -18,6 +18,7 @@ import * as fs from "node:fs"
 import * as http from "node:http"
 import * as path from "node:path"
 import { storeKey } from "../runtime/Credentials.js"
+import * as ApiServer from "./ApiServer.js"
 import * as Dashboard from "./Dashboard.js"
 import { KeyStore } from "./store/KeyStore.js"
 import * as PostgresStore from "./store/postgres/PostgresStore.js"
@@ -116,6 +117,7 @@ export const layerWith = (options: ServerOptions = {}) => {
     })
   )
   return Layer.merge(HttpServer.serve(Dashboard.app(options.webRoot)), info).pipe(
+    Layer.provide(ApiServer.layer),
     Layer.provide(listen)
   )
 }

@@ -6,25 +6,26 @@
  * a temp config dir all the same, and runs go to a temp `dir`. Closing it stops the listener, drops
  * the stores and removes its temp dir; it starts no process of its own.
  *
- * Read-backs go to the store directly (not over HTTP) and answer the protocol's shapes (Wire.ts),
- * exactly what `GET /api/v1/…` would.
+ * Read-backs are `GET /api/v1/…` calls with the server's key, through the API's client
+ * (actors/ApiClient.ts), and answer the protocol's shapes (Wire.ts).
  */
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as ApiClient from "../actors/ApiClient.js"
 import { RunId } from "../schemas/Record.js"
 import type { InitOptions } from "../schemas/Settings.js"
 import { ProjectName, type History, type RunDetail } from "../schemas/Wire.js"
 import * as Server from "../server/Server.js"
 import { KeyStore } from "../server/store/KeyStore.js"
-import { RecordStore, type HistoryQuery } from "../server/store/RecordStore.js"
+import type { HistoryQuery } from "../server/store/RecordStore.js"
 import * as SqliteStore from "../server/store/sqlite/SqliteStore.js"
 
 /** A running test server (see `startTestServer`). */
@@ -39,7 +40,7 @@ export interface TestServer {
   readonly runs: (project?: string) => Promise<ReadonlyArray<RunDetail>>
   /** One run as `GET …/runs/:runId` shows it; undefined when the server has never heard of it. */
   readonly run: (project: string, runId: string) => Promise<RunDetail | undefined>
-  /** A run's history as `GET …/history` answers it (`{ rows, next }`: a page of rows in step order; empty for an unknown run). */
+  /** A run's history as `GET …/history` answers it, every page of it (`{ rows }` in step order; empty for an unknown run). */
   readonly history: (project: string, runId: string, query?: HistoryQuery) => Promise<History>
   /**
    * A fresh dashboard URL with a one-time sign-in token (`${baseUrl}/?token=…`): opening it in a
@@ -71,11 +72,11 @@ const make = (scope: Scope.Scope): Effect.Effect<Omit<TestServer, "close">, unkn
       Server.layerWith({ host: "127.0.0.1", port: 0, env, say: () => Effect.void }).pipe(Layer.provide(Layer.succeedContext(stores)))
     )
     const { baseUrl, signInUrl } = Context.get(server, Server.ServerInfo)
-    const store = Context.get(stores, RecordStore)
-    // The in-memory store failing is a bug, not a result: read-backs reject with it.
+    const api = yield* ApiClient.make({ baseUrl, key }).pipe(Effect.provide(yield* Layer.build(NodeHttpClient.layerUndici)))
+    // A read-back failing is a bug, not a result: read-backs reject with it.
     const read = <A>(effect: Effect.Effect<A, unknown>): Promise<A> => Effect.runPromise(Effect.orDie(effect))
 
-    const runsOf = (project: ProjectName) => Effect.map(store.listRuns(project), (list) => list.runs)
+    const runsOf = (project: ProjectName) => Effect.map(api.query.listRuns({ path: { project } }), (list) => list.runs)
     return {
       baseUrl,
       apiKey: key,
@@ -83,17 +84,30 @@ const make = (scope: Scope.Scope): Effect.Effect<Omit<TestServer, "close">, unkn
       runs: (project) =>
         read(
           project === undefined
-            ? Effect.flatMap(store.listProjects, ({ projects }) =>
+            ? Effect.flatMap(api.query.listProjects(), ({ projects }) =>
               Effect.map(Effect.forEach(projects, ({ name }) => runsOf(name)), (lists) => lists.flat()))
             : Effect.suspend(() => runsOf(decodeProject(project)))
         ),
       run: (project, runId) =>
-        read(Effect.suspend(() => store.getRun(decodeProject(project), decodeRunId(runId))).pipe(Effect.map(Option.getOrUndefined))),
+        read(
+          Effect.suspend(() => api.query.getRun({ path: { project: decodeProject(project), runId: decodeRunId(runId) } })).pipe(
+            Effect.catchTag("NotFound", () => Effect.succeed(undefined))
+          )
+        ),
       history: (project, runId, query = {}) =>
         read(
-          Effect.suspend(() => store.history(decodeProject(project), decodeRunId(runId), query)).pipe(
-            Effect.map(Option.getOrElse((): History => ({ rows: [], next: null })))
-          )
+          Effect.gen(function* () {
+            const path = { project: decodeProject(project), runId: decodeRunId(runId) }
+            // Page after page (`next`), so that a long run reads back whole.
+            const rows: Array<History["rows"][number]> = []
+            let minStep = query.minStep
+            for (;;) {
+              const page = yield* api.query.history({ path, urlParams: { ...query, ...(minStep === undefined ? {} : { minStep }) } })
+              rows.push(...page.rows)
+              if (page.next === null) return { rows, next: null }
+              minStep = page.next
+            }
+          }).pipe(Effect.catchTag("NotFound", () => Effect.succeed<History>({ rows: [], next: null })))
         ),
       signInUrl: () => Effect.runPromise(signInUrl)
     } satisfies Omit<TestServer, "close">

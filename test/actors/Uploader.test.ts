@@ -49,7 +49,8 @@ interface Received {
   readonly at: number
 }
 
-type Answer = "network-error" | { readonly status: number; readonly headers?: { [name: string]: string }; readonly body?: unknown }
+/** An answer: "network-error", or a status with a JSON `body` or a `text` body as it is. */
+type Answer = "network-error" | { readonly status: number; readonly headers?: { [name: string]: string }; readonly body?: unknown; readonly text?: string }
 
 /**
  * A server that holds records by seq and acknowledges the highest contiguous seq, as the real one
@@ -58,8 +59,8 @@ type Answer = "network-error" | { readonly status: number; readonly headers?: { 
 const scriptedServer = (script: (received: Received, index: number) => Answer | undefined = () => undefined) => {
   const received: Array<Received> = []
   const held = new Set<number>()
-  /** Whether the last answer asks for a retry, and how many sleeps TestClock held when it came. */
-  const state = { awaitingRetry: false, sleepsAtRequest: 0 }
+  /** Whether the last answer asks for a retry, and the sleeps TestClock held when it came. */
+  const state = { awaitingRetry: false, sleepsAtRequest: [] as ReadonlyArray<number> }
   const ackSeq = () => {
     let seq = 0
     while (held.has(seq)) seq++
@@ -80,7 +81,7 @@ const scriptedServer = (script: (received: Received, index: number) => Answer | 
         at: yield* Clock.currentTimeMillis
       }
       received.push(got)
-      state.sleepsAtRequest = Chunk.size(yield* TestClock.sleeps())
+      state.sleepsAtRequest = Chunk.toReadonlyArray(yield* TestClock.sleeps())
       const scripted = script(got, received.length - 1)
       let answer: Answer
       if (scripted === undefined) {
@@ -93,7 +94,7 @@ const scriptedServer = (script: (received: Received, index: number) => Answer | 
       if (answer === "network-error") {
         return yield* Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error("ECONNREFUSED") }))
       }
-      const text = answer.body === undefined ? null : JSON.stringify(answer.body)
+      const text = answer.text ?? (answer.body === undefined ? null : JSON.stringify(answer.body))
       return HttpClientResponse.fromWeb(request, new Response(text, { status: answer.status, headers: answer.headers ?? {} }))
     })
   )
@@ -154,9 +155,8 @@ const readCursor = (runDir: string) => Effect.runSync(UploadCursor.read(UploadCu
 /**
  * Runs the actors until `done` holds. gzip runs on libuv's thread pool, so between checks the
  * test gives the event loop a turn. After a retryable answer, once the Uploader has registered its
- * retry delay (one sleep more than when the request came: TestClock keeps finished sleeps in its
- * list, so only the count tells), the clock jumps to exactly that wake-up, so that request times
- * are the schedule's own. Bounded by a wall-clock deadline: a condition that never holds fails the
+ * retry delay (a sleep that was not there when the request came), the clock jumps to exactly that
+ * wake-up, so that request times are the schedule's own. Bounded by a wall-clock deadline: a condition that never holds fails the
  * test instead of hanging it.
  */
 const drive = (server: Server, done: () => boolean) =>
@@ -166,11 +166,18 @@ const drive = (server: Server, done: () => boolean) =>
       yield* settle(done)
       if (done()) break
       const sleeps = Chunk.toReadonlyArray(yield* TestClock.sleeps())
-      if (server.state.awaitingRetry && sleeps.length > server.state.sleepsAtRequest) {
-        // The sleeps registered since the request (TestClock prepends) hold the retry delay and,
-        // under load, possibly the next request's timeout, which is later: wake the earliest.
-        const newer = sleeps.slice(0, sleeps.length - server.state.sleepsAtRequest)
-        yield* TestClock.adjust(Math.min(...newer) - (yield* Clock.currentTimeMillis))
+      const now = yield* Clock.currentTimeMillis
+      // The sleeps registered since the request: the retry delay, and request timeouts (10 s and
+      // up, before or after a long Retry-After), their requests answered already.
+      const newer = [...sleeps]
+      for (const at of server.state.sleepsAtRequest) {
+        const index = newer.indexOf(at)
+        if (index >= 0) newer.splice(index, 1)
+      }
+      const ahead = newer.filter((at) => at > now)
+      if (server.state.awaitingRetry && ahead.length > 0) {
+        // The earliest first, one at a time, so that every wake-up happens at its own instant.
+        yield* TestClock.adjust(Math.min(...ahead) - now)
       } else {
         yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
       }
@@ -268,6 +275,43 @@ describe("Uploader", () => {
       expect(stopped.message).toContain("steplog sync")
       // nothing acknowledged, nothing written
       expect(fs.existsSync(UploadCursor.cursorPath(runDir))).toBe(false)
+    }))
+
+  it.scoped("goes by the status of answers the API does not declare: a balancer's 502 and 500 pages are retried, its 404 page stops", () =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      const page = (status: number) => ({ status, headers: { "content-type": "text/html" }, text: `<html><body>${status} from the balancer</body></html>` })
+      const server = scriptedServer((_, index) => (index === 0 ? page(502) : index === 1 ? page(500) : index === 2 ? page(404) : undefined))
+      const input = yield* Queue.bounded<Tailer.Batch>(2)
+      const { fiber } = yield* startUploader({ server, input, runDir })
+
+      yield* input.offer(batchOf(histories(0, 2), [{ offset: 8, seq: 0 }]))
+      yield* drive(server, () => server.received.length === 3)
+      const result = yield* Fiber.join(fiber)
+      expect(server.received.map((got) => got.at)).toEqual([0, 250, 750])
+      expect(result).toMatchObject({ _tag: "Left", left: { reason: "rejected" } })
+      expect(Either.isLeft(result) && result.left.message).toContain("HTTP 404 <html><body>404 from the balancer</body></html>")
+    }))
+
+  it.scoped("reads the API's own refusals by their declared status: a 413 halves the batch, a 400 stops with its code and detail", () =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      const json = { "content-type": "application/json" }
+      const server = scriptedServer((got) =>
+        got.records.length > 2
+          ? { status: 413, headers: json, body: { _tag: "BodyTooLarge", error: "payload_too_large", detail: "over 16 MiB" } }
+          : got.records[0]!.seq === 2
+          ? { status: 400, headers: json, body: { _tag: "RequestInvalid", error: "invalid_record", detail: { index: 0, message: "record 0 of the batch: no" } } }
+          : undefined)
+      const input = yield* Queue.bounded<Tailer.Batch>(2)
+      const { fiber } = yield* startUploader({ server, input, runDir })
+
+      yield* input.offer(batchOf(histories(0, 4), [{ offset: 8, seq: 0 }]))
+      yield* drive(server, () => server.received.length === 3)
+      const result = yield* Fiber.join(fiber)
+      expect(seqsOf(server.received)).toEqual([[0, 1, 2, 3], [0, 1], [2, 3]])
+      expect(result).toMatchObject({ _tag: "Left", left: { reason: "rejected" } })
+      expect(Either.isLeft(result) && result.left.message).toContain(`HTTP 400 invalid_record: {"index":0,"message":"record 0 of the batch: no"}`)
     }))
 
   it.scoped("sends a batch refused with 413 again in halves, down to what the server takes", () =>
@@ -387,6 +431,32 @@ describe("Uploader", () => {
       yield* input.offer(batchOf(histories(2, 3), [{ offset: 8, seq: 0 }]))
       yield* deliver(server, input, batchOf(histories(10, 1), [{ offset: 300, seq: 10 }]), () => uploader.cursor().ackSeq === 11)
       expect(seqsOf(server.received)).toEqual([[0, 1, 2, 3, 4], [8, 9], [10]])
+    }))
+
+  it.scoped("sends a POST that was accepted and never answered again after 10 s plus its body at 1 MB/s, not 60 s", () =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      const server = scriptedServer()
+      // The first POST is taken and never answered: a server stopping, a dead peer behind a balancer.
+      const stalled: Array<{ readonly at: number; readonly bytes: number }> = []
+      const client = HttpClient.make((request) =>
+        stalled.length === 0 && request.body._tag === "Uint8Array"
+          ? Effect.zipRight(Effect.map(Clock.currentTimeMillis, (at) => stalled.push({ at, bytes: (request.body as { body: Uint8Array }).body.length })), Effect.never)
+          : server.client.execute(request))
+      const input = yield* Queue.bounded<Tailer.Batch>(2)
+      const { uploader } = yield* startUploader({ server: { ...server, client }, input, runDir })
+
+      yield* input.offer(batchOf(histories(0, 200), [{ offset: 8, seq: 0 }, { offset: 4000, seq: 200 }]))
+      yield* settle(() => stalled.length === 1)
+      const timeout = 10_000 + stalled[0]!.bytes / 1_000
+      expect(stalled[0]!.bytes).toBeGreaterThan(1_000)
+      yield* TestClock.adjust(timeout - 1)
+      yield* settle()
+      expect(server.received).toHaveLength(0)
+      // Timed out, then sent again after the first retry delay (250 ms).
+      yield* TestClock.adjust(1 + 250)
+      yield* drive(server, () => uploader.cursor().ackSeq === 200)
+      expect(server.received.map((got) => got.at)).toEqual([timeout + 250])
     }))
 
   it.scoped("keeps two POSTs in flight, and a late answer with a lower ackSeq moves nothing back", () =>

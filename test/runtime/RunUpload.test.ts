@@ -1,11 +1,18 @@
 /**
  * RunUpload against a real server on 127.0.0.1 (in this process, over an in-memory store whose
- * ingest calls are counted), uploading runs written by the real runtime in offline mode.
+ * ingest calls are counted), uploading runs written by the real runtime in offline mode; and its
+ * metadata PUT's timeout against a scripted client, under TestClock.
  */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as TestClock from "effect/TestClock"
+import * as TestContext from "effect/TestContext"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -114,6 +121,39 @@ describe("RunUpload", () => {
     expect((await detail(run.id)).state).toBe("crashed")
     expect(await history(run.id)).toHaveLength(120)
     await run.finish()
+  })
+
+  it("sends a metadata PUT that was accepted and never answered again after 10 s (TestClock, a scripted client)", async () => {
+    const { run, dir } = await offlineRun(5)
+    const puts: Array<number> = []
+    // The first PUT is taken and never answered; the next is; every POST waits (this is about the PUT).
+    const client = HttpClient.make((request) =>
+      Effect.flatMap(Clock.currentTimeMillis, (at) => {
+        if (request.method !== "PUT") return Effect.never
+        puts.push(at)
+        if (puts.length === 1) return Effect.never
+        const detail = {
+          runId: run.id, project: "upload-test", name: run.name, state: "running", exitCode: null, config: {}, summary: {}, tags: [], notes: null,
+          group: null, jobType: null, host: null, startedAt: null, updatedAt: null, records: 0, historyRows: 0, historyKeys: [], lastSteps: {}
+        }
+        return Effect.succeed(HttpClientResponse.fromWeb(request, Response.json(detail)))
+      }))
+    const opened = await Effect.runPromise(
+      Effect.gen(function* () {
+        const fiber = yield* Effect.fork(RunUpload.open({ dir, baseUrl: "http://127.0.0.1:7077", flushed: fs.statSync(path.join(dir, "journal.slog")).size }))
+        yield* TestClock.adjust(9_999)
+        const before = [...puts]
+        // Timed out at 10 s, then sent again after the first retry delay (200 ms).
+        yield* TestClock.adjust(1 + 200)
+        yield* Fiber.join(fiber)
+        return { before, after: [...puts] }
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(Layer.merge(Layer.succeed(HttpClient.HttpClient, client), Auth.layer({ baseUrl: "http://127.0.0.1:7077", apiKey: "key" }))),
+        Effect.provide(TestContext.TestContext)
+      )
+    )
+    expect(opened).toEqual({ before: [0], after: [0, 10_200] })
   })
 
   it("fails with a clear reason when no server answers", async () => {

@@ -1,13 +1,16 @@
 /**
- * The dashboard's half of the server over real HTTP (127.0.0.1, a free port, in-memory stores):
+ * The dashboard's half of the server over real HTTP (127.0.0.1, a free port, the SQLite store in
+ * memory and in-memory keys):
  * sign-in links and keys making session cookies, pages with and without a session, the API taking
- * the cookie under the same 401 / 403 rules, sign-out, static files (and every way of climbing out
+ * the cookie under the same 401 / 403 rules (and for a write, only from the dashboard's own pages), sign-out, static files (and every way of climbing out
  * of /assets), and the security headers. The pages come from a fixture web root, so that the
  * tests do not depend on the frontend's build.
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Option from "effect/Option"
+import { Packr } from "msgpackr"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as http from "node:http"
@@ -16,9 +19,12 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { storedKey } from "../../src/runtime/Credentials.js"
+import type { RunId } from "../../src/schemas/Record.js"
+import type { ProjectName } from "../../src/schemas/Wire.js"
 import * as ApiKeys from "../../src/server/store/KeyStore.js"
 import * as SqliteStore from "../../src/server/store/sqlite/SqliteStore.js"
 import * as Dashboard from "../../src/server/Dashboard.js"
+import { RecordStore } from "../../src/server/store/RecordStore.js"
 import * as Server from "../../src/server/Server.js"
 import { useTempDir } from "../support/tempDir.js"
 
@@ -48,7 +54,7 @@ const stylePolicy = "style-src 'self' 'unsafe-inline'; img-src 'self' data:; con
 const basePolicy = `default-src 'self'; script-src 'self'; ${stylePolicy}`
 const cookiePattern = /^steplog_session=([A-Za-z0-9_-]{43}); Path=\/; HttpOnly; SameSite=Strict; Max-Age=2592000$/
 
-type Running = ManagedRuntime.ManagedRuntime<ApiKeys.KeyStore | Server.ServerInfo, unknown>
+type Running = ManagedRuntime.ManagedRuntime<ApiKeys.KeyStore | RecordStore | Server.ServerInfo, unknown>
 const start = async (webRoot: string, configDir: string) => {
   const env = { XDG_CONFIG_HOME: configDir }
   const runtime: Running = ManagedRuntime.make(
@@ -265,6 +271,67 @@ describe("the API with a session cookie", () => {
     const scoped = await request("/api/v1/whoami", { session, headers: { authorization: `Bearer ${alphaKey}` } })
     expect(await scoped.json()).toEqual({ name: "alpha-only", projects: ["alpha"] })
     expect((await request("/api/v1/whoami", { session, headers: { authorization: "Bearer slk_wrong" } })).status).toBe(401)
+  })
+})
+
+describe("API writes with a session cookie", () => {
+  const batchOf = (runId: string, project: string) =>
+    new Packr({ useRecords: true }).pack([
+      { kind: "run", seq: 0, ts: 1, runId, project, name: "n", config: {}, tags: [], notes: null, group: null, jobType: null, host: "h", pid: 1, argv: [], gitCommit: null, sdkVersion: "0.1.0", resumed: false },
+      { kind: "history", seq: 1, ts: 2, step: 0, values: { loss: 1 } }
+    ])
+  const held = (project: string, runId: string) =>
+    server.runtime.runPromise(Effect.flatMap(RecordStore, (store) => store.getRun(project as ProjectName, runId as RunId)))
+
+  it("refuses a text/plain POST of a batch from another port of 127.0.0.1 (403), and stores nothing", async () => {
+    const session = await operatorSession()
+    const otherPort = `http://127.0.0.1:${Number(new URL(baseUrl).port) + 1}`
+    // What a page on another port sends: no preflight for text/plain, the cookie along ("same site").
+    const fromOtherPort = await request("/api/v1/projects/alpha/runs/csrf/records", {
+      method: "POST",
+      session,
+      headers: { "content-type": "text/plain", origin: otherPort, "sec-fetch-site": "same-site" },
+      body: batchOf("csrf", "alpha")
+    })
+    expect(fromOtherPort.status).toBe(403)
+    expect(((await fromOtherPort.json()) as { error: string }).error).toBe("cross_origin")
+    const put = await request("/api/v1/projects/alpha/runs/csrf", {
+      method: "PUT",
+      session,
+      headers: { "content-type": "text/plain", origin: otherPort, "sec-fetch-site": "same-site" },
+      body: JSON.stringify({ name: "n", config: {}, tags: [], notes: null, group: null, jobType: null, host: "h", startedAt: 1 })
+    })
+    expect(put.status).toBe(403)
+    expect(Option.isNone(await held("alpha", "csrf"))).toBe(true)
+  })
+
+  it("takes a write with the cookie only with its own Origin and Sec-Fetch-Site: same-origin both", async () => {
+    const session = await operatorSession()
+    const post = (runId: string, headers: Record<string, string>) =>
+      request(`/api/v1/projects/alpha/runs/${runId}/records`, { method: "POST", session, headers: { "content-type": "application/msgpack", ...headers }, body: batchOf(runId, "alpha") })
+    const refused: Array<Record<string, string>> = [
+      {},
+      { origin: baseUrl },
+      { "sec-fetch-site": "same-origin" },
+      { origin: "null", "sec-fetch-site": "same-origin" },
+      { origin: "http://evil.example", "sec-fetch-site": "same-origin" },
+      { origin: baseUrl, "sec-fetch-site": "same-site" }
+    ]
+    for (const [i, headers] of refused.entries()) {
+      expect((await post(`refused-${i}`, headers)).status, JSON.stringify(headers)).toBe(403)
+      expect(Option.isNone(await held("alpha", `refused-${i}`))).toBe(true)
+    }
+    const own = await post("own", { origin: baseUrl, "sec-fetch-site": "same-origin" })
+    expect([own.status, await own.json()]).toEqual([200, { ackSeq: 2 }])
+    // A read needs no such headers: the dashboard's fetches are GETs.
+    expect((await request("/api/v1/projects/alpha/runs/own", { session })).status).toBe(200)
+    // A Bearer key writes from anywhere: it is not sent by a browser on its own.
+    const keyed = await request("/api/v1/projects/alpha/runs/keyed/records", {
+      method: "POST",
+      headers: { authorization: `Bearer ${server.localKey}`, "content-type": "text/plain", origin: "http://evil.example" },
+      body: batchOf("keyed", "alpha")
+    })
+    expect(keyed.status).toBe(200)
   })
 })
 

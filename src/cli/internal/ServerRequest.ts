@@ -1,18 +1,16 @@
 /**
- * How the read-only CLI commands (`runs`, `export`) talk to a steplog server: which server
- * (`--base-url`, else STEPLOG_BASE_URL, else http://127.0.0.1:7077), with which key
- * (STEPLOG_API_KEY, else the credentials file entry for that server), and what a failure means
- * to a person at a terminal.
+ * How the CLI commands that read from a steplog server (`runs`, `export`, `login`) talk to it:
+ * which server (`--base-url`, else STEPLOG_BASE_URL, else http://127.0.0.1:7077), with which key
+ * (STEPLOG_API_KEY, else the credentials file entry for that server), through the API's client
+ * (actors/ApiClient.ts), and what a failure means to a person at a terminal.
  */
-import * as HttpClient from "@effect/platform/HttpClient"
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
+import * as ApiClient from "../../actors/ApiClient.js"
 import { storedKey } from "../../runtime/Credentials.js"
 import { DEFAULT_BASE_URL } from "../../schemas/Settings.js"
-import { ApiError } from "../../schemas/Wire.js"
 
 /** A server request of a CLI command that could not be done. */
 export class ServerRequestFailed extends Data.TaggedError("ServerRequestFailed")<{
@@ -55,26 +53,19 @@ export const connection = (baseUrlOption: Option.Option<string>): Effect.Effect<
     : Effect.succeed({ baseUrl, apiKey })
 }
 
-/** GETs `path` from the server and decodes the JSON answer with `schema`. */
-export const getJson = <A, I>(
+/** Calls the API on the connection's server with its key: what `call` answers, or why a person gets nothing. */
+export const request = <A>(
   conn: Connection,
-  path: string,
-  schema: Schema.Schema<A, I>
+  call: (api: ApiClient.ApiClient) => Effect.Effect<A, ApiClient.ApiCallFailure>
 ): Effect.Effect<A, ServerRequestFailed, HttpClient.HttpClient> =>
-  Effect.gen(function* () {
-    const fail = (reason: ServerRequestFailed["reason"], detail: string) =>
-      new ServerRequestFailed({ reason, baseUrl: conn.baseUrl, detail })
-    const client = yield* HttpClient.HttpClient
-    const response = yield* client
-      .execute(HttpClientRequest.get(conn.baseUrl + path).pipe(HttpClientRequest.bearerToken(conn.apiKey)))
-      .pipe(Effect.mapError((error) => fail("unreachable", error.message)))
-    const body = yield* response.json.pipe(Effect.mapError((error) => fail("malformed", error.message)))
-    if (response.status === 401 || response.status === 403) {
-      return yield* fail("key-refused", `HTTP ${response.status}: ${describeError(body)}`)
-    }
-    if (response.status >= 400) return yield* fail("rejected", `HTTP ${response.status}: ${describeError(body)}`)
-    return yield* Schema.decodeUnknown(schema)(body).pipe(Effect.mapError((error) => fail("malformed", error.message)))
-  }).pipe(Effect.scoped)
-
-const describeError = (body: unknown): string =>
-  Schema.is(ApiError)(body) ? `${body.error}: ${JSON.stringify(body.detail)}` : JSON.stringify(body)
+  Effect.flatMap(ApiClient.make({ baseUrl: conn.baseUrl, key: conn.apiKey }), (api) =>
+    Effect.catchAll(call(api), (failure) =>
+      Effect.flatMap(ApiClient.refusalOf(failure), (refusal) => {
+        const fail = (reason: ServerRequestFailed["reason"], detail: string) =>
+          Effect.fail(new ServerRequestFailed({ reason, baseUrl: conn.baseUrl, detail }))
+        if (Option.isSome(refusal)) {
+          const { status, detail } = refusal.value
+          return fail(status === 401 || status === 403 ? "key-refused" : "rejected", `HTTP ${status}: ${detail}`)
+        }
+        return fail(failure._tag === "RequestError" ? "unreachable" : "malformed", failure.message)
+      })))

@@ -23,8 +23,6 @@ import type { StoreFailed } from "./RecordStore.js"
 export const TOKEN_TTL = Duration.hours(24)
 /** How long a session lasts (the cookie's Max-Age says the same to the browser). */
 export const SESSION_TTL = Duration.days(30)
-/** The cookie that carries a session id. */
-export const SESSION_COOKIE = "steplog_session"
 
 /** One signed-in browser. */
 export interface Session {

@@ -1,0 +1,96 @@
+/**
+ * The API's client for one server and one key: the HttpApiClient derived from the declaration
+ * (src/schemas/Api.ts), through which the Uploader, RunUpload, the CLI and steplog/testing call
+ * every endpoint, with no URL written by hand. Not an actor: it lives here, the lowest layer that
+ * talks to a server, so that every one of them can import it.
+ *
+ * Every answer a caller must go by the status of comes back as the status, not as a decoding
+ * failure: a status no endpoint declares (a load balancer's 502 or 429) HttpApiClient already
+ * fails as an HttpClientError.ResponseError carrying the answer; here, so does an answer at a
+ * declared status whose body is not one of the API's refusals at that status (a proxy's HTML 500,
+ * an older server's `{ error, detail }`). `refusalOf` reads either kind back as status, headers
+ * and text.
+ */
+import * as HttpApiClient from "@effect/platform/HttpApiClient"
+import type { HttpApiDecodeError } from "@effect/platform/HttpApiError"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { Api } from "../schemas/Api.js"
+import { ApiFailure, describeFailure, statusByTag, statusOf } from "../schemas/ApiErrors.js"
+
+const isRefusal = Schema.is(ApiFailure)
+const utf8 = new TextDecoder()
+
+/** Whether a non-2xx answer's body is one of the API's refusals, declared at the answer's status. */
+const isOwnRefusal = (response: HttpClientResponse.HttpClientResponse) =>
+  Effect.map(Effect.option(response.arrayBuffer), (bytes) => {
+    try {
+      const tag: unknown = Option.isSome(bytes) ? JSON.parse(utf8.decode(bytes.value))?._tag : undefined
+      return typeof tag === "string" && tag in statusByTag && statusByTag[tag as ApiFailure["_tag"]] === response.status
+    } catch {
+      return false
+    }
+  })
+
+/**
+ * Fails a non-2xx answer that is not one of the API's own refusals as a ResponseError carrying
+ * it. The body is read once: both implementations of HttpClientResponse cache `arrayBuffer`, which
+ * HttpApiClient's decoding and `refusalOf` read again.
+ */
+const ownAnswers = (response: HttpClientResponse.HttpClientResponse) =>
+  response.status < 300
+    ? Effect.succeed(response)
+    : Effect.flatMap(isOwnRefusal(response), (own) =>
+      own ? Effect.succeed(response) : Effect.fail(new HttpClientError.ResponseError({ request: response.request, response, reason: "StatusCode" })))
+
+/** The API's client for the server at `baseUrl`, every request carrying `key` as its Bearer token. */
+export const make = (options: { readonly baseUrl: string; readonly key: string }) =>
+  Effect.flatMap(HttpClient.HttpClient, (httpClient) =>
+    HttpApiClient.makeWith(Api, {
+      baseUrl: options.baseUrl.replace(/\/+$/, ""),
+      httpClient: httpClient.pipe(
+        HttpClient.mapRequest(HttpClientRequest.bearerToken(options.key)),
+        HttpClient.transformResponse(Effect.flatMap(ownAnswers))
+      )
+    }))
+
+/** The API's client. */
+export type ApiClient = Effect.Effect.Success<ReturnType<typeof make>>
+
+/**
+ * How a call of the client can fail: a refusal, no answer or a foreign one, or an answer it could
+ * not read. (HttpApiDecodeError is declared by every HttpApi; the server answers its own 400s
+ * instead, and `ownAnswers` would hand one over as foreign.)
+ */
+export type ApiCallFailure = ApiFailure | HttpApiDecodeError | HttpClientError.HttpClientError | ParseResult.ParseError
+
+/** A refused call as it was answered. */
+export interface Refusal {
+  readonly status: number
+  readonly headers: { readonly [name: string]: string | undefined }
+  /** What the answer said, for a person: the refusal's code and detail, or the start of a foreign body. */
+  readonly detail: string
+}
+
+/**
+ * The answer that refused a call: a declared refusal, or a foreign answer outside 2xx; none when
+ * the call got no answer (the network) or a 2xx it could not read.
+ */
+export const refusalOf = (failure: ApiCallFailure): Effect.Effect<Option.Option<Refusal>> => {
+  if (isRefusal(failure)) return Effect.succeedSome({ status: statusOf(failure), headers: {}, detail: describeFailure(failure) })
+  if (failure._tag === "HttpApiDecodeError") return Effect.succeedSome({ status: 400, headers: {}, detail: failure.message })
+  if (failure._tag !== "ResponseError" || (failure.response.status >= 200 && failure.response.status < 300)) return Effect.succeedNone
+  const { response } = failure
+  return Effect.map(Effect.option(response.arrayBuffer), (bytes) =>
+    Option.some({
+      status: response.status,
+      headers: response.headers,
+      detail: Option.match(bytes, { onNone: () => "", onSome: (body) => utf8.decode(body).slice(0, 500).trim() })
+    }))
+}

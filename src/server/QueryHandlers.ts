@@ -1,0 +1,53 @@
+/**
+ * The query group of the API (src/schemas/Api.ts) over the RecordStore: the key's identity, the
+ * listings, one run, its history and its console output. The builder has decoded the path and the
+ * query with the declared schemas, and ReadAccess has checked the key and the project, before any
+ * of these runs; a store failure is the API's 500 (Refusals.ts).
+ */
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import { Api, limits, Principal } from "../schemas/Api.js"
+import { NotFound } from "../schemas/ApiErrors.js"
+import type { RunId } from "../schemas/Record.js"
+import type { ProjectName } from "../schemas/Wire.js"
+import { allows } from "./store/KeyStore.js"
+import { RecordStore } from "./store/RecordStore.js"
+import { stored } from "./Refusals.js"
+
+/** What a run's read found; 404 when the run does not exist. */
+const found = <A>(path: { readonly project: ProjectName; readonly runId: RunId }) => (read: Option.Option<A>) =>
+  Option.match(read, {
+    onNone: () => Effect.fail(new NotFound({ detail: `no run "${path.runId}" in project "${path.project}"` })),
+    onSome: Effect.succeed
+  })
+
+/** The query group's handlers, over the RecordStore of its context. */
+export const layer = HttpApiBuilder.group(Api, "query", (handlers) =>
+  Effect.gen(function* () {
+    const store = yield* RecordStore
+    return handlers
+      .handle("whoami", () => Principal)
+      .handle("listProjects", () =>
+        Effect.gen(function* () {
+          const principal = yield* Principal
+          const all = yield* stored(store.listProjects)
+          // A key sees only the projects it may use.
+          return { projects: all.projects.filter((project) => allows(principal.projects, project.name)) }
+        }))
+      .handle("listRuns", ({ path }) => stored(store.listRuns(path.project)))
+      .handle("getRun", ({ path }) => stored(store.getRun(path.project, path.runId)).pipe(Effect.flatMap(found(path))))
+      .handle("history", ({ path, urlParams }) =>
+        stored(
+          store.history(path.project, path.runId, {
+            ...(urlParams.keys !== undefined && urlParams.keys.length > 0 ? { keys: urlParams.keys } : {}),
+            ...(urlParams.samples !== undefined ? { samples: urlParams.samples } : {}),
+            ...(urlParams.minStep !== undefined ? { minStep: urlParams.minStep } : {}),
+            ...(urlParams.maxStep !== undefined ? { maxStep: urlParams.maxStep } : {})
+          })
+        ).pipe(Effect.flatMap(found(path))))
+      .handle("output", ({ path, urlParams }) =>
+        stored(
+          store.output(path.project, path.runId, { after: urlParams.after ?? -1, limit: urlParams.limit ?? limits.defaultOutputLines })
+        ).pipe(Effect.flatMap(found(path))))
+  }))

@@ -1,0 +1,114 @@
+/**
+ * The upload group of the API (src/schemas/Api.ts) over the RecordStore: a run's metadata (PUT)
+ * and a batch of its records (POST). WriteAccess has checked the key and the project, and the
+ * builder has decoded the path and the headers, before either runs. A refused request changes
+ * nothing: a batch is decoded whole before the store sees any of it.
+ *
+ * Both read their bodies raw (`handleRaw`), though their payloads are declared: under the caps of
+ * RequestBody.ts, which the builder's payload reading cannot keep (it reads the whole body, turns
+ * a body over a cap or a malformed one into a 500, and does not inflate gzip); and the JSON of a
+ * PUT is taken whatever its Content-Type, as before. Each is then decoded with the very schema it
+ * declares (RunMetadata, UploadRecord), after a check of its nesting depth (`limits.maxNesting`):
+ * decoding recurses once a level, and a config nested a few thousand levels overflowed the stack.
+ */
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as Effect from "effect/Effect"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { Unpackr } from "msgpackr"
+import { Api, limits } from "../schemas/Api.js"
+import { RequestInvalid } from "../schemas/ApiErrors.js"
+import { UploadRecord } from "../schemas/Record.js"
+import { RunMetadata } from "../schemas/Wire.js"
+import { asHistoryRecord } from "./internal/historyRow.js"
+import { RecordStore } from "./store/RecordStore.js"
+import { stored } from "./Refusals.js"
+import { requestBody } from "./RequestBody.js"
+
+// The SDK packs batches with msgpackr's record extension (as the journal does); a standard encoder
+// (another language's client) sends plain maps, which Unpackr would read as Map objects that no
+// schema takes: `mapsAsObjects` reads them as objects (msgpackr renames a `__proto__` key).
+const unpackr = new Unpackr({ useRecords: true, mapsAsObjects: true })
+const decodeRecord = Schema.decodeUnknownEither(UploadRecord)
+const decodeMetadata = Schema.decodeUnknownEither(RunMetadata)
+const formatParseError = (error: ParseResult.ParseError): string => ParseResult.TreeFormatter.formatErrorSync(error)
+
+/**
+ * Whether `value` nests at most `max` arrays and objects deep; typed arrays (a history block's
+ * columns) are leaves. Iterative, so that its own stack never overflows.
+ */
+export const nestsWithin = (value: unknown, max: number): boolean => {
+  const stack: Array<readonly [unknown, number]> = [[value, 1]]
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!
+    if (node === null || typeof node !== "object" || ArrayBuffer.isView(node)) continue
+    if (depth > max) return false
+    for (const child of Array.isArray(node) ? node : Object.values(node)) stack.push([child, depth + 1])
+  }
+  return true
+}
+
+const tooDeep = `nested deeper than ${limits.maxNesting} levels`
+
+/** The upload group's handlers, over the RecordStore of its context. */
+export const layer = HttpApiBuilder.group(Api, "upload", (handlers) =>
+  Effect.gen(function* () {
+    const store = yield* RecordStore
+    return handlers
+      .handleRaw("putRun", ({ path, request }) =>
+        Effect.gen(function* () {
+          const body = yield* requestBody(request, { gzip: false, maxBytes: limits.maxMetadataBytes, maxInflated: limits.maxMetadataBytes })
+          let json: unknown
+          try {
+            json = JSON.parse(Buffer.from(body).toString("utf8"))
+          } catch (error) {
+            return yield* new RequestInvalid({ error: "malformed_json", detail: `the body is not JSON: ${(error as Error).message}` })
+          }
+          if (!nestsWithin(json, limits.maxNesting)) return yield* new RequestInvalid({ error: "invalid_metadata", detail: `the body is ${tooDeep}` })
+          const metadata = decodeMetadata(json)
+          if (metadata._tag === "Left") return yield* new RequestInvalid({ error: "invalid_metadata", detail: formatParseError(metadata.left) })
+          return yield* stored(store.putRun(path.project, path.runId, metadata.right))
+        }))
+      .handleRaw("postRecords", ({ headers, path, request }) =>
+        Effect.gen(function* () {
+          const body = yield* requestBody(request, {
+            gzip: headers["content-encoding"] === "gzip",
+            maxBytes: limits.maxBodyBytes,
+            maxInflated: limits.maxInflatedBytes
+          })
+          let batch: unknown
+          try {
+            batch = unpackr.unpack(body)
+          } catch (error) {
+            return yield* new RequestInvalid({ error: "malformed_msgpack", detail: `the body is not msgpack: ${(error as Error).message}` })
+          }
+          if (!Array.isArray(batch)) return yield* new RequestInvalid({ error: "malformed_batch", detail: "the body must be a msgpack array of records" })
+
+          const records: Array<UploadRecord> = []
+          for (let index = 0; index < batch.length; index++) {
+            // A plain history row is checked cheaply; the rest by the schema, a history block once for
+            // all of its rows.
+            const row = asHistoryRecord(batch[index])
+            if (row !== null) {
+              records.push(row)
+              continue
+            }
+            const invalid = (message: string) => new RequestInvalid({ error: "invalid_record", detail: { index, message: `record ${index} of the batch: ${message}` } })
+            if (!nestsWithin(batch[index], limits.maxNesting)) return yield* invalid(`it is ${tooDeep}`)
+            const decoded = decodeRecord(batch[index])
+            if (decoded._tag === "Left") return yield* invalid(formatParseError(decoded.left))
+            const record = decoded.right
+            if (record.kind === "run" && (record.runId !== path.runId || record.project !== path.project)) {
+              return yield* new RequestInvalid({
+                error: "wrong_run",
+                detail: {
+                  index,
+                  message: `record ${index} of the batch opens run "${record.runId}" of project "${record.project}", not "${path.runId}" of "${path.project}"`
+                }
+              })
+            }
+            records.push(record)
+          }
+          return yield* stored(store.ingest(path.project, path.runId, records))
+        }))
+  }))
