@@ -7,7 +7,9 @@ import * as fs from "node:fs"
 import * as zlib from "node:zlib"
 import { beforeAll, describe, expect, it } from "vitest"
 import { credentialsPath, storedKey } from "../../src/runtime/Credentials.js"
-import type { Record } from "../../src/schemas/Record.js"
+import { HISTORY_PAGE_ROWS } from "../../src/schemas/Limits.js"
+import type { HistoryRecord, Record, UploadRecord } from "../../src/schemas/Record.js"
+import { blockOf } from "../support/historyBlock.js"
 import { useTempDir } from "../support/tempDir.js"
 import { steplogCli, useTestServer } from "../support/testServer.js"
 
@@ -23,7 +25,7 @@ const runRecord = (runId: string, name: string, ts: number): Record => ({
   notes: null, group: null, jobType: null, host: "test-host", pid: 1, argv: [], gitCommit: null, sdkVersion: "0.1.0", resumed: false
 })
 
-const post = async (runId: string, records: ReadonlyArray<Record>) => {
+const post = async (runId: string, records: ReadonlyArray<UploadRecord>) => {
   const response = await fetch(`${server.baseUrl}/api/v1/projects/moons/runs/${runId}/records`, {
     method: "POST",
     headers: { authorization: `Bearer ${server.key}`, "content-encoding": "gzip", "content-type": "application/msgpack" },
@@ -85,14 +87,30 @@ describe("steplog export", () => {
     ])
   })
 
-  it("prints CSV with a column per key, quoting text that needs it", async () => {
+  it("prints CSV with a column per key of the run (sorted), quoting text that needs it", async () => {
     const { status, stdout } = await steplog(["export", "moons/run-a", "--format", "csv", "--base-url", server.baseUrl])
     expect(status).toBe(0)
     expect(stdout.trim().split("\n")).toEqual([
-      "step,ts,loss,note,acc",
-      `0,1764000001000,0.5,"a, ""quoted"" text",`,
-      "1,1764000002000,0.25,,0.9"
+      "step,ts,acc,loss,note",
+      `0,1764000001000,,0.5,"a, ""quoted"" text"`,
+      "1,1764000002000,0.9,0.25,"
     ])
+  })
+
+  it("prints CSV with the columns --keys names, in that order", async () => {
+    const { status, stdout } = await steplog(["export", "moons/run-a", "--format", "csv", "--keys", "note,loss", "--base-url", server.baseUrl])
+    expect(status).toBe(0)
+    expect(stdout.trim().split("\n")).toEqual(["step,ts,note,loss", `0,1764000001000,"a, ""quoted"" text",0.5`, "1,1764000002000,,0.25"])
+  })
+
+  it("prints a run longer than one page of history whole, page after page", async () => {
+    const ROWS = HISTORY_PAGE_ROWS * 2 + 17
+    const rows = Array.from({ length: ROWS }, (_, i): HistoryRecord => ({ kind: "history", seq: 1 + i, ts: 1_764_000_000_000 + i, step: i, values: { loss: 1 / (i + 1) } }))
+    await post("run-long", [runRecord("run-long", "long-road-3", 1_764_000_200_000), blockOf(rows)])
+    const { status, stdout } = await steplog(["export", "moons/run-long", "--base-url", server.baseUrl])
+    expect(status).toBe(0)
+    const steps = stdout.trim().split("\n").map((line) => (JSON.parse(line) as { step: number }).step)
+    expect(steps).toEqual(rows.map((row) => row.step))
   })
 
   it("refuses a run named without its project, with exit status 2", async () => {
