@@ -19,7 +19,7 @@ import { inspect } from "./Inspect.js"
 import { keys } from "./Keys.js"
 import { login } from "./Login.js"
 import { runs } from "./Runs.js"
-import { server } from "./Server.js"
+import { server, stoppedAsAsked } from "./Server.js"
 import { sync } from "./Sync.js"
 
 // src/cli/main.ts and dist/cli/main.js both sit two levels below package.json.
@@ -70,7 +70,8 @@ exitStatus.pipe(
   Effect.flatMap((status) => Effect.sync(() => (process.exitCode = status))),
   Effect.provide(NodeContext.layer),
   NodeRuntime.runMain({
+    // SIGINT or SIGTERM: 130, but for a server that stopped as asked, for which stopping is done.
     teardown: (exit, onExit) =>
-      onExit(Exit.isSuccess(exit) ? 0 : Cause.isInterruptedOnly(exit.cause) ? 130 : 70)
+      onExit(Exit.isSuccess(exit) ? 0 : Cause.isInterruptedOnly(exit.cause) ? (stoppedAsAsked() ? 0 : 130) : 70)
   })
 )

@@ -1,13 +1,16 @@
 /**
- * `steplog server [--host H] [--port N] [--data DIR | --database postgres://…]`: runs the tracking
- * server in the foreground until Ctrl-C, with its store in DIR/steplog.db (SQLite) or in a
- * PostgreSQL database that several server processes may share.
+ * `steplog server [--host H] [--port N] [--data DIR | --database postgres://…] [--grace-period S]`:
+ * runs the tracking server in the foreground until SIGTERM or Ctrl-C, with its store in
+ * DIR/steplog.db (SQLite) or in a PostgreSQL database that several server processes may share.
+ * Stopping lets the requests in flight finish for the grace period, closes the rest and exits 0
+ * (src/server/Lifecycle.ts).
  */
 import * as Command from "@effect/cli/Command"
 import * as Config from "effect/Config"
 import * as Options from "@effect/cli/Options"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as path from "node:path"
@@ -30,6 +33,17 @@ const port = Options.integer("port").pipe(
   Options.withDescription("The TCP port to listen on. Default 7077; 0 picks a free port (printed at start)."),
   Options.withDefault(7077)
 )
+
+const gracePeriod = Options.integer("grace-period").pipe(
+  Options.withDescription("Seconds the requests in flight may go on once the server is asked to stop (SIGTERM, Ctrl-C); then the connections left are closed. Default 10."),
+  Options.withFallbackConfig(Config.integer("STEPLOG_GRACE_PERIOD")),
+  Options.withDefault(10),
+  Options.filterMap((seconds) => (seconds >= 0 ? Option.some(seconds) : Option.none()), "the grace period is a whole number of seconds, 0 or more")
+)
+
+/** Set once a server asked to stop has stopped: the process then exits 0 (cli/Cli.ts). */
+let stopped = false
+export const stoppedAsAsked = (): boolean => stopped
 
 /** The data directory option, shared with `steplog keys`. */
 export const data = Options.directory("data").pipe(
@@ -64,16 +78,26 @@ const describeCause = (cause: unknown): string => {
 }
 
 /** The `server` command. */
-export const server = Command.make("server", { host, port, data, database }, (options) =>
+export const server = Command.make("server", { host, port, data, database, gracePeriod }, (options) =>
   Effect.gen(function* () {
     const { baseUrl, signInUrl } = yield* Server.ServerInfo
-    yield* Console.log(`steplog server: listening on ${baseUrl}, data in ${storeShown(options)} (Ctrl-C stops it)`)
+    yield* Console.log(`steplog server: listening on ${baseUrl}, data in ${storeShown(options)} (Ctrl-C or SIGTERM stops it)`)
     // A link only this terminal's user sees: it signs a browser in to every project, once, within 24 h.
     yield* Console.log(`steplog server: dashboard at ${yield* signInUrl}`)
-    return yield* Effect.never
+    return yield* Effect.never.pipe(
+      Effect.onInterrupt(() => Console.log(`steplog server: stopping; requests in flight have ${options.gracePeriod} s to finish`))
+    )
   }).pipe(
-    Effect.provide(Server.layer({ host: options.host, port: options.port, dataDir: options.data, ...Option.match(options.database, { onNone: () => ({}), onSome: (url) => ({ database: url }) }) })),
-    Effect.catchAll((cause) => Effect.fail(new ServerStartFailed({ detail: describeCause(cause) })))
+    Effect.provide(Server.layer({
+      host: options.host,
+      port: options.port,
+      dataDir: options.data,
+      grace: Duration.seconds(options.gracePeriod),
+      ...Option.match(options.database, { onNone: () => ({}), onSome: (url) => ({ database: url }) })
+    })),
+    Effect.catchAll((cause) => Effect.fail(new ServerStartFailed({ detail: describeCause(cause) }))),
+    // Past the layer's release: every connection is closed and the store too.
+    Effect.onInterrupt(() => Effect.zipRight(Effect.sync(() => (stopped = true)), Console.log("steplog server: stopped")))
   )
 ).pipe(
   Command.withDescription(

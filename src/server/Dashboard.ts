@@ -37,6 +37,7 @@ import { SESSION_COOKIE } from "../schemas/Api.js"
 import { SessionRequest } from "../schemas/Wire.js"
 import { ApiApp } from "./ApiServer.js"
 import { signedIn } from "./Authorization.js"
+import * as Lifecycle from "./Lifecycle.js"
 import { answer, answerFailures, noEndpoint, stored } from "./Refusals.js"
 import { requestBody } from "./RequestBody.js"
 import { KeyStore } from "./store/KeyStore.js"
@@ -283,12 +284,14 @@ const postOnly = <E, R>(pattern: `/${string}`, handler: Effect.Effect<HttpServer
 
 const isApi = (url: string): boolean => url === "/api" || url.startsWith("/api/") || url.startsWith("/api?")
 
-/** Everything the server serves: /api/ by the API, the rest by the dashboard, over the web root's files. */
+/** Everything the server serves: /api/ by the API, the balancer's /healthz and /readyz, the rest by the dashboard, over the web root's files. */
 export const app = (webRoot: string = defaultWebRoot) => {
   const dashboard = answerFailures(
     HttpRouter.empty.pipe(
       postOnly("/auth/session", signIn),
       postOnly("/auth/signout", signOut),
+      HttpRouter.get("/healthz", Lifecycle.healthz),
+      HttpRouter.get("/readyz", Lifecycle.readyz),
       HttpRouter.get("/assets/*", asset(webRoot)),
       HttpRouter.get("*", page(webRoot))
     )

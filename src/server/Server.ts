@@ -12,6 +12,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Console from "effect/Console"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as fs from "node:fs"
@@ -20,6 +21,7 @@ import * as path from "node:path"
 import { storeKey } from "../runtime/Credentials.js"
 import * as ApiServer from "./ApiServer.js"
 import * as Dashboard from "./Dashboard.js"
+import * as Lifecycle from "./Lifecycle.js"
 import { KeyStore } from "./store/KeyStore.js"
 import * as PostgresStore from "./store/postgres/PostgresStore.js"
 import { StoreFailed } from "./store/RecordStore.js"
@@ -42,6 +44,8 @@ export interface ServerOptions {
   readonly say?: (line: string) => Effect.Effect<void>
   /** Where the dashboard's built files are; default dist/web/ of this package. */
   readonly webRoot?: string
+  /** How long requests in flight may go on once the server is stopping; default 10 s (Lifecycle.ts). */
+  readonly grace?: Duration.DurationInput
 }
 
 /** The running server. */
@@ -104,23 +108,31 @@ const firstStart = (baseUrl: string, options: ServerOptions) =>
     }
   })
 
-/** The server over the store (RecordStore, KeyStore, Sessions) of its context, listening until the layer is released. */
-export const layerWith = (options: ServerOptions = {}) => {
-  const listen = NodeHttpServer.layer(() => http.createServer(), { host: options.host ?? "127.0.0.1", port: options.port ?? 7077 })
-  const info = Layer.effect(
-    ServerInfo,
-    Effect.gen(function* () {
-      const baseUrl = yield* HttpServer.addressWith((address) => Effect.succeed(baseUrlOf(address)))
-      yield* firstStart(baseUrl, options)
-      const sessions = yield* Sessions
-      return { baseUrl, signInUrl: Effect.map(Effect.orDie(sessions.mintToken), (token) => `${baseUrl}/?token=${token}`) }
-    })
-  )
-  return Layer.merge(HttpServer.serve(Dashboard.app(options.webRoot)), info).pipe(
-    Layer.provide(ApiServer.layer),
-    Layer.provide(listen)
-  )
-}
+/**
+ * The server over the store (RecordStore, KeyStore, Sessions) of its context, listening until the
+ * layer is released, and then stopping as Lifecycle.ts says.
+ */
+export const layerWith = (options: ServerOptions = {}) =>
+  Layer.unwrapEffect(Effect.sync(() => {
+    const server = http.createServer()
+    const listen = NodeHttpServer.layer(() => server, { host: options.host ?? "127.0.0.1", port: options.port ?? 7077 })
+    const info = Layer.effect(
+      ServerInfo,
+      Effect.gen(function* () {
+        const baseUrl = yield* HttpServer.addressWith((address) => Effect.succeed(baseUrlOf(address)))
+        yield* firstStart(baseUrl, options)
+        const sessions = yield* Sessions
+        return { baseUrl, signInUrl: Effect.map(Effect.orDie(sessions.mintToken), (token) => `${baseUrl}/?token=${token}`) }
+      })
+    )
+    const served = Layer.merge(HttpServer.serve(Dashboard.app(options.webRoot)), info).pipe(
+      Layer.provide(ApiServer.layer),
+      Layer.provide(listen)
+    )
+    const lifecycle = Lifecycle.make(server, options.grace)
+    // Stopping is built after what serves requests, so released before it: the handlers outlive the requests in flight.
+    return lifecycle.stopOnRelease.pipe(Layer.provideMerge(served), Layer.provideMerge(lifecycle.layer))
+  }))
 
 /** The server with its store as `options` name it (storeLayer). */
 export const layer = (options: ServerOptions = {}) => layerWith(options).pipe(Layer.provide(storeLayer(options)))

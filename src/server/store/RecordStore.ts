@@ -78,5 +78,7 @@ export class RecordStore extends Context.Tag("steplog/server/RecordStore")<
     ) => Effect.Effect<Option.Option<History>, StoreFailed>
     /** A run's console output in seq order; none when the run does not exist. */
     readonly output: (project: ProjectName, runId: RunId, query: OutputQuery) => Effect.Effect<Option.Option<OutputLines>, StoreFailed>
+    /** Succeeds when the store answers a read now (what `/readyz` asks; migrations ran when the store opened). */
+    readonly reachable: Effect.Effect<void, StoreFailed>
   }
 >() {}

@@ -29,7 +29,8 @@ export const makeStores = (sql: StoreSql): Effect.Effect<Context.Context<Stores>
       listRuns: (project) => Runs.listRuns(sql.read, project).pipe(sql.readTransaction, Effect.mapError(failed("listRuns"))),
       listProjects: Runs.listProjects(sql.read).pipe(Effect.mapError(failed("listProjects"))),
       history: (project, runId, query) => Reads.history(sql, project, runId, query).pipe(Effect.mapError(failed("history"))),
-      output: (project, runId, query) => Reads.output(sql, project, runId, query).pipe(Effect.mapError(failed("output")))
+      output: (project, runId, query) => Reads.output(sql, project, runId, query).pipe(Effect.mapError(failed("output"))),
+      reachable: sql.read("SELECT 1").pipe(Effect.asVoid, Effect.mapError(failed("a readiness check")))
     })
     return Context.make(RecordStore, records).pipe(Context.add(KeyStore, makeKeys(sql)), Context.add(Sessions, makeSessions(sql)))
   })
