@@ -11,7 +11,7 @@
  */
 import * as Schema from "effect/Schema"
 import * as Struct from "effect/Struct"
-import { JsonPatch, OutputRecord, RunId, RunRecord, Value } from "./Record.js"
+import { JsonPatch, OutputRecord, RunId, RunRecord } from "./Record.js"
 
 /**
  * The longest project name: the most the server's router takes as one path segment (find-my-way's
@@ -89,6 +89,35 @@ export const ProjectList = Schema.Struct({
 })
 export type ProjectList = typeof ProjectList.Type
 
+/** The numbers JSON cannot carry, as their JSON stand-in names them. */
+export const NON_FINITE = ["NaN", "Infinity", "-Infinity", "-0"] as const
+export type NonFinite = (typeof NON_FINITE)[number]
+
+const nonFiniteOf = (n: number): NonFinite | null =>
+  Number.isNaN(n) ? "NaN" : n === Infinity ? "Infinity" : n === -Infinity ? "-Infinity" : Object.is(n, -0) ? "-0" : null
+
+/**
+ * A logged number in a JSON answer, exactly: a finite number as itself; NaN, ±Infinity and -0,
+ * which JSON cannot carry (JSON.stringify turns the first three into null, which would read as a
+ * missing value, and -0 into 0), as `{ "number": "NaN" }` and so on. History values are never
+ * objects otherwise, so the stand-in is never ambiguous; the dashboard draws it as a gap with a marker.
+ */
+export const JsonNumber = Schema.transform(
+  Schema.Union(Schema.Number, Schema.Struct({ number: Schema.Literal(...NON_FINITE) })),
+  Schema.Number,
+  {
+    strict: true,
+    decode: (wire) => (typeof wire === "number" ? wire : wire.number === "-0" ? -0 : Number(wire.number)),
+    encode: (n) => {
+      const name = nonFiniteOf(n)
+      return name === null ? n : { number: name }
+    }
+  }
+)
+
+/** A logged value in a JSON answer: numbers as JsonNumber carries them. */
+export const JsonValue = Schema.Union(JsonNumber, Schema.String, Schema.Boolean, Schema.Null)
+
 /**
  * One row of `GET …/history`. Without `samples` a row is one step. With `samples=N` the steps are
  * cut into at most N buckets and a row is one bucket: `step`, `ts` and `values` of its last row,
@@ -97,9 +126,9 @@ export type ProjectList = typeof ProjectList.Type
 export const HistoryRow = Schema.Struct({
   step: Schema.NonNegativeInt,
   ts: Schema.Number,
-  values: Schema.Record({ key: Schema.String, value: Value }),
-  min: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Number })),
-  max: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Number }))
+  values: Schema.Record({ key: Schema.String, value: JsonValue }),
+  min: Schema.optional(Schema.Record({ key: Schema.String, value: JsonNumber })),
+  max: Schema.optional(Schema.Record({ key: Schema.String, value: JsonNumber }))
 })
 export type HistoryRow = typeof HistoryRow.Type
 

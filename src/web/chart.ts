@@ -8,16 +8,20 @@
  * neighbouring points are merged once there are twice as many as pixels, so a long live run never
  * grows the chart past that.
  *
- * Test hooks: `data-testid="chart"`, `data-metric`, `data-series` (runs drawn) and `data-points`
- * (x values drawn, set on every redraw, absent until the first one); `aria-busy` while reading.
+ * NaN and ±Infinity are gaps with a marker (nonFinite.ts).
+ *
+ * Test hooks: `data-testid="chart"`, `data-metric`, `data-series` (runs drawn), `data-points` (x
+ * values drawn, set on every redraw, absent until the first one) and `data-nonfinite` (markers
+ * drawn); `aria-busy` while reading.
  */
 import uPlot from "uplot"
 import * as api from "./api.js"
 import { el } from "./dom.js"
 import { formatCompact, formatCount, formatNumber, formatTicks } from "./format.js"
+import { bound, drawMarkers, markedOf, markedWord, plotted, type Marked } from "./nonFinite.js"
 import { withAlpha } from "./palette.js"
 import { isAbort } from "./poll.js"
-import type { HistoryRow, Value } from "./wire.js"
+import type { HistoryRow } from "./wire.js"
 
 /** A run drawn on a chart. */
 export interface ChartLine {
@@ -40,19 +44,19 @@ const HEIGHT = 220
 const MAX_SAMPLES = 1000
 const AXIS_FONT = "11px system-ui, -apple-system, 'Segoe UI', sans-serif"
 
-/** A line's points: ascending steps; per step the last value, and min / max over its bucket (null: a gap). */
+/**
+ * A line's points: ascending steps; per step the last value, and min / max over its bucket (null:
+ * a gap), and which last value was NaN or ±Infinity (drawn as a marker).
+ */
 interface Points {
   readonly steps: Array<number>
   readonly last: Array<number | null>
   readonly min: Array<number | null>
   readonly max: Array<number | null>
+  readonly marked: Array<Marked | null>
 }
 
-const noPoints = (): Points => ({ steps: [], last: [], min: [], max: [] })
-
-/** What a value draws as: numbers as they are, booleans as 0 / 1, anything else as a gap. */
-const plotted = (value: Value | undefined): number | null =>
-  typeof value === "number" ? value : typeof value === "boolean" ? Number(value) : null
+const noPoints = (): Points => ({ steps: [], last: [], min: [], max: [], marked: [] })
 
 /** Appends the rows that carry `metric`, after the last step `points` holds. */
 const addRows = (points: Points, metric: string, rows: ReadonlyArray<HistoryRow>): void => {
@@ -62,8 +66,9 @@ const addRows = (points: Points, metric: string, rows: ReadonlyArray<HistoryRow>
     const value = plotted(row.values[metric])
     points.steps.push(row.step)
     points.last.push(value)
-    points.min.push(row.min?.[metric] ?? value)
-    points.max.push(row.max?.[metric] ?? value)
+    points.min.push(row.min?.[metric] === undefined ? value : bound(row.min[metric]))
+    points.max.push(row.max?.[metric] === undefined ? value : bound(row.max[metric]))
+    points.marked.push(markedOf(row.values[metric]))
     lastStep = row.step
   }
 }
@@ -86,6 +91,7 @@ const halve = (points: Points): Points => {
     merged.last.push(points.last[j]!)
     merged.min.push(extreme(Math.min, points.min[i]!, points.min[j]!))
     merged.max.push(extreme(Math.max, points.max[i]!, points.max[j]!))
+    merged.marked.push(points.marked[j]!)
   }
   return merged
 }
@@ -102,7 +108,25 @@ const hasNumbers = (lines: ReadonlyArray<Points>): boolean => lines.some((p) => 
 /** Whole steps only: 1, 2, 5, 10, 20, 50, … */
 const stepIncrements = Array.from({ length: 15 }, (_, k) => [1, 2, 5].map((m) => m * 10 ** k)).flat()
 
-const legendValue = (_: uPlot, value: number | null): string => (value === null || value === undefined ? "—" : formatNumber(value))
+/** The hover readout of a value; a gap says which of NaN and ±Infinity it is, if `marked` knows. */
+const readout = (marked: (series: number, index: number) => Marked | null) => (_: uPlot, value: number | null, series: number, index: number | null): string => {
+  if (value !== null && value !== undefined) return formatNumber(value)
+  const which = index === null ? null : marked(series, index)
+  return which === null ? "—" : markedWord(which)
+}
+
+/** The index of `step` in ascending `steps`, or -1. */
+const indexOf = (steps: ReadonlyArray<number>, step: number): number => {
+  let lo = 0
+  let hi = steps.length - 1
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1
+    if (steps[mid] === step) return mid
+    if (steps[mid]! < step) lo = mid + 1
+    else hi = mid - 1
+  }
+  return -1
+}
 
 const axisStyle = {
   font: AXIS_FONT,
@@ -111,14 +135,15 @@ const axisStyle = {
   ticks: { show: false }
 } satisfies uPlot.Axis
 
-const seriesOf = (lines: ReadonlyArray<ChartLine>): Array<uPlot.Series> => {
+const seriesOf = (lines: ReadonlyArray<ChartLine>, marked: (series: number, index: number) => Marked | null): Array<uPlot.Series> => {
   const [only] = lines
+  const value = readout(marked)
   const step: uPlot.Series = { label: "step", value: (_, v) => (v === null ? "—" : formatCount(v)) }
   if (lines.length === 1 && only !== undefined) {
-    const bound = { stroke: "transparent", width: 0, points: { show: false }, value: legendValue, class: "chart-bound" }
-    return [step, { label: "value", stroke: only.color, width: 1.5, value: legendValue }, { ...bound, label: "min" }, { ...bound, label: "max" }]
+    const band = { stroke: "transparent", width: 0, points: { show: false }, value: readout(() => null), class: "chart-bound" }
+    return [step, { label: "value", stroke: only.color, width: 1.5, value }, { ...band, label: "min" }, { ...band, label: "max" }]
   }
-  return [step, ...lines.map((line): uPlot.Series => ({ label: line.label, stroke: line.color, width: 1.5, value: legendValue }))]
+  return [step, ...lines.map((line): uPlot.Series => ({ label: line.label, stroke: line.color, width: 1.5, value }))]
 }
 
 /**
@@ -147,6 +172,14 @@ export const metricChart = (metric: string, lines: ReadonlyArray<ChartLine>, syn
   // Every read or reset takes a number; an answer that is no longer the newest one is dropped.
   let generation = 0
   let chart: uPlot | undefined
+  /** The points drawn now (the unzoomed view or a zoom), for the markers and the readout. */
+  let shown: ReadonlyArray<Points> = full
+  const markedAt = (series: number, index: number): Marked | null => {
+    if (chart === undefined) return null
+    const line = shown[lines.length === 1 ? 0 : series - 1]
+    const at = line === undefined ? -1 : lines.length === 1 ? index : indexOf(line.steps, chart.data[0][index]!)
+    return at < 0 ? null : line!.marked[at] ?? null
+  }
 
   const showMessage = (text: string | null) => {
     message.hidden = text === null
@@ -154,6 +187,7 @@ export const metricChart = (metric: string, lines: ReadonlyArray<ChartLine>, syn
   }
 
   const draw = (lineData: ReadonlyArray<Points>, range?: { readonly min: number; readonly max: number }) => {
+    shown = lineData
     const data = columns(lineData)
     if (chart === undefined) chart = new uPlot(options(), data, plot)
     else chart.setData(data)
@@ -220,7 +254,7 @@ export const metricChart = (metric: string, lines: ReadonlyArray<ChartLine>, syn
   const options = (): uPlot.Options => ({
     width: Math.floor(plot.clientWidth),
     height: HEIGHT,
-    series: seriesOf(lines),
+    series: seriesOf(lines, markedAt),
     bands: lines.length === 1 ? [{ series: [3, 2], fill: withAlpha(lines[0]!.color, 0.18) }] : [],
     scales: { x: { time: false } },
     axes: [
@@ -246,6 +280,7 @@ export const metricChart = (metric: string, lines: ReadonlyArray<ChartLine>, syn
       }
     },
     hooks: {
+      draw: [drawMarkers(element, () => shown.map((points, i) => ({ steps: points.steps, marked: points.marked, color: lines[i]!.color })))],
       setSelect: [selected],
       // The readout sits on the side of the plot away from the cursor.
       setCursor: [(self) => void element.classList.toggle("readout-left", (self.cursor.left ?? 0) > self.over.clientWidth / 2)]

@@ -4,8 +4,16 @@
  * side, and only the fields the pages read.
  */
 
-/** A logged value as JSON carries it (NaN and ±Infinity arrive as null). */
-export type Value = number | string | boolean | null
+/** A number JSON cannot carry, as the API writes it in history (Wire.ts's JsonNumber). */
+export interface NonFiniteNumber {
+  readonly number: "NaN" | "Infinity" | "-Infinity" | "-0"
+}
+
+/** A number in history as JSON carries it. */
+export type JsonNumber = number | NonFiniteNumber
+
+/** A logged value as JSON carries it. */
+export type Value = JsonNumber | string | boolean | null
 
 /** Any JSON value: a config or summary entry. */
 export type Json = null | boolean | number | string | ReadonlyArray<Json> | { readonly [key: string]: Json }
@@ -51,12 +59,14 @@ export interface HistoryRow {
   readonly step: number
   readonly ts: number
   readonly values: { readonly [key: string]: Value }
-  readonly min?: { readonly [key: string]: number } | undefined
-  readonly max?: { readonly [key: string]: number } | undefined
+  readonly min?: { readonly [key: string]: JsonNumber } | undefined
+  readonly max?: { readonly [key: string]: JsonNumber } | undefined
 }
 
+/** Rows in step order; without `samples` a page of them, and `next`, the `minStep` of the next page (null: no more). */
 export interface History {
   readonly rows: ReadonlyArray<HistoryRow>
+  readonly next: number | null
 }
 
 /** One console output record. */

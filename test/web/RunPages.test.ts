@@ -103,6 +103,29 @@ describe("a run page", () => {
     expect(problems).toEqual([])
   })
 
+  it("draws NaN and ±Infinity as gaps with a marker each, never as zero, and names them on hover", async () => {
+    const run = await init({ ...server.initOptions, project, name: "odd-numbers" })
+    opened.push(run)
+    const values = [1, Number.NaN, 2, Number.POSITIVE_INFINITY, 3, Number.NEGATIVE_INFINITY, -0, 4]
+    for (const loss of values) run.log({ loss })
+    expect(await run.finish()).toMatchObject({ uploaded: true })
+    const { page, problems } = await openSignedIn(runPath(project, run.id))
+    await chartsDrawn(page)
+    const chart = page.locator(`[data-testid=chart][data-metric="loss"]`)
+    expect(await chart.getAttribute("data-points")).toBe(String(values.length))
+    expect(await chart.getAttribute("data-nonfinite")).toBe("3")
+    // The API carries them as stand-ins, so that they never read as null (or -0 as 0).
+    const raw = await page.evaluate(async (path) => (await fetch(path)).text(), `/api/v1/projects/${project}/runs/${run.id}/history?keys=loss`)
+    expect((JSON.parse(raw) as { rows: Array<{ values: { loss: unknown } }> }).rows.map((row) => row.values.loss)).toEqual([
+      1, { number: "NaN" }, 2, { number: "Infinity" }, 3, { number: "-Infinity" }, { number: "-0" }, 4
+    ])
+    // Hovering step 1 (of steps 0…7 across the plot) reads NaN.
+    const over = (await chart.locator(".u-over").boundingBox())!
+    await page.mouse.move(over.x + over.width / 7, over.y + over.height / 2)
+    await chart.locator(".u-legend .u-series").nth(1).locator(".u-value", { hasText: "NaN" }).waitFor()
+    expect(problems).toEqual([])
+  })
+
   it("draws a long run in as many buckets as the chart asked for, never more", async () => {
     const { page, problems } = await browser.open()
     const asked = page.waitForRequest((request) => request.url().includes("/history?") && new URL(request.url()).searchParams.get("keys") === "loss")
