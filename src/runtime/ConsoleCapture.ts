@@ -20,6 +20,7 @@
  * then hands a record to the Pipeline as log() does), and never throws into the caller's write.
  */
 import { StringDecoder } from "node:string_decoder"
+import { MAX_VALUE_BYTES } from "../schemas/Limits.js"
 
 /** Which of the process's streams a text was written to. */
 export type Stream = "stdout" | "stderr"
@@ -27,8 +28,11 @@ export type Stream = "stdout" | "stderr"
 /** Takes captured text, in the order it was written; the run records it. */
 export type OutputSink = (stream: Stream, text: string) => void
 
-/** The longest text one output record holds, in UTF-16 code units (64 Ki). */
-export const MAX_RECORD_CHARS = 65_536
+/**
+ * The longest text one output record holds, in UTF-16 code units: at most MAX_VALUE_BYTES of UTF-8
+ * (a unit is at most 3 bytes; a surrogate pair, two units, 4), the most the server takes.
+ */
+export const MAX_RECORD_CHARS = Math.floor(MAX_VALUE_BYTES / 3)
 
 /** Set while some capture owns the process's streams. */
 let owner: object | null = null

@@ -6,6 +6,7 @@
  */
 import * as Either from "effect/Either"
 import { decodeJsonPatch } from "../schemas/Plain.js"
+import { MAX_KEY_LENGTH, MAX_KEYS_PER_RUN } from "../schemas/Limits.js"
 import type { Mode } from "../schemas/Settings.js"
 import type { Json, JsonPatch, Record, RunId, Value, Values } from "../schemas/Record.js"
 import * as ConsoleCapture from "./ConsoleCapture.js"
@@ -213,8 +214,16 @@ export class ActiveRun implements Run {
       if (keys === this.unsummarisedKeys) this.unsummarised[this.unsummarised.length - 1] = values
       else {
         // A row of another shape than the one before: the only moment the plain path has to
-        // note keys' steps (see keySteps).
-        if (keys !== this.fastKeys) this.settleFastKeys(keys)
+        // note keys' steps (see keySteps) and look at the limits on keys.
+        if (keys !== this.fastKeys) {
+          this.settleFastKeys(keys)
+          if (this.mayBreakKeyLimits(keys) && this.dropOverLimitKeys(values)) {
+            // Not a plain row after all (writeRow notes its keys' steps): rows of this shape keep
+            // taking this way, so that each loses the same keys.
+            this.fastKeys = null
+            return this.writeRow(this.nextStep++, values)
+          }
+        }
         this.unsummarisedKeys = keys
         this.unsummarise(values)
       }
@@ -260,6 +269,39 @@ export class ActiveRun implements Run {
     this.context.pipeline.write({ kind: "output", seq: this.seq++, ts: this.context.now(), stream, text })
   }
 
+  /** Whether the new keys of a row may take the run past MAX_KEYS_PER_RUN, or be too long: a cheap test before `dropOverLimitKeys`. */
+  private mayBreakKeyLimits(keys: ReadonlyArray<string>): boolean {
+    if (this.keySteps.size + keys.length > MAX_KEYS_PER_RUN) return true
+    for (const key of keys) if (key.length > MAX_KEY_LENGTH) return true
+    return false
+  }
+
+  /**
+   * Drops from `values` the keys the run may not have: longer than MAX_KEY_LENGTH, or new past
+   * MAX_KEYS_PER_RUN (Limits.ts). One warning names each key; true when any was dropped.
+   */
+  private dropOverLimitKeys(values: { [key: string]: Value }): boolean {
+    let known = this.keySteps.size
+    if (this.pending !== null) for (const key in this.pending) if (!this.keySteps.has(key)) known++
+    let dropped = false
+    for (const key in values) {
+      if (this.keySteps.has(key) || (this.pending !== null && key in this.pending)) continue
+      if (key.length <= MAX_KEY_LENGTH && known < MAX_KEYS_PER_RUN) {
+        known++
+        continue
+      }
+      delete values[key]
+      dropped = true
+      this.warnOnce(
+        `over-limit:${key}`,
+        key.length > MAX_KEY_LENGTH
+          ? `log() dropped key "${key.slice(0, 40)}…": it is ${key.length} characters long, and a key may have ${MAX_KEY_LENGTH} (shown once per key)`
+          : `log() dropped key "${key}": a run may have ${MAX_KEYS_PER_RUN} history keys, and this one would be past them (shown once per key)`
+      )
+    }
+    return dropped
+  }
+
   /** Records the open lines and puts the streams' own write functions back. */
   private endConsole(): void {
     const release = this.releaseConsole
@@ -281,6 +323,7 @@ export class ActiveRun implements Run {
 
   private logWithOptions(values: { [key: string]: Value }, options: LogOptions): void {
     this.settleFastKeys(null)
+    this.dropOverLimitKeys(values)
     const floor = this.pending !== null ? this.pendingStep : this.nextStep
     const step = options.step ?? floor
     if (!Number.isSafeInteger(step) || step < 0) {

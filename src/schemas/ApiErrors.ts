@@ -30,6 +30,7 @@ export class RequestInvalid extends Schema.TaggedError<RequestInvalid>()(
       "malformed_batch",
       "invalid_record",
       "wrong_run",
+      "over_limit",
       "invalid_session_request"
     ),
     detail: Json

@@ -17,3 +17,45 @@ export const HISTORY_PAGE_ROWS = 10_000
  * sees them). Two 61 KB gzip uploads of repeated text once made a 120 MB answer.
  */
 export const OUTPUT_PAGE_BYTES = 1024 * 1024
+
+/**
+ * History keys one run may have. `log()` drops a key past it (one warning names it) and the server
+ * refuses a batch that would take a run past it: one row of 100,000 keys once held a server for
+ * 5 s, and three of them grew it by a gigabyte it never gave back.
+ */
+export const MAX_KEYS_PER_RUN = 10_000
+
+/** Characters of a history key. */
+export const MAX_KEY_LENGTH = 256
+
+/**
+ * UTF-8 bytes of one string value in history and of one console output record's text. `log()`
+ * drops a longer string value (with a warning), and console capture cuts longer text into records
+ * of at most this many bytes; the server refuses either.
+ */
+export const MAX_VALUE_BYTES = 64 * 1024
+
+/** Whether `text` is over MAX_VALUE_BYTES of UTF-8: a cheap length test first, bytes counted only near the limit. */
+export const overValueBytes = (text: string): boolean =>
+  text.length > MAX_VALUE_BYTES / 3 && Buffer.byteLength(text, "utf8") > MAX_VALUE_BYTES
+
+/**
+ * What one record breaks of the limits a record alone can break (a key's length, a value's size,
+ * more keys than a run may have), or undefined: the server refuses such a record whole.
+ */
+export const overLimit = (record: {
+  readonly kind: string
+  readonly keys?: ReadonlyArray<string>
+  readonly values?: { readonly [key: string]: unknown }
+  readonly text?: string
+}): string | undefined => {
+  const keys = record.keys ?? (record.kind === "history" && record.values !== undefined ? Object.keys(record.values) : [])
+  if (keys.length > MAX_KEYS_PER_RUN) return `it has ${keys.length} keys; a run may have ${MAX_KEYS_PER_RUN}`
+  for (const key of keys) {
+    if (key.length > MAX_KEY_LENGTH) return `its key "${key.slice(0, 40)}…" is ${key.length} characters long; a key may have ${MAX_KEY_LENGTH}`
+    const value = record.kind === "history" ? record.values?.[key] : undefined
+    if (typeof value === "string" && overValueBytes(value)) return `the value of its key "${key}" is over ${MAX_VALUE_BYTES} bytes`
+  }
+  if (record.kind === "output" && record.text !== undefined && overValueBytes(record.text)) return `its text is over ${MAX_VALUE_BYTES} bytes`
+  return undefined
+}

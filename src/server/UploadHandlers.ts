@@ -18,6 +18,7 @@ import * as Schema from "effect/Schema"
 import { Unpackr } from "msgpackr"
 import { Api, limits } from "../schemas/Api.js"
 import { RequestInvalid } from "../schemas/ApiErrors.js"
+import { overLimit } from "../schemas/Limits.js"
 import { UploadRecord } from "../schemas/Record.js"
 import { RunMetadata } from "../schemas/Wire.js"
 import { asHistoryRecord } from "./internal/historyRow.js"
@@ -86,10 +87,16 @@ export const layer = HttpApiBuilder.group(Api, "upload", (handlers) =>
 
           const records: Array<UploadRecord> = []
           for (let index = 0; index < batch.length; index++) {
+            const overLimitAt = (record: UploadRecord) => {
+              const over = overLimit(record)
+              return over === undefined ? undefined : new RequestInvalid({ error: "over_limit", detail: { index, message: `record ${index} of the batch: ${over}` } })
+            }
             // A plain history row is checked cheaply; the rest by the schema, a history block once for
             // all of its rows.
             const row = asHistoryRecord(batch[index])
             if (row !== null) {
+              const over = overLimitAt(row)
+              if (over !== undefined) return yield* over
               records.push(row)
               continue
             }
@@ -107,8 +114,13 @@ export const layer = HttpApiBuilder.group(Api, "upload", (handlers) =>
                 }
               })
             }
+            const over = overLimitAt(record)
+            if (over !== undefined) return yield* over
             records.push(record)
           }
-          return yield* stored(store.ingest(path.project, path.runId, records))
+          return yield* store.ingest(path.project, path.runId, records).pipe(
+            Effect.catchTag("BatchOverLimit", (over) => new RequestInvalid({ error: "over_limit", detail: over.detail })),
+            Effect.catchTag("StoreFailed", (failure) => stored(Effect.fail(failure)))
+          )
         }))
   }))

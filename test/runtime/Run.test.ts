@@ -16,6 +16,7 @@ import { readJournal } from "../../src/journal/JournalReader.js"
 import { openRun } from "../../src/runtime/OpenRun.js"
 import type { Run } from "../../src/runtime/Run.js"
 import type { LinkedRunOptions, ServiceLink } from "../../src/runtime/ServiceLink.js"
+import { MAX_KEY_LENGTH, MAX_KEYS_PER_RUN, MAX_VALUE_BYTES } from "../../src/schemas/Limits.js"
 import type { HistoryRecord, Record } from "../../src/schemas/Record.js"
 import type { InitOptions } from "../../src/schemas/Settings.js"
 import { garbageCollector } from "../support/gc.js"
@@ -171,6 +172,44 @@ describe("log() values", () => {
     expect(seen).toHaveLength(1)
     expect(seen[0]).toContain(`"self"`)
     expect(seen[0]).toContain("cyclic")
+  })
+})
+
+describe("log() limits (src/schemas/Limits.ts)", () => {
+  const manyKeys = (from: number, count: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${from + i}`, i]))
+
+  it("drops the keys past MAX_KEYS_PER_RUN, each named once, and keeps the rest of the row and the keys it has", async () => {
+    const run = await open()
+    run.log(manyKeys(0, MAX_KEYS_PER_RUN - 1))
+    // One more key fits; the next two do not, and the keys already known still do.
+    run.log({ k0: -1, extra1: 1, extra2: 2, extra3: 3 })
+    run.log({ k0: -2, extra1: 10, extra2: 20 })
+    run.log({ extra2: 30 }, { step: 7 })
+    await run.finish()
+    const history = rows(run)
+    expect(history.slice(1)).toEqual([
+      { step: 1, values: { k0: -1, extra1: 1 } },
+      { step: 2, values: { k0: -2, extra1: 10 } },
+      { step: 7, values: {} }
+    ])
+    const seen = await warnings.settled()
+    expect(seen).toEqual([
+      expect.stringMatching(new RegExp(`dropped key "extra2": a run may have ${MAX_KEYS_PER_RUN} history keys`)),
+      expect.stringMatching(/dropped key "extra3"/)
+    ])
+  })
+
+  it("drops a key longer than MAX_KEY_LENGTH and a string value over MAX_VALUE_BYTES, with a warning each", async () => {
+    const run = await open()
+    const long = "k".repeat(MAX_KEY_LENGTH + 1)
+    run.log({ loss: 1, [long]: 2, note: "x".repeat(MAX_VALUE_BYTES + 1) })
+    run.log({ loss: 2, note: "ok" })
+    await run.finish()
+    expect(rows(run)).toEqual([{ step: 0, values: { loss: 1 } }, { step: 1, values: { loss: 2, note: "ok" } }])
+    const seen = await warnings.settled()
+    expect(seen).toHaveLength(2)
+    expect(seen.find((w) => w.includes(`${MAX_KEY_LENGTH + 1} characters long`))).toBeDefined()
+    expect(seen.find((w) => w.includes(`"note"`) && w.includes(`more than ${MAX_VALUE_BYTES} bytes`))).toBeDefined()
   })
 })
 

@@ -1,15 +1,16 @@
 /**
  * What the API answers where a hand-written one answered 500 or 404, or nothing safe: a PUT body
  * over its cap, JSON nested past `limits.maxNesting`, project names the router cannot route or a URL
- * reads as a path, a batch from a standard msgpack encoder, the headers of every /api answer, and
- * the 405 table, which must be the declaration's. Each case changes nothing, as the store's own
- * reads show.
+ * reads as a path, a batch from a standard msgpack encoder, the headers of every /api answer, the
+ * 405 table, which must be the declaration's, and records past the limits of Limits.ts (keys, key
+ * length, value size). Each case changes nothing, as the store's own reads show.
  */
 import * as HttpApi from "@effect/platform/HttpApi"
 import { Packr, Unpackr } from "msgpackr"
 import * as http from "node:http"
 import { describe, expect, it } from "vitest"
 import { Api, limits } from "../../src/schemas/Api.js"
+import { MAX_KEY_LENGTH, MAX_KEYS_PER_RUN, MAX_VALUE_BYTES } from "../../src/schemas/Limits.js"
 import { PROJECT_NAME_MAX_LENGTH } from "../../src/schemas/Wire.js"
 import { apiError, batch, gzipped, metadata, MiB, runPath, runRecord, useApiServer } from "../support/apiServer.js"
 import { useTempDir } from "../support/tempDir.js"
@@ -181,5 +182,35 @@ describe("every /api answer", () => {
       }
     }
     expect(await held("p", "r")).toBeUndefined()
+  })
+})
+
+describe("the limits of src/schemas/Limits.ts", () => {
+  const row = (seq: number, values: { readonly [key: string]: unknown }) => ({ kind: "history", seq, ts: 1_700_000_000_000 + seq, step: seq, values })
+
+  it("refuses a row with more keys than a run may have, a key too long, a string value or console text too large: 400 over_limit, nothing stored", async () => {
+    const cases: Array<readonly [string, unknown]> = [
+      ["wide", row(1, Object.fromEntries(Array.from({ length: MAX_KEYS_PER_RUN + 1 }, (_, i) => [`k${i}`, i])))],
+      ["long-key", row(1, { ["k".repeat(MAX_KEY_LENGTH + 1)]: 1 })],
+      ["long-value", row(1, { note: "ü".repeat(MAX_VALUE_BYTES / 2 + 1) })],
+      ["long-output", { kind: "output", seq: 1, ts: 1, stream: "stdout", text: "x".repeat(MAX_VALUE_BYTES + 1) }]
+    ]
+    for (const [runId, record] of cases) {
+      const refusal = await apiError(await postRecords("limits", runId, gzipped([runRecord(runId, "limits"), record])), 400)
+      expect([runId, refusal.error, (refusal.detail as { index: number }).index]).toEqual([runId, "over_limit", 1])
+      expect(await held("limits", runId)).toBeUndefined()
+    }
+  })
+
+  it("refuses the batch that would take a run past the keys it may have, whole, and keeps the batches before it", async () => {
+    const half = MAX_KEYS_PER_RUN / 2
+    const keys = (from: number, count: number) => Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${from + i}`, i]))
+    expect((await postRecords("limits", "growing", gzipped([runRecord("growing", "limits"), row(1, keys(0, half))]))).status).toBe(200)
+    expect((await postRecords("limits", "growing", gzipped([row(2, keys(half, half))]))).status).toBe(200)
+    const refusal = await apiError(await postRecords("limits", "growing", gzipped([row(3, { k0: 1 }), row(4, keys(MAX_KEYS_PER_RUN, 1))])), 400)
+    expect(refusal).toMatchObject({ error: "over_limit", detail: expect.stringContaining(`a run may have ${MAX_KEYS_PER_RUN}`) })
+    const stored = await held("limits", "growing")
+    expect(stored?.run).toMatchObject({ records: 3, historyRows: 2 })
+    expect(stored?.run.historyKeys).toHaveLength(MAX_KEYS_PER_RUN)
   })
 })

@@ -7,7 +7,8 @@
  * contiguous prefix, and the run's history is exactly what the batches the server accepted carried,
  * so a refused batch left nothing behind.
  *
- * FUZZ_RUNS cases (default 200 in `npm test`; `npm run fuzz` runs 10,000), each a fresh run.
+ * FUZZ_RUNS cases (default 200 in `npm test`; `npm run fuzz` runs 10,000), each a fresh run;
+ * FUZZ_SEED and FUZZ_PATH replay a reported failure.
  */
 import * as Schema from "effect/Schema"
 import fc from "fast-check"
@@ -320,14 +321,25 @@ it(`answers ${RUNS} fuzzed cases without a 5xx, and stores exactly the batches i
           while (held.has(prefix)) prefix++
           expect(JSON.parse(answer.body.toString("utf8"))).toEqual({ ackSeq: prefix })
         }
-        const expected = [...held.values()]
-          .filter((record): record is HistoryRecord => record.kind === "history")
-          .sort((a, b) => a.step - b.step)
-          .map(({ step, ts, values }) => ({ step, ts, values }))
+        // One row a step: each key's value of the latest seq at that step, and the earliest ts of those.
+        const byStep = new Map<number, Map<string, { seq: number; ts: number; value: Value }>>()
+        for (const record of held.values()) {
+          if (record.kind !== "history") continue
+          const keys = byStep.get(record.step) ?? new Map()
+          byStep.set(record.step, keys)
+          for (const [key, value] of Object.entries(record.values)) {
+            if ((keys.get(key)?.seq ?? -1) < record.seq) keys.set(key, { seq: record.seq, ts: record.ts, value })
+          }
+        }
+        const expected = [...byStep.entries()]
+          .filter(([, keys]) => keys.size > 0)
+          .sort(([a], [b]) => a - b)
+          .map(([step, keys]) => ({ step, ts: Math.min(...[...keys.values()].map((entry) => entry.ts)), values: Object.fromEntries([...keys].map(([key, entry]) => [key, entry.value])) }))
         const stored = (await server.history(PROJECT, runId)).rows
         expect(stored).toEqual(expected)
       }
     ),
-    { numRuns: RUNS }
+    // FUZZ_SEED and FUZZ_PATH replay a failure that fast-check reported.
+    { numRuns: RUNS, ...(process.env["FUZZ_SEED"] === undefined ? {} : { seed: Number(process.env["FUZZ_SEED"]), path: process.env["FUZZ_PATH"] ?? "", endOnFailure: true }) }
   )
 }, 600_000)

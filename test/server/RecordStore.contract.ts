@@ -12,6 +12,7 @@ import type { HistoryRecord, JsonPatch, Record, RunId, RunRecord, UploadRecord, 
 import type { History, HistoryRow, ProjectName, RunMetadata } from "../../src/schemas/Wire.js"
 import { HISTORY_PAGE_ROWS, OUTPUT_PAGE_BYTES } from "../../src/schemas/Limits.js"
 import { type HistoryQuery, type OutputQuery, RecordStore } from "../../src/server/store/RecordStore.js"
+import { MAX_KEYS_PER_RUN } from "../../src/schemas/Limits.js"
 import { blockOf } from "../support/historyBlock.js"
 
 let projects = 0
@@ -442,6 +443,22 @@ export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordSt
         ])
         expect((yield* history(project, { samples: 1 }))[0]).toMatchObject({ step: 4, values: { loss: 4, "val/loss": 40 } })
         expect((yield* detail(project)).lastSteps).toEqual({ loss: 4, "val/loss": 4 })
+      }))
+
+    it.effect("refuses a batch that would give a run more than MAX_KEYS_PER_RUN keys, whole, with BatchOverLimit", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        const wide = (seq: number, from: number, count: number) =>
+          historyRecord(seq, seq, Object.fromEntries(Array.from({ length: count }, (_, i) => [`k${from + i}`, i])))
+        yield* ingest(project, [wide(0, 0, MAX_KEYS_PER_RUN - 1)])
+        // A row of a key the run has, then one of two new keys: one past the limit.
+        const refused = yield* Effect.flip(ingest(project, [historyRecord(1, 1, { k0: 1 }), wide(2, MAX_KEYS_PER_RUN, 2)]))
+        expect(refused._tag).toBe("BatchOverLimit")
+        expect(refused._tag === "BatchOverLimit" ? refused.detail : refused.message).toContain(`${MAX_KEYS_PER_RUN + 1} history keys`)
+        expect(yield* detail(project)).toMatchObject({ records: 1, historyRows: 1 })
+        expect((yield* detail(project)).historyKeys).toHaveLength(MAX_KEYS_PER_RUN - 1)
+        // The key that fits still does.
+        expect(yield* ingest(project, [historyRecord(1, 1, { k0: 1 }), wide(2, MAX_KEYS_PER_RUN, 1)])).toEqual({ ackSeq: 3 })
       }))
 
     it.effect("names a run's history keys, sorted, in getRun and listRuns", () =>

@@ -3,7 +3,11 @@
  * call, so the common case (a flat object of numbers) is one `for…in` loop with a `typeof` switch
  * and no other allocation than the row itself (bench/call-cost.ts).
  */
+import { MAX_VALUE_BYTES, overValueBytes } from "../../schemas/Limits.js"
 import type { Value } from "../../schemas/Record.js"
+
+/** Strings at least this long may be over MAX_VALUE_BYTES of UTF-8 (3 bytes a UTF-16 unit at most). */
+const LONG_STRING = MAX_VALUE_BYTES / 3
 
 /** Told once per key about a value that was left out of the row. */
 export type SkippedValue = (key: string, what: string) => void
@@ -51,7 +55,8 @@ export const normalise = (data: object, skipped: SkippedValue, shape: RowShape):
   for (const key in row) {
     const value = row[key]
     const type = typeof value
-    if (type !== "number" && type !== "string" && type !== "boolean" && value !== null) {
+    // A string long enough to be over the limit goes the slow way, which measures it.
+    if ((type !== "number" && type !== "string" && type !== "boolean" && value !== null) || (type === "string" && (value as string).length > LONG_STRING)) {
       const flat: { [key: string]: Value } = {}
       copyInto(flat, data, "", skipped, null)
       shape.keys = Object.keys(flat)
@@ -74,8 +79,11 @@ const copyInto = (
     const key = prefix === "" ? name : prefix + name
     const value = (data as { [key: string]: unknown })[name]
     switch (typeof value) {
-      case "number":
       case "string":
+        if (overValueBytes(value)) skipped(key, `string of more than ${MAX_VALUE_BYTES} bytes`)
+        else row[key] = value
+        break
+      case "number":
       case "boolean":
         row[key] = value
         break

@@ -34,6 +34,16 @@ export class StoreFailed extends Data.TaggedError("StoreFailed")<{ readonly oper
 }
 
 /**
+ * A batch would take its run past a limit of src/schemas/Limits.ts (the keys a run may have): it
+ * is refused whole, and the store changed nothing.
+ */
+export class BatchOverLimit extends Data.TaggedError("BatchOverLimit")<{ readonly detail: string }> {
+  override get message(): string {
+    return `steplog server: the batch was refused: ${this.detail}`
+  }
+}
+
+/**
  * What `history` reads: some keys (default all), the steps from `minStep` to `maxStep` (inclusive;
  * default all) and, optionally, at most `samples` buckets of the steps in that range.
  */
@@ -61,7 +71,7 @@ export class RecordStore extends Context.Tag("steplog/server/RecordStore")<
      * Stores a batch of one run's records (creating the run if new); answers how far the run is
      * held. A history block stands for its rows: of a block partly held already, the rest is stored.
      */
-    readonly ingest: (project: ProjectName, runId: RunId, records: ReadonlyArray<UploadRecord>) => Effect.Effect<Ack, StoreFailed>
+    readonly ingest: (project: ProjectName, runId: RunId, records: ReadonlyArray<UploadRecord>) => Effect.Effect<Ack, StoreFailed | BatchOverLimit>
     /** Creates or updates a run's metadata; `crashed: true` marks a run that ended without an exit record. */
     readonly putRun: (project: ProjectName, runId: RunId, metadata: RunMetadata) => Effect.Effect<RunDetail, StoreFailed>
     readonly getRun: (project: ProjectName, runId: RunId) => Effect.Effect<Option.Option<RunDetail>, StoreFailed>

@@ -17,8 +17,10 @@
  * never as a row object each; steps, seqs and ts are packed once for all of its keys.
  */
 import * as Effect from "effect/Effect"
+import { MAX_KEYS_PER_RUN } from "../../../schemas/Limits.js"
 import type { HistoryBlock, HistoryRecord } from "../../../schemas/Record.js"
 import { floats } from "../../../schemas/UploadRecords.js"
+import { BatchOverLimit } from "../RecordStore.js"
 import * as Chunk from "./historyChunk.js"
 import * as Frame from "./historyFrame.js"
 import { advanceLast, type LastValues } from "./runRow.js"
@@ -149,6 +151,9 @@ export const ingestHistory = (
     for (const block of blocks) {
       const latest = cutBlock(block, block.keys.map(keyIdOf), pieces)
       for (let k = 0; k < block.keys.length; k++) advanceLast(lastValues, block.keys[k]!, latest.step, latest.seq, latest.values[k]!)
+    }
+    if (keyIds.size > MAX_KEYS_PER_RUN) {
+      return yield* new BatchOverLimit({ detail: `it would give the run ${keyIds.size} history keys; a run may have ${MAX_KEYS_PER_RUN}` })
     }
     if (newKeys.length > 0) yield* insertRows(run, "metric_keys", ["run_pk", "key_id", "name"], newKeys)
     // Only the chunks neither known absent (past the key's highest) nor held in the state are read.

@@ -64,7 +64,10 @@ const page = (run: Run, runPk: number, ids: string, names: ReadonlyMap<number, s
     return { rows: yield* everyRow(run, runPk, ids, names, within), next } satisfies History
   })
 
-/** Every row of the range with any of the keys, in step order; a row's ts is that of its first key logged. */
+/**
+ * Every row of the range with any of the keys, in step order: a step's values, each key's latest
+ * (the chunks keep one entry a key a step), and as its ts the earliest of theirs.
+ */
 const everyRow = (run: Run, runPk: number, ids: string, names: ReadonlyMap<number, string>, steps: StepRange) =>
   Effect.gen(function* () {
     // In index order (a sort by chunk in SQL would copy every blob): grouped by chunk here.
@@ -88,6 +91,7 @@ const everyRow = (run: Run, runPk: number, ids: string, names: ReadonlyMap<numbe
           if (chunk.steps[i]! < steps.from || chunk.steps[i]! > steps.to) continue
           let row = at.get(chunk.steps[i]!)
           if (row === undefined) at.set(chunk.steps[i]!, (row = { step: chunk.steps[i]!, ts: chunk.ts[i]!, values: {} }))
+          else row.ts = Math.min(row.ts, chunk.ts[i]!)
           row.values[name] = Chunk.fromPair(chunk.vals[i]!, chunk.texts[i]!)
         }
       }
