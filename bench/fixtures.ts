@@ -113,5 +113,5 @@ export const startServerProcess = async (dir: string, env: NodeJS.ProcessEnv) =>
     })
     server.on("exit", (code) => reject(new Error(`steplog server exited with ${code}`)))
   })
-  return { baseUrl, apiKey: storedKey(baseUrl, env) ?? "", stop: () => server.kill("SIGTERM") }
+  return { baseUrl, apiKey: storedKey(baseUrl, env) ?? "", pid: server.pid!, stop: () => server.kill("SIGTERM") }
 }

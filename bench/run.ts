@@ -24,6 +24,7 @@ const scenarios: ReadonlyArray<ReadonlyArray<string>> = [
   ["sync.ts"],
   ["online.ts"],
   ["latency.ts"],
+  ["isolation.ts"],
   ["dashboard.ts"],
   ["first-init.ts"]
 ]

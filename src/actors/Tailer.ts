@@ -9,7 +9,8 @@
  * never unpacked into rows here), sliced where a batch or the upload cursor cuts one.
  *
  * A batch goes when it holds `maxBatchBytes` (1 MiB) of records, a block counted by the bytes of
- * its columns and any other record by its share of the rest of its frame, or `window` (200 ms, by
+ * its columns and any other record by its share of the rest of its frame, or MAX_BATCH_RECORDS
+ * records (the server's cap, Limits.ts), or `window` (200 ms, by
  * Effect's Clock) after its first record arrived. Its output queue is bounded (capacity set by whoever wires it): when the
  * Uploader falls behind, the Tailer waits, and the records wait in the journal, not in memory.
  *
@@ -23,6 +24,7 @@ import type * as Queue from "effect/Queue"
 import { readFrames, readRange } from "../journal/JournalReader.js"
 import { HEADER_SIZE } from "../journal/internal/frame.js"
 import type { UploadCursor } from "../runtime/UploadCursor.js"
+import { MAX_BATCH_RECORDS } from "../schemas/Limits.js"
 import type { UploadRecord } from "../schemas/Record.js"
 import { blockBytes, lastSeq, sliceBlock } from "../schemas/UploadRecords.js"
 
@@ -152,7 +154,7 @@ export const make = (options: {
           for (const record of entry.records) {
             if (lastSeq(record) < nextSeq) continue
             if (record.kind !== "historyBlock") {
-              if (records.length > 0 && bytes + share > maxBatchBytes) {
+              if (records.length > 0 && (bytes + share > maxBatchBytes || records.length >= MAX_BATCH_RECORDS)) {
                 yield* emit
                 markedStart = false
               }
@@ -164,7 +166,7 @@ export const make = (options: {
             const rowBytes = blockBytes(block) / block.rows
             for (;;) {
               const room = Math.floor((maxBatchBytes - bytes) / rowBytes)
-              if (room < 1 && records.length > 0) {
+              if ((room < 1 || records.length >= MAX_BATCH_RECORDS) && records.length > 0) {
                 yield* emit
                 markedStart = false
                 continue

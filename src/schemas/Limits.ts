@@ -59,3 +59,11 @@ export const overLimit = (record: {
   if (record.kind === "output" && record.text !== undefined && overValueBytes(record.text)) return `its text is over ${MAX_VALUE_BYTES} bytes`
   return undefined
 }
+
+/**
+ * Records one uploaded batch may hold (a history block counts as one). Read from the batch's
+ * msgpack array header before anything is decoded, so a batch of half a million one-row records
+ * (7.7 MB) is refused with 413 at once, and sent again in halves, rather than holding the server
+ * while it is unpacked and checked. The SDK's batches are at most 1 MiB of mostly blocks, far below.
+ */
+export const MAX_BATCH_RECORDS = 20_000

@@ -17,8 +17,8 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { Unpackr } from "msgpackr"
 import { Api, limits } from "../schemas/Api.js"
-import { RequestInvalid } from "../schemas/ApiErrors.js"
-import { overLimit } from "../schemas/Limits.js"
+import { BodyTooLarge, RequestInvalid } from "../schemas/ApiErrors.js"
+import { MAX_BATCH_RECORDS, overLimit } from "../schemas/Limits.js"
 import { UploadRecord } from "../schemas/Record.js"
 import { RunMetadata } from "../schemas/Wire.js"
 import { asHistoryRecord } from "./internal/historyRow.js"
@@ -51,6 +51,17 @@ export const nestsWithin = (value: unknown, max: number): boolean => {
 
 const tooDeep = `nested deeper than ${limits.maxNesting} levels`
 
+/** The length a msgpack array header at the start of `bytes` declares, or null when they start otherwise. */
+const arrayLength = (bytes: Uint8Array): number | null => {
+  const head = bytes[0]
+  if (head === undefined) return null
+  if (head >= 0x90 && head <= 0x9f) return head & 0x0f
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  if (head === 0xdc && bytes.length >= 3) return view.getUint16(1)
+  if (head === 0xdd && bytes.length >= 5) return view.getUint32(1)
+  return null
+}
+
 /** The upload group's handlers, over the RecordStore of its context. */
 export const layer = HttpApiBuilder.group(Api, "upload", (handlers) =>
   Effect.gen(function* () {
@@ -77,6 +88,10 @@ export const layer = HttpApiBuilder.group(Api, "upload", (handlers) =>
             maxBytes: limits.maxBodyBytes,
             maxInflated: limits.maxInflatedBytes
           })
+          const declared = arrayLength(body)
+          if (declared !== null && declared > MAX_BATCH_RECORDS) {
+            return yield* new BodyTooLarge({ detail: `the batch holds ${declared} records, over the ${MAX_BATCH_RECORDS}-record cap; send it in smaller batches` })
+          }
           let batch: unknown
           try {
             batch = unpackr.unpack(body)

@@ -14,6 +14,7 @@ import * as Tailer from "../../src/actors/Tailer.js"
 import { encodeFrame } from "../../src/journal/internal/frame.js"
 import type { JournalWriter } from "../../src/journal/JournalWriter.js"
 import * as UploadCursor from "../../src/runtime/UploadCursor.js"
+import { MAX_BATCH_RECORDS } from "../../src/schemas/Limits.js"
 import type { Record } from "../../src/schemas/Record.js"
 import { historyRows, rowCount } from "../../src/schemas/UploadRecords.js"
 import { histories, openJournal as openJournalAt, settle } from "../support/actors.js"
@@ -52,6 +53,19 @@ const seqs = (batch: Tailer.Batch) => batch.records.flatMap((record) => Array.fr
 const big = (seq: number, size: number): Record => ({ kind: "history", seq, ts: seq, step: seq, values: { blob: "x".repeat(size) } })
 
 describe("Tailer", () => {
+  it.scoped("cuts a batch at MAX_BATCH_RECORDS records, the server's cap, however few bytes they are", () =>
+    Effect.gen(function* () {
+      const journal = yield* openJournal
+      const lines = Array.from({ length: MAX_BATCH_RECORDS + 5 }, (_, seq): Record => ({ kind: "output", seq, ts: seq, stream: "stdout", text: "." }))
+      appendFrames(journal, [lines])
+      const { tailer, taken } = yield* startTailer(journal)
+      tailer.flushedTo(journal.offset)
+      yield* TestClock.adjust(Tailer.BATCH_WINDOW)
+      const batches = yield* taken
+      expect(batches.map((batch) => batch.records.length)).toEqual([MAX_BATCH_RECORDS, 5])
+      expect(batches.flatMap(seqs)).toEqual(lines.map((line) => line.seq))
+    }))
+
   it.scoped("reads nothing past the flushed offset, even when more whole frames are on disk", () =>
     Effect.gen(function* () {
       const journal = yield* openJournal

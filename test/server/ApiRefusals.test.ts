@@ -10,7 +10,7 @@ import { Packr, Unpackr } from "msgpackr"
 import * as http from "node:http"
 import { describe, expect, it } from "vitest"
 import { Api, limits } from "../../src/schemas/Api.js"
-import { MAX_KEY_LENGTH, MAX_KEYS_PER_RUN, MAX_VALUE_BYTES } from "../../src/schemas/Limits.js"
+import { MAX_BATCH_RECORDS, MAX_KEY_LENGTH, MAX_KEYS_PER_RUN, MAX_VALUE_BYTES } from "../../src/schemas/Limits.js"
 import { PROJECT_NAME_MAX_LENGTH } from "../../src/schemas/Wire.js"
 import { apiError, batch, gzipped, metadata, MiB, runPath, runRecord, useApiServer } from "../support/apiServer.js"
 import { useTempDir } from "../support/tempDir.js"
@@ -200,6 +200,14 @@ describe("the limits of src/schemas/Limits.ts", () => {
       expect([runId, refusal.error, (refusal.detail as { index: number }).index]).toEqual([runId, "over_limit", 1])
       expect(await held("limits", runId)).toBeUndefined()
     }
+  })
+
+  it("refuses a batch of more than MAX_BATCH_RECORDS records with 413 before decoding it, nothing stored", async () => {
+    const records = [runRecord("many", "limits"), ...Array.from({ length: MAX_BATCH_RECORDS }, (_, i) => row(1 + i, { x: i }))]
+    const refusal = await apiError(await postRecords("limits", "many", gzipped(records)), 413)
+    expect(refusal).toMatchObject({ error: "payload_too_large", detail: expect.stringContaining(`${MAX_BATCH_RECORDS + 1} records`) })
+    expect(await held("limits", "many")).toBeUndefined()
+    expect((await postRecords("limits", "many", gzipped(records.slice(0, MAX_BATCH_RECORDS)))).status).toBe(200)
   })
 
   it("refuses the batch that would take a run past the keys it may have, whole, and keeps the batches before it", async () => {

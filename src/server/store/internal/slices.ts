@@ -1,7 +1,7 @@
 /**
  * A batch cut into slices of about SLICE_COST, each of which an ingest stores before it gives the
  * event loop a turn (ingest.ts). The cost counts in units of one value of a history block (a
- * float64 copied into a chunk); a history row's value costs ~10 of them (it is an object walked
+ * float64 copied into a chunk), and a block's row two more (its step, seq and ts); a history row's value costs ~10 of them (it is an object walked
  * key by key and encoded from a Chunk), any other record 10. A slice stores in ~10-20 ms on the
  * 2-core machine: a 10,000-row block of ten doubles (100,000 units) ingests in ~6-9 ms, a batch of
  * 1,000 ten-key history rows (110,000 units) in ~5 ms (bench/history-read.ts), so the batches an
@@ -15,7 +15,8 @@ export const SLICE_COST = 200_000
 
 /** What storing a record costs, in block values. */
 const costOf = (record: UploadRecord): number => {
-  if (record.kind === "historyBlock") return record.rows * Math.max(1, record.keys.length)
+  // A block row's step, seq and ts (chunk frames) cost about as much as two values.
+  if (record.kind === "historyBlock") return record.rows * (record.keys.length + 2)
   if (record.kind !== "history") return 10
   let keys = 1
   for (const _ in record.values) keys++
@@ -36,7 +37,7 @@ export const slices = (batch: ReadonlyArray<UploadRecord>): Array<ReadonlyArray<
     const c = costOf(record)
     if (record.kind === "historyBlock" && c > SLICE_COST) {
       close()
-      const rows = Math.max(1, Math.floor(SLICE_COST / Math.max(1, record.keys.length)))
+      const rows = Math.max(1, Math.floor(SLICE_COST / (record.keys.length + 2)))
       for (let from = 0; from < record.rows; from += rows) out.push([sliceBlock(record, from, Math.min(record.rows, from + rows))])
       continue
     }
