@@ -8,7 +8,7 @@ import * as path from "node:path"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import pino from "pino"
-import { storedKey } from "../src/runtime/Credentials.js"
+import { storedKey } from "../src/actors/Credentials.js"
 import type { HistoryBlock, HistoryRecord } from "../src/schemas/Record.js"
 
 /** The benchmark row: ten full-precision doubles, built fresh for each call. */

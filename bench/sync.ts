@@ -10,6 +10,7 @@
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { init } from "steplog"
@@ -41,7 +42,13 @@ const { baseUrl, apiKey } = server
 
 const start = process.hrtime.bigint()
 const progress = await Effect.runPromise(
-  Effect.scoped(Effect.flatMap(RunUpload.open({ dir: run.dir, baseUrl, flushed: fs.statSync(journal).size }), (upload) => upload.awaitUploaded)).pipe(
+  Effect.scoped(
+    Effect.gen(function* () {
+      const flushed = yield* SubscriptionRef.make({ offset: fs.statSync(journal).size, final: true })
+      const upload = yield* RunUpload.open({ dir: run.dir, baseUrl, flushed })
+      return yield* upload.awaitUploaded
+    })
+  ).pipe(
     Effect.provide(Layer.merge(NodeHttpClient.layerUndici, Auth.layer({ apiKey, baseUrl, env })))
   )
 )

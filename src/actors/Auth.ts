@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
-import { storedKey } from "../runtime/Credentials.js"
+import { storedKey } from "./Credentials.js"
 
 /** The API key in use, and its reload after a 401. */
 export class Auth extends Context.Tag("steplog/actors/Auth")<Auth, {

@@ -1,12 +1,13 @@
 /**
  * Buffer actor: holds the records `log()` hands it in a bounded queue (`capacity` records, see
- * Pipeline.ts) and passes them to the Writer as one batch every `flushInterval`, or as soon as
- * `batchSize` records wait. `offer` is synchronous and O(1); when the queue is full it takes
+ * Pipeline.ts) and passes them to the Writer as one batch at each multiple of `flushInterval` on
+ * the clock at which records wait, or as soon as `batchSize` records wait. `offer` is synchronous and O(1); when the queue is full it takes
  * nothing and returns false, and the caller writes synchronously instead (Pipeline.write): a full
  * buffer never drops a record, never grows, never throws. When idle, the actor waits without a
  * timer, so a forgotten `finish()` does not keep the process alive.
  */
-import type * as Duration from "effect/Duration"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type { Record } from "../schemas/Record.js"
 
@@ -29,6 +30,7 @@ export const make = (options: {
 }): Effect.Effect<Buffer> =>
   Effect.gen(function* () {
     const { capacity, batchSize, handOff } = options
+    const interval = Math.max(1, Duration.toMillis(options.flushInterval))
     // A plain array, swapped out whole at each flush: `push` and the swap are O(1). (Effect's
     // MutableQueue was tried first: its pollUpTo prepends to a Chunk, 4 µs a record at 16k.)
     let queue: Array<Record> = []
@@ -48,7 +50,11 @@ export const make = (options: {
     const ticker = Effect.gen(function* () {
       for (;;) {
         yield* arrived.await
-        yield* Effect.sleep(options.flushInterval)
+        // Until the next multiple of the interval on the clock, not a whole interval from this
+        // record: a record still waits at most one interval, but a row logged now and then waits
+        // half of one on average, not all of it (bench/latency.ts: p50 101 → ~50 ms at 100 ms).
+        const now = yield* Clock.currentTimeMillis
+        yield* Effect.sleep(interval - (now % interval))
         // Closed before the flush, so that a record offered after it (size 1 again) reopens it.
         yield* arrived.close
         yield* due.open

@@ -1,56 +1,65 @@
 /**
- * Tailer actor (service process): reads a run's journal from the upload cursor up to the offset
- * the training process reported as flushed, and hands its records on to the Uploader in batches,
- * in seq order, each record once. It never reads past the flushed offset, so it never sees a frame
- * being written; a torn frame at the very end of what it may read is "not flushed yet" and read
- * again later. A corrupt frame with whole frames after it is skipped and reported.
+ * Tailer actor (service process): the one reader of a run's journal for its upload. It walks the
+ * journal (JournalReader's `walk`, each frame once) up to the offset the training process reported
+ * as flushed, and hands the records from `from` (the upload cursor's ackSeq) on to the Uploader in
+ * batches, in seq order, each record once; what it has read of the whole journal (the highest
+ * seq, the latest `run` record, whether the run ended, damage) it publishes in `state`, which is
+ * all the upload needs to know of the journal. It never reads past the flushed offset, so it never
+ * sees a frame being written: a torn frame there is "not flushed yet" (unless `final` says the
+ * journal ends there). A corrupt frame with whole frames after it is skipped and reported, and the
+ * seqs it held go to the Uploader as lost, so that the upload does not wait for them.
  *
  * Runs of like history rows stay the column blocks the journal holds them as (HistoryBlock records,
- * never unpacked into rows here), sliced where a batch or the upload cursor cuts one.
+ * never unpacked into rows here), sliced where a batch or `from` cuts one.
  *
- * A batch goes when it holds `maxBatchBytes` (1 MiB) of records, a block counted by the bytes of
- * its columns and any other record by its share of the rest of its frame, or MAX_BATCH_RECORDS
- * records (the server's cap, Limits.ts), or `window` (200 ms, by
- * Effect's Clock) after its first record arrived. Its output queue is bounded (capacity set by whoever wires it): when the
- * Uploader falls behind, the Tailer waits, and the records wait in the journal, not in memory.
+ * Nothing waits on a timer: a flushed offset wakes the Tailer; what it has read goes at once when
+ * the Uploader can send it at once (`whenIdle`), and while the Uploader is busy it gathers until a
+ * batch is full (`maxBatchBytes`, 1 MiB: a block counted by the bytes of its columns, any other
+ * record by its share of the rest of its frame; or MAX_BATCH_RECORDS records, the server's cap) or
+ * the Uploader is idle again. Its output queue is bounded (capacity set by whoever wires it): when
+ * the Uploader falls behind, the Tailer waits, and the records wait in the journal, not in memory.
  *
  * One fiber only runs `loop`; `flushedTo` may be called from anywhere.
  */
-import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Queue from "effect/Queue"
-import { readFrames, readRange } from "../journal/JournalReader.js"
-import { HEADER_SIZE } from "../journal/internal/frame.js"
-import type { UploadCursor } from "../runtime/UploadCursor.js"
+import * as SubscriptionRef from "effect/SubscriptionRef"
+import { walk, type Damage } from "../journal/JournalReader.js"
 import { MAX_BATCH_RECORDS } from "../schemas/Limits.js"
-import type { UploadRecord } from "../schemas/Record.js"
+import type { RunRecord, UploadRecord } from "../schemas/Record.js"
 import { blockBytes, lastSeq, sliceBlock } from "../schemas/UploadRecords.js"
 
 /** At most this many bytes of records (as framed in the journal) in one batch: 1 MiB. */
 export const MAX_BATCH_BYTES = 1024 * 1024
 
-/** A partial batch goes this long after its first record arrived. */
-export const BATCH_WINDOW: Duration.DurationInput = "200 millis"
+/** An inclusive range of seqs. */
+export type SeqSpan = readonly [number, number]
 
-/**
- * A place reading may resume: reading the journal from `offset` yields every record with
- * seq ≥ `seq` that the journal holds, and all records before `offset` have seq < `seq`.
- */
-export interface Mark {
-  readonly offset: number
-  readonly seq: number
-}
-
-/** Records handed to the Uploader, with the marks the upload cursor may move to once they are acknowledged. */
+/** Records handed to the Uploader. */
 export interface Batch {
   /** In seq order, without repeats; runs of like history rows as blocks, as the journal holds them. */
   readonly records: ReadonlyArray<UploadRecord>
   /** Bytes of the records: a block's columns, the other records' share of the rest of their frames. */
   readonly bytes: number
-  /** Ascending by offset; the cursor moves to the last mark whose seq ≤ the server's ackSeq. */
-  readonly marks: ReadonlyArray<Mark>
+  /** Seqs the journal has lost to damage, before or among these records: nothing to wait for. */
+  readonly lost: ReadonlyArray<SeqSpan>
+}
+
+/** What the Tailer has read of the journal so far. */
+export interface TailState {
+  /** Bytes read: every whole frame before this offset has been read. */
+  readonly position: number
+  /** Whether the walk has reached the end of the journal (`flushedTo` with `final`). */
+  readonly complete: boolean
+  /** The highest seq read; -1 before any record. */
+  readonly lastSeq: number
+  /** The latest `run` record read (a resumed run has one per opening); null before it. */
+  readonly run: RunRecord | null
+  /** Whether the record with the highest seq read is an `exit` record. */
+  readonly ended: boolean
+  /** Damage met, in the order met: skipped, its records lost. */
+  readonly damage: ReadonlyArray<Damage>
 }
 
 /** Reading the journal failed (not damage in it: that is skipped or waited on). */
@@ -63,133 +72,128 @@ export class TailFailed extends Data.TaggedError("TailFailed")<{ readonly path: 
 
 /** The Tailer's face to the service process. */
 export interface Tailer {
-  /** The training process has flushed the journal up to `offset` (bytes); smaller values are ignored. */
-  readonly flushedTo: (offset: number) => void
-  /** The journal offset read up to so far: every whole frame before it has been handed on or batched. */
-  readonly position: () => number
+  /**
+   * The training process has flushed the journal up to `offset` (bytes); smaller values are
+   * ignored. `final`: the journal ends there (the run is over, or its process is gone).
+   */
+  readonly flushedTo: (offset: number, final?: boolean) => void
+  /** What has been read of the journal, as it is read. */
+  readonly state: SubscriptionRef.SubscriptionRef<TailState>
   /** The actor's loop: one fiber only. */
   readonly loop: Effect.Effect<never, TailFailed>
 }
 
-/** Bytes read from the journal at a time, grown when one frame is larger. */
-const READ_CHUNK = 8 * 1024 * 1024
-
-/** Builds a Tailer of the journal at `journal`, starting from `from`, handing batches to `output`. */
+/** Builds a Tailer of the journal at `journal`, handing the records from seq `from` on to `output`. */
 export const make = (options: {
   readonly journal: string
-  readonly from: UploadCursor
+  readonly from: number
   readonly output: Queue.Enqueue<Batch>
+  /** Completes when the consumer could send a batch at once; default: always at once. */
+  readonly whenIdle?: Effect.Effect<void>
   readonly maxBatchBytes?: number
-  readonly window?: Duration.DurationInput
   readonly report?: (message: string) => void
 }): Effect.Effect<Tailer> =>
   Effect.gen(function* () {
     const maxBatchBytes = options.maxBatchBytes ?? MAX_BATCH_BYTES
-    const windowMs = Duration.toMillis(Duration.decode(options.window ?? BATCH_WINDOW))
+    const whenIdle = options.whenIdle ?? Effect.void
     const report = options.report ?? (() => {})
     const wake = yield* Effect.makeLatch(false)
+    const state = yield* SubscriptionRef.make<TailState>({ position: 0, complete: false, lastSeq: -1, run: null, ended: false, damage: [] })
 
     // The loop's state; kept here, not in the loop, so that a restarted loop carries on.
+    const journal = walk(options.journal)
     let flushed = 0
-    let position = Math.max(options.from.offset, HEADER_SIZE)
+    let final = false
     /** Every record below it has been handed on (or acknowledged before this start). */
-    let nextSeq = options.from.ackSeq
-    let chunk = READ_CHUNK
+    let nextSeq = options.from
     let records: Array<UploadRecord> = []
-    let marks: Array<Mark> = []
+    let lost: Array<SeqSpan> = []
     let bytes = 0
-    let firstAt = 0
+    let read: TailState = yield* SubscriptionRef.get(state)
 
     const emit = Effect.suspend(() => {
-      const batch: Batch = { records, bytes, marks }
+      const batch: Batch = { records, bytes, lost }
       records = []
-      marks = []
+      lost = []
       bytes = 0
       return options.output.offer(batch)
     })
 
-    /** Reads the bytes [position, min(flushed, position + chunk)) of the journal, and where they end. */
-    const readChunk = () => readRange(options.journal, position, Math.min(flushed, position + chunk))
+    /**
+     * Notes a frame's records in what has been read of the journal. The writer numbers records
+     * without a gap, so seqs skipped on the way were lost to damage (a corrupt frame, an invalid
+     * record): those the upload still needs are noted as lost.
+     */
+    const note = (frameRecords: ReadonlyArray<UploadRecord>, position: number) => {
+      let { lastSeq: last, run, ended } = read
+      for (const record of frameRecords) {
+        const expected = last + 1
+        if (record.seq > expected && record.seq - 1 >= nextSeq) lost.push([Math.max(expected, nextSeq), record.seq - 1])
+        if (lastSeq(record) > last) (last = lastSeq(record)), (ended = record.kind === "exit")
+        if (record.kind === "run") run = record
+      }
+      read = { ...read, position, lastSeq: last, run, ended }
+    }
+
+    /** Adds `record` of `size` bytes to the batch. */
+    const add = (record: UploadRecord, size: number) => {
+      records.push(record)
+      bytes += size
+      nextSeq = lastSeq(record) + 1
+    }
 
     /** Reads every whole frame up to the flushed offset into batches, handing on each full one. */
     const readFlushed = Effect.gen(function* () {
-      while (position < flushed) {
-        const read = yield* Effect.try({ try: readChunk, catch: (cause) => new TailFailed({ path: options.journal, cause }) })
-        const base = position
-        let progressed = false
-        for (const entry of readFrames(read.bytes, 0, read.end < flushed)) {
-          if (entry._tag === "Damage") {
-            const { damage } = entry
-            if (damage.kind === "torn-tail") break // not flushed yet, or cut by the chunk: read again from here
-            report(`steplog: skipping damage in ${options.journal} at byte ${base + damage.offset}: ${damage.kind}: ${damage.detail}`)
-            if (damage.kind === "corrupt-frame") {
-              position = base + damage.offset + damage.bytes
-              progressed = true
-            }
+      // Frame by frame, lazily: a batch handed on waits for room in the queue before more is read.
+      const frames = journal.to(flushed, final)
+      for (;;) {
+        const next = yield* Effect.try({ try: () => frames.next(), catch: (cause) => new TailFailed({ path: options.journal, cause }) })
+        if (next.done === true) break
+        const entry = next.value
+        if (entry._tag === "Damage") {
+          const { damage } = entry
+          report(`steplog: skipping damage in ${options.journal} at byte ${damage.offset} (${damage.bytes} bytes): ${damage.kind}: ${damage.detail}`)
+          read = { ...read, damage: [...read.damage, damage] }
+          yield* SubscriptionRef.set(state, read)
+          continue
+        }
+        note(entry.records, entry.end)
+        // A block counts the bytes of its columns; the other records share the rest of the frame.
+        let others = 0
+        let otherBytes = entry.end - entry.offset
+        for (const record of entry.records) {
+          if (record.kind === "historyBlock") otherBytes -= blockBytes(record)
+          else others++
+        }
+        const share = others === 0 ? 0 : Math.max(0, otherBytes) / others
+        const full = () => records.length > 0 && (bytes >= maxBatchBytes || records.length >= MAX_BATCH_RECORDS)
+        for (const record of entry.records) {
+          if (lastSeq(record) < nextSeq) continue
+          if (record.kind !== "historyBlock") {
+            if (records.length > 0 && (bytes + share > maxBatchBytes || records.length >= MAX_BATCH_RECORDS)) yield* emit
+            add(record, share)
             continue
           }
-          const frameOffset = base + entry.offset
-          const frameEnd = base + entry.end
-          // A block counts the bytes of its columns; the other records share the rest of the frame.
-          let others = 0
-          let otherBytes = entry.end - entry.offset
-          for (const record of entry.records) {
-            if (record.kind === "historyBlock") otherBytes -= blockBytes(record)
-            else others++
-          }
-          const share = others === 0 ? 0 : Math.max(0, otherBytes) / others
-          let markedStart = false
-          /** Adds `record` of `size` bytes to the batch; a full batch is handed on first. */
-          const add = (record: UploadRecord, size: number) =>
-            Effect.gen(function* () {
-              if (records.length === 0) firstAt = yield* Clock.currentTimeMillis
-              if (!markedStart) {
-                marks.push({ offset: frameOffset, seq: record.seq })
-                markedStart = true
-              }
-              records.push(record)
-              bytes += size
-              nextSeq = lastSeq(record) + 1
-            })
-          for (const record of entry.records) {
-            if (lastSeq(record) < nextSeq) continue
-            if (record.kind !== "historyBlock") {
-              if (records.length > 0 && (bytes + share > maxBatchBytes || records.length >= MAX_BATCH_RECORDS)) {
-                yield* emit
-                markedStart = false
-              }
-              yield* add(record, share)
+          // A block goes in as many rows as the batch has room for, the rest into the next batch.
+          let block = record.seq < nextSeq ? sliceBlock(record, nextSeq - record.seq, record.rows) : record
+          const rowBytes = blockBytes(block) / block.rows
+          for (;;) {
+            const room = Math.floor((maxBatchBytes - bytes) / rowBytes)
+            if ((room < 1 || records.length >= MAX_BATCH_RECORDS) && records.length > 0) {
+              yield* emit
               continue
             }
-            // A block goes in as many rows as the batch has room for, the rest into the next batch.
-            let block = record.seq < nextSeq ? sliceBlock(record, nextSeq - record.seq, record.rows) : record
-            const rowBytes = blockBytes(block) / block.rows
-            for (;;) {
-              const room = Math.floor((maxBatchBytes - bytes) / rowBytes)
-              if ((room < 1 || records.length >= MAX_BATCH_RECORDS) && records.length > 0) {
-                yield* emit
-                markedStart = false
-                continue
-              }
-              const take = Math.min(block.rows, Math.max(1, room))
-              yield* add(sliceBlock(block, 0, take), take * rowBytes)
-              if (take === block.rows) break
-              block = sliceBlock(block, take, block.rows)
-            }
+            const take = Math.min(block.rows, Math.max(1, room))
+            add(sliceBlock(block, 0, take), take * rowBytes)
+            if (take === block.rows) break
+            block = sliceBlock(block, take, block.rows)
           }
-          if (markedStart) marks.push({ offset: frameEnd, seq: nextSeq })
-          position = frameEnd
-          progressed = true
-          if (bytes >= maxBatchBytes) yield* emit
         }
-        if (progressed) {
-          chunk = READ_CHUNK
-        } else if (read.end < flushed) {
-          chunk *= 2 // one frame (or a damaged stretch) larger than the chunk
-        } else {
-          return // a torn tail at the flushed offset: wait for the rest of it
-        }
+        if (full()) yield* emit
+        yield* SubscriptionRef.set(state, read)
       }
+      read = { ...read, position: journal.position(), complete: final && journal.position() >= flushed }
+      yield* SubscriptionRef.set(state, read)
     })
 
     const loop = Effect.gen(function* () {
@@ -197,27 +201,25 @@ export const make = (options: {
         // Closed before reading, so that a `flushedTo` during the read opens it again.
         yield* wake.close
         yield* readFlushed
-        if (records.length > 0) {
-          const waited = (yield* Clock.currentTimeMillis) - firstAt
-          if (waited >= windowMs) {
-            yield* emit
-            continue
-          }
-          yield* Effect.raceFirst(wake.await, Effect.sleep(Duration.millis(windowMs - waited)))
-        } else {
+        if (records.length === 0 && lost.length === 0) {
           yield* wake.await
+          continue
         }
+        // Sent at once when the Uploader could send it at once; else gathered until it could.
+        yield* Effect.raceFirst(wake.await.pipe(Effect.as(false)), whenIdle.pipe(Effect.as(true))).pipe(
+          Effect.flatMap((idle) => (idle ? emit : Effect.void))
+        )
       }
     }) as Effect.Effect<never, TailFailed>
 
     return {
-      flushedTo: (offset) => {
-        if (offset <= flushed) return
+      flushedTo: (offset, ends = false) => {
+        if (offset < flushed || (offset === flushed && (final || !ends))) return
         flushed = offset
+        final = final || ends
         wake.unsafeOpen()
       },
-      position: () => position,
+      state,
       loop
     }
   })
-

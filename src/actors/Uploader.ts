@@ -4,8 +4,12 @@
  * `encodingFor`) with the Auth service's Bearer key, under the retry Schedule of UploadPolicy.ts;
  * a POST unanswered for UploadPolicy's `requestTimeout` of its body (10 s and up) fails, and is
  * sent again. The server answers `{ ackSeq }`: it holds every record with seq < ackSeq. That is
- * the resume point: a record below the latest ackSeq is never sent again, and once a POST
- * is acknowledged the upload cursor is persisted (UploadCursor.ts), never ahead of ackSeq.
+ * the resume point: a record below it is never sent again. Seqs the journal lost to damage (the
+ * Tailer says which) are never coming, and a batch answered 200 is held whole: both count as
+ * acknowledged beyond a gap the server's ackSeq stops at, so that `acknowledged` (a
+ * SubscriptionRef, which the upload's progress reads) reaches the end of a damaged journal. Each
+ * time it moves the upload cursor is persisted (UploadCursor.ts), never ahead of it; a cursor that
+ * cannot be written (a full disk) is reported once, and written when it can.
  *
  * Up to IN_FLIGHT (2) POSTs are in flight at once, and the next batch is packed (and gzipped)
  * meanwhile, so that the server always has the next batch at hand when it finishes one: with one
@@ -29,16 +33,17 @@ import * as ParseResult from "effect/ParseResult"
 import type * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import { Packr } from "msgpackr"
 import * as zlib from "node:zlib"
-import * as UploadCursor from "../runtime/UploadCursor.js"
+import * as UploadCursor from "../journal/UploadCursor.js"
 import { RunId, type UploadRecord } from "../schemas/Record.js"
 import { UploadStopped } from "../schemas/UploadStopped.js"
-import { blockBytes, fromSeq, splitAfter, totalRows } from "../schemas/UploadRecords.js"
+import { blockBytes, fromSeq, lastSeq, splitAfter, totalRows } from "../schemas/UploadRecords.js"
 import { ProjectName } from "../schemas/Wire.js"
 import * as ApiClient from "./ApiClient.js"
 import { Auth, loginHint } from "./Auth.js"
-import type { Batch, Mark } from "./Tailer.js"
+import type { Batch, SeqSpan } from "./Tailer.js"
 import {
   UploadFailed,
   classifyFailure,
@@ -51,10 +56,17 @@ import {
 
 /** The Uploader's face to the service process. */
 export interface Uploader {
-  /** The cursor as last persisted (or as read at start). */
-  readonly cursor: () => UploadCursor.UploadCursor
+  /** Every seq below it is held by the server, or lost to the journal's damage. */
+  readonly acknowledged: SubscriptionRef.SubscriptionRef<number>
+  /** Whether a batch handed on now would be sent at once (fewer than IN_FLIGHT are on their way). */
+  readonly ready: SubscriptionRef.SubscriptionRef<boolean>
   /** The actor's loop: one fiber only; it ends only by failing with `UploadStopped`. */
   readonly loop: Effect.Effect<never, UploadStopped>
+  /**
+   * Writes the cursor now if `acknowledged` moved past it: for whoever closes the upload, since
+   * the loop writes it a moment after each move.
+   */
+  readonly saveCursor: Effect.Effect<void>
 }
 
 /** POSTs in flight at once. */
@@ -114,9 +126,11 @@ export const make = (options: {
   readonly project: string
   readonly runId: string
   readonly input: Queue.Dequeue<Batch>
-  /** The cursor the Tailer started from, as read from `cursorFile`. */
+  /** The cursor the Tailer started from, as read from `cursorFile` for `baseUrl`. */
   readonly from: UploadCursor.UploadCursor
   readonly cursorFile: string
+  /** Where to publish `ready` (the Tailer's wiring may make it first); default a ref of its own. */
+  readonly ready?: SubscriptionRef.SubscriptionRef<boolean>
   readonly retry?: RetryOptions
   readonly report?: (message: string) => void
 }): Effect.Effect<Uploader, never, HttpClient.HttpClient | Auth> =>
@@ -137,13 +151,21 @@ export const make = (options: {
           Effect.tap((made) => clients.set(key, made))
         )
       })
-    /** The cursor as last persisted (or attempted to be: a failed write is only reported). */
-    let cursor = options.from
-    /** The cursor as acknowledged: what `persist` writes next, if it moved past `cursor`. */
-    let acked = options.from
-    /** Marks of the batches taken, not yet passed by the acknowledged cursor, ascending. */
-    let marks: Array<Mark> = []
+    /** The seq persisted last (or attempted: a failed write is reported, and written again later). */
+    let persisted = options.from.ackSeq
+    /** The server's own word: the highest ackSeq it answered. */
+    let serverAck = options.from.ackSeq
+    /** Every seq below it is held or lost: `acknowledged`, as plain state. */
+    let acked = options.from.ackSeq
+    /** Seqs past `acked` known held (batches answered 200) or lost, as sorted disjoint spans. */
+    let settled: Array<SeqSpan> = []
+    const acknowledged = yield* SubscriptionRef.make(acked)
     const moved = yield* Effect.makeLatch(false)
+    /** Batches taken from the input and not yet delivered. */
+    let busy = 0
+    const ready = options.ready ?? (yield* SubscriptionRef.make(true))
+    yield* SubscriptionRef.set(ready, true)
+    const setBusy = (by: number) => Effect.suspend(() => SubscriptionRef.set(ready, (busy += by) < IN_FLIGHT))
 
     const stopped = (reason: UploadStopped["reason"], detail: string) =>
       new UploadStopped({ runId: options.runId, reason, detail })
@@ -171,7 +193,7 @@ export const make = (options: {
 
     const prepare = (records: ReadonlyArray<UploadRecord>): Effect.Effect<Body | null> =>
       Effect.suspend(() => {
-        const from = acked.ackSeq
+        const from = acked
         const unsent = fromSeq(records, from)
         if (unsent.length === 0) return Effect.succeed(null)
         // Into a buffer of the body's size, reused: msgpackr's own grows to four times a body,
@@ -217,44 +239,71 @@ export const make = (options: {
         )
       })
 
-    /**
-     * Takes the server's answer to a POST sent when `sentAt` was acknowledged: moves the cursor to
-     * the furthest mark it covers, for `persist` to write.
-     */
-    const acknowledge = (ackSeq: number, sentAt: number) => {
-      if (ackSeq < sentAt) {
-        // The server holds less than it said before (its store was replaced): from the start
-        // next time; the records this service already passed over are resent by `steplog sync`.
-        report(`steplog: the server now holds run ${options.runId} only below seq ${ackSeq} (it said ${sentAt} before)`)
-        acked = { offset: 0, ackSeq }
-        marks = []
-      } else if (ackSeq > acked.ackSeq) {
-        let offset = acked.offset
-        let passed = 0
-        for (; passed < marks.length && marks[passed]!.seq <= ackSeq; passed++) offset = Math.max(offset, marks[passed]!.offset)
-        marks.splice(0, passed)
-        acked = { offset, ackSeq }
-      } else {
-        return
-      }
-      moved.unsafeOpen()
+    /** Notes `spans` as settled; answers how far from `from` every seq is settled, and forgets the spans below that. */
+    const settle = (spans: ReadonlyArray<SeqSpan>, from: number): number => {
+      settled.push(...spans)
+      settled.sort((a, b) => a[0] - b[0])
+      let reached = from
+      for (const [lo, hi] of settled) if (lo <= reached) reached = Math.max(reached, hi + 1)
+      settled = settled.filter(([, hi]) => hi >= reached)
+      return reached
     }
 
+    /** Moves `acknowledged` to `to`, for progress readers and `persist`. */
+    const advance = (to: number) =>
+      Effect.suspend(() => {
+        if (to === acked) return Effect.void
+        acked = to
+        moved.unsafeOpen()
+        return SubscriptionRef.set(acknowledged, to)
+      })
+
     /**
-     * Writes the acknowledged cursor whenever it moved: one write at a time, the latest cursor
-     * each time (a cursor passed by a later one is not written), while the POSTs go on.
+     * Takes the server's answer (`ackSeq`) to a POST of `records`, sent when the server had said
+     * `sentAt`: the records are held, and so is everything below ackSeq.
      */
-    const persist = Effect.gen(function* () {
-      for (;;) {
-        yield* moved.await
-        yield* moved.close
+    const acknowledge = (ackSeq: number, sentAt: number, records: ReadonlyArray<UploadRecord>) =>
+      Effect.suspend(() => {
+        if (ackSeq < sentAt) {
+          // The server holds less than it said before (its store was replaced): what this service
+          // passed over is resent by `steplog sync`, from the start that the cursor now says.
+          report(`steplog: the server now holds run ${options.runId} only below seq ${ackSeq} (it said ${sentAt} before)`)
+          serverAck = ackSeq
+          settled = []
+          return advance(ackSeq)
+        }
+        serverAck = Math.max(serverAck, ackSeq)
+        return advance(settle(records.map((record): SeqSpan => [record.seq, lastSeq(record)]), Math.max(acked, serverAck)))
+      })
+
+    /** Gaps the journal lost: settled now, since nothing will ever fill them. */
+    const lose = (spans: ReadonlyArray<SeqSpan>) => Effect.suspend(() => (spans.length === 0 ? Effect.void : advance(settle(spans, acked))))
+
+    const writing = yield* Effect.makeSemaphore(1)
+    let failing = false
+    /**
+     * Writes the cursor at `acked` unless it is there already: one write at a time. A write the
+     * disk refuses is reported once, then tried again with the next move; its recovery is reported too.
+     */
+    const writeCursor = writing.withPermits(1)(
+      Effect.gen(function* () {
         const next = acked
-        if (next.ackSeq === cursor.ackSeq && next.offset === cursor.offset) continue
+        if (next === persisted) return
         // The cursor only saves work: without it a restart resends, and the server ignores repeats.
-        yield* UploadCursor.write(options.cursorFile, next).pipe(Effect.catchAll((error) => Effect.sync(() => report(error.message))))
-        cursor = next
-      }
-    })
+        const written = yield* UploadCursor.write(options.cursorFile, { server: options.baseUrl, ackSeq: next }).pipe(Effect.either)
+        if (written._tag === "Left") {
+          if (!failing) report(`${written.left.message}; the upload goes on, and a restarted upload would send again from seq ${persisted}`)
+          failing = true
+          return
+        }
+        if (failing) report(`steplog: the upload cursor of run ${options.runId} is written again (seq ${next})`)
+        failing = false
+        persisted = next
+      })
+    )
+
+    /** Writes the cursor whenever `acknowledged` moved, the latest each time, while the POSTs go on. */
+    const persist = Effect.forever(moved.await.pipe(Effect.zipRight(moved.close), Effect.zipRight(writeCursor)))
 
     /**
      * Delivers `body`, cut again first if the ackSeq moved past its start since it was prepared;
@@ -263,16 +312,16 @@ export const make = (options: {
     const deliver = (prepared: Body | null): Effect.Effect<void, UploadStopped> =>
       Effect.gen(function* () {
         let body = prepared
-        if (body !== null && body.from < acked.ackSeq) {
+        if (body !== null && body.from < acked) {
           release(body)
           body = yield* prepare(body.records)
         }
         if (body === null) return
         const records = body.records
         const delivering = body
-        const sentAt = acked.ackSeq
+        const sentAt = serverAck
         yield* send(body).pipe(
-          Effect.map((ackSeq) => acknowledge(ackSeq, sentAt)),
+          Effect.flatMap((ackSeq) => acknowledge(ackSeq, sentAt, records)),
           Effect.catchTags({
             BatchTooLarge: (refusal) => {
               const rows = totalRows(records)
@@ -295,15 +344,12 @@ export const make = (options: {
     const loop = Effect.gen(function* () {
       yield* Effect.fork(persist)
       yield* Stream.fromQueue(options.input, { maxChunkSize: 1 }).pipe(
-        Stream.mapEffect((batch) => {
-          for (const mark of batch.marks) marks.push(mark)
-          return prepare(batch.records)
-        }),
-        Stream.mapEffect(deliver, { concurrency: IN_FLIGHT }),
+        Stream.mapEffect((batch) => setBusy(1).pipe(Effect.zipRight(lose(batch.lost)), Effect.zipRight(prepare(batch.records)))),
+        Stream.mapEffect((body) => deliver(body).pipe(Effect.ensuring(setBusy(-1))), { concurrency: IN_FLIGHT }),
         Stream.runDrain
       )
       return yield* Effect.never
     }) as Effect.Effect<never, UploadStopped>
 
-    return { cursor: () => cursor, loop }
+    return { acknowledged, ready, loop, saveCursor: writeCursor }
   })

@@ -14,7 +14,8 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { JournalUnreadable } from "../journal/JournalError.js"
-import { checkHeader, readEntries, type Damage, type JournalEntry } from "../journal/JournalReader.js"
+import { checkFile, walk, type Damage, type FrameEntry } from "../journal/JournalReader.js"
+import { historyRows } from "../schemas/UploadRecords.js"
 import { Record } from "../schemas/Record.js"
 import { jsonLine } from "./internal/jsonLine.js"
 
@@ -70,9 +71,10 @@ const locate = (target: string): Either.Either<string, JournalUnreadable> => {
   )
 }
 
-const readBytes = (file: string): Either.Either<Buffer, JournalUnreadable> => {
+/** The file's size: where its journal ends, for the walk over it. */
+const sizeOf = (file: string): Either.Either<number, JournalUnreadable> => {
   try {
-    return Either.right(fs.readFileSync(file))
+    return Either.right(fs.statSync(file).size)
   } catch (cause) {
     return Either.left(unreadable(file, cause))
   }
@@ -101,10 +103,10 @@ const lastOf = <A>(n: number) => {
 const inspectJournal = (options: { readonly target: string; readonly kind: Option.Option<Kind>; readonly tail: Option.Option<number> }) =>
   Effect.gen(function* () {
     const file = yield* locate(options.target)
-    const bytes = yield* readBytes(file)
-    const tornHeader = yield* checkHeader(file, bytes)
-    const entries: Iterable<JournalEntry> =
-      tornHeader === null ? readEntries(bytes) : [{ _tag: "Damage", damage: tornHeader }]
+    const size = yield* sizeOf(file)
+    const tornHeader = yield* checkFile(file)
+    // The walk the upload reads with, a chunk at a time: a journal of any size in bounded memory.
+    const entries: Iterable<FrameEntry> = tornHeader === null ? walk(file).to(size, true) : [{ _tag: "Damage", damage: tornHeader }]
     const wanted = (record: Record) => Option.isNone(options.kind) || options.kind.value === record.kind
     const kept = Option.map(options.tail, (n) => lastOf<Record>(n))
 
@@ -120,7 +122,7 @@ const inspectJournal = (options: { readonly target: string; readonly kind: Optio
       }
       frames++
       const lines: Array<string> = []
-      for (const record of entry.records) {
+      for (const record of entry.records.flatMap((r) => (r.kind === "historyBlock" ? historyRows(r) : [r]))) {
         records++
         byKind.set(record.kind, (byKind.get(record.kind) ?? 0) + 1)
         if (!wanted(record)) continue

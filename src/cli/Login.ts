@@ -11,7 +11,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import { storeKey } from "../runtime/Credentials.js"
+import { storeKey } from "../actors/Credentials.js"
 import { request, serverUrl } from "./internal/ServerRequest.js"
 import { baseUrl } from "./Runs.js"
 

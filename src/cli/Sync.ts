@@ -13,19 +13,20 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
-import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Auth from "../actors/Auth.js"
 import * as RunDir from "../runtime/RunDir.js"
 import * as RunUpload from "../runtime/RunUpload.js"
 import { baseUrl } from "./Runs.js"
-import { progressBar } from "../runtime/internal/progressBar.js"
+import { progressBar } from "../runtime/ProgressBar.js"
 import { serverUrl } from "./internal/ServerRequest.js"
 
 /** Some runs could not be synced (each was reported on stderr). */
@@ -59,41 +60,27 @@ const stallTimeout = Options.integer("stall-timeout").pipe(
   Options.withDefault(60)
 )
 
-/** Draws the bar on a terminal's stderr, from a second after the start until interrupted. */
+/** Draws the bar on a terminal's stderr as the upload moves, from a second after the start until interrupted. */
 const showProgress = (upload: RunUpload.RunUpload) =>
   Effect.gen(function* () {
     if (!process.stderr.isTTY) return
     yield* Effect.sleep("1 second")
     const label = `${upload.project}/${upload.runId}`
     yield* Effect.ensuring(
-      Effect.forever(
-        Effect.sync(() => {
-          const { acknowledged, total } = upload.progress()
-          process.stderr.write(`\r${label} ${progressBar(acknowledged, total)}`)
-        }).pipe(Effect.zipRight(Effect.sleep("200 millis")))
+      upload.progress.pipe(
+        Stream.runForEach(({ acknowledged, total }) => Effect.sync(() => process.stderr.write(`\r${label} ${progressBar(acknowledged, total)}`)))
       ),
       Effect.sync(() => process.stderr.write("\r\x1b[2K"))
     )
   })
 
-/** Fails when the acknowledged count has not moved for `after`. */
+/** Fails when the acknowledged count has not moved for `after` (a timer on Effect's Clock, reset by each acknowledgement). */
 const watchdog = (upload: RunUpload.RunUpload, after: Duration.Duration, baseUrl: string) =>
-  Effect.gen(function* () {
-    let seen = upload.progress().acknowledged
-    let since = yield* Clock.currentTimeMillis
-    for (;;) {
-      yield* Effect.sleep("250 millis")
-      const acked = upload.progress().acknowledged
-      const now = yield* Clock.currentTimeMillis
-      if (acked !== seen) {
-        seen = acked
-        since = now
-      } else if (now - since >= Duration.toMillis(after)) {
-        const { acknowledged, total } = upload.progress()
-        return yield* Effect.fail(`the server at ${baseUrl} acknowledged nothing for ${Duration.format(after)} (${acknowledged} of ${total} records are on it)`)
-      }
-    }
-  })
+  upload.progress.pipe(
+    Stream.changesWith((a, b) => a.acknowledged === b.acknowledged),
+    Stream.timeoutFail(() => `the server at ${baseUrl} acknowledged nothing for ${Duration.format(after)}`, after),
+    Stream.runDrain
+  )
 
 type Outcome = { readonly _tag: "synced" } | { readonly _tag: "skipped" } | { readonly _tag: "failed" }
 
@@ -107,7 +94,8 @@ const syncOne = (runDir: string, server: string, stall: Duration.Duration): Effe
   const warnings: Array<string> = []
   return Effect.gen(function* () {
     const size = yield* Effect.try({ try: () => fs.statSync(path.join(runDir, "journal.slog")).size, catch: (e) => (e as Error).message })
-    const upload = yield* RunUpload.open({ dir: runDir, baseUrl: server, flushed: size, report: (line) => warnings.push(line) }).pipe(
+    const flushed = yield* SubscriptionRef.make({ offset: size, final: true })
+    const upload = yield* RunUpload.open({ dir: runDir, baseUrl: server, flushed, report: (line) => warnings.push(line) }).pipe(
       Effect.mapError((error) => error.detail)
     )
     const done = yield* upload.awaitUploaded.pipe(
@@ -117,7 +105,8 @@ const syncOne = (runDir: string, server: string, stall: Duration.Duration): Effe
     )
     const crashed = yield* upload.markCrashedIfAbandoned.pipe(Effect.mapError((error) => error.detail))
     const sent = Math.max(0, done.acknowledged - upload.startAckSeq)
-    const note = [sent === 0 ? "all were already on the server" : null, crashed ? "marked crashed (no exit record, its process is gone)" : null].filter((x) => x !== null)
+    const damage = (yield* upload.damage).map((d) => `skipped damage at byte ${d.offset} of its journal (${d.bytes} bytes, ${d.kind}): its records are lost`)
+    const note = [sent === 0 ? "all were already on the server" : null, crashed ? "marked crashed (no exit record, its process is gone)" : null, ...damage].filter((x) => x !== null)
     yield* Console.log(`synced ${upload.project}/${upload.runId} (${upload.name}): ${sent} record${sent === 1 ? "" : "s"}${note.length > 0 ? `; ${note.join("; ")}` : ""}`)
     return { _tag: "synced" } as const
   }).pipe(

@@ -116,6 +116,78 @@ export function* readFrames(bytes: Uint8Array, from: number = HEADER_SIZE, cut =
   }
 }
 
+/** Bytes read from a journal at a time by a walk, grown while one frame is larger. */
+const READ_CHUNK = 8 * 1024 * 1024
+
+/** An incremental read of one journal file, which may still be being written: each frame once. */
+export interface JournalWalk {
+  /** Where the next frame starts (bytes). */
+  readonly position: () => number
+  /**
+   * The whole frames from `position` up to `limit` (bytes), and the damage among them, each once
+   * and with offsets in the file; a frame counts as read when it is yielded. A frame that `limit`
+   * (or the file's end) cuts is not written yet: the walk stops before it, to read it on a later
+   * call; unless `final` says the journal ends at `limit`, when it is reported once as a torn tail.
+   * Throws on I/O errors.
+   */
+  readonly to: (limit: number, final: boolean) => Generator<FrameEntry>
+}
+
+/**
+ * The one walk over a journal's frames that its readers share (the upload's Tailer, `steplog
+ * inspect`): a chunk of READ_CHUNK at a time, so memory stays bounded whatever the journal's size,
+ * and `readFrames` on each chunk. Each chunk is a buffer of its own: a block's columns are views
+ * of it, and a Tailer holds blocks until they are sent.
+ */
+export const walk = (path: string, from: number = HEADER_SIZE): JournalWalk => {
+  let position = from
+  let chunk = READ_CHUNK
+  function* to(limit: number, final: boolean): Generator<FrameEntry> {
+    while (position < limit) {
+      const end = Math.min(limit, position + chunk)
+      const read = readRange(path, position, end)
+      const base = position
+      const cut = read.end < limit
+      let progressed = false
+      for (const entry of readFrames(read.bytes, 0, cut)) {
+        if (entry._tag === "Frame") {
+          position = base + entry.end
+          progressed = true
+          yield { ...entry, offset: base + entry.offset, end: base + entry.end }
+          continue
+        }
+        const damage = { ...entry.damage, offset: base + entry.damage.offset }
+        if (damage.kind === "torn-tail") {
+          if (!final || cut) break
+          position = limit
+          yield { _tag: "Damage", damage }
+          return
+        }
+        yield { _tag: "Damage", damage }
+        if (damage.kind === "corrupt-frame") {
+          position = damage.offset + damage.bytes
+          progressed = true
+        }
+      }
+      if (progressed) chunk = READ_CHUNK
+      // One frame (or a damaged stretch) larger than the chunk: a larger one.
+      else if (cut && read.end === end) chunk *= 2
+      else return
+    }
+  }
+  return { position: () => position, to }
+}
+
+/** Reads the header of the journal at `path`: whether it is one this steplog reads, and a header a crash cut short. */
+export const checkFile = (path: string): Either.Either<Damage | null, JournalUnreadable> => {
+  try {
+    return checkHeader(path, readRange(path, 0, HEADER_SIZE).bytes)
+  } catch (cause) {
+    const missing = (cause as NodeJS.ErrnoException).code === "ENOENT"
+    return Either.left(new JournalUnreadable({ path, reason: missing ? "missing" : "io", detail: missing ? "no such file" : String(cause) }))
+  }
+}
+
 /** Checks the header; returns the damage of a header cut short by a crash, if that is all there is. */
 export const checkHeader = (path: string, bytes: Uint8Array): Either.Either<Damage | null, JournalUnreadable> => {
   const present = bytes.subarray(0, HEADER_SIZE)

@@ -1,18 +1,21 @@
 /**
- * Uploading one run directory to a server: PUTs the run's metadata (from its latest `run` record)
- * once, then wires a Tailer and an Uploader through a bounded queue, resuming from
- * `upload.cursor`. Two callers use it: `steplog sync`, which tells it the whole file is flushed
- * (`flushedTo(file size)`) and waits until everything is acknowledged; and the service process,
- * which calls `flushedTo` as the training process reports offsets, so nothing here assumes the
- * journal is final.
+ * Uploading one run directory to a server: a Tailer reads the journal, each frame once, and hands
+ * its records to an Uploader through a bounded queue, resuming from `upload.cursor` (the seq the
+ * server acknowledged, for this server); the run's metadata (its latest `run` record) is PUT once
+ * the Tailer has read it. Two callers: `steplog sync`, which says the journal is whole
+ * (`flushed` with `final`) and waits until everything is acknowledged; and the service process,
+ * which passes on the offsets the training process reports as it flushes, and `final` once the run
+ * has ended or its process is gone.
  *
- * "Fully uploaded" (as of the offset flushed so far) means: every whole frame before that offset
- * has been read, and the server's ackSeq is the last seq those frames hold plus one. A run whose
- * journal has no `exit` record at the end and whose writer is gone is marked `crashed` (a second
- * PUT) once it is fully uploaded: `markCrashedIfAbandoned`.
+ * Nothing polls. `progress` is a stream of how far the upload is, fed by the Tailer's state and
+ * the Uploader's acknowledged seq (both SubscriptionRefs); `awaitUploaded` waits on it. "Fully
+ * uploaded" (as of the offset flushed so far) means: every whole frame before it has been read,
+ * and every seq up to the last one read is acknowledged (held by the server, or lost to damage in
+ * the journal, which `damage` lists). A run whose journal has no `exit` record at the end and whose
+ * writer is gone is marked `crashed` (a second PUT) once it is fully uploaded: `markCrashedIfAbandoned`.
  *
- * Everything it starts lives in the caller's Scope; closing it stops the actors. The cursor is on
- * disk after each acknowledged batch, so closing early loses nothing but time.
+ * Everything it starts lives in the caller's Scope; closing it stops the actors and writes the
+ * cursor at the last acknowledgement, so closing early loses nothing but time.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as Clock from "effect/Clock"
@@ -26,6 +29,8 @@ import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as path from "node:path"
 import * as ApiClient from "../actors/ApiClient.js"
 import { Auth, loginHint } from "../actors/Auth.js"
@@ -40,14 +45,12 @@ import {
   type RetryOptions,
   type UploadFailure
 } from "../actors/UploadPolicy.js"
-import { checkHeader, readRange } from "../journal/JournalReader.js"
-import { HEADER_SIZE } from "../journal/internal/frame.js"
+import { checkFile, type Damage } from "../journal/JournalReader.js"
+import * as UploadCursor from "../journal/UploadCursor.js"
 import { RunId, type RunRecord } from "../schemas/Record.js"
 import type { UploadStopped } from "../schemas/UploadStopped.js"
 import { ProjectName, type RunMetadata } from "../schemas/Wire.js"
-import * as JournalScan from "./internal/journalScan.js"
 import * as RunDir from "./RunDir.js"
-import * as UploadCursor from "./UploadCursor.js"
 
 /** Batches between the Tailer and the Uploader. */
 // Four batches of at most 1 MiB each: enough for the Tailer to read the next batches while POSTs
@@ -55,9 +58,6 @@ import * as UploadCursor from "./UploadCursor.js"
 // four, and in the Uploader two POSTs in flight and one packed); past that the Tailer waits and
 // the records wait in the journal.
 export const QUEUE_CAPACITY = 4
-
-/** How often `awaitUploaded` looks at the Uploader's cursor (it has no acknowledgement callback). */
-const POLL_INTERVAL = Duration.millis(50)
 
 /** Uploading a run could not start, or its metadata could not be sent. */
 export class RunUploadFailed extends Data.TaggedError("RunUploadFailed")<{
@@ -72,10 +72,24 @@ export class RunUploadFailed extends Data.TaggedError("RunUploadFailed")<{
   }
 }
 
-/** How far an upload is, in records (seq units): acknowledged by the server / held in the journal. */
+/** How far a journal is flushed (bytes of whole frames), and whether it ends there. */
+export interface Flushed {
+  readonly offset: number
+  readonly final: boolean
+}
+
+/** A journal that grows by `offset`, then ends (`final`): each update only ever moves it on. */
+export const flushedTo = (flushed: SubscriptionRef.SubscriptionRef<Flushed>, offset: number, final = false): Effect.Effect<void> =>
+  SubscriptionRef.update(flushed, (known) => ({ offset: Math.max(known.offset, offset), final: known.final || final }))
+
+/** How far an upload is, in records (seq units). */
 export interface Progress {
+  /** Every seq below it is held by the server (or lost to damage in the journal). */
   readonly acknowledged: number
+  /** Records in the journal as read so far (the highest seq read, plus one). */
   readonly total: number
+  /** Whether every record flushed so far is acknowledged (and, once the journal is whole, every record). */
+  readonly uploaded: boolean
 }
 
 /** One run directory being uploaded. */
@@ -86,18 +100,12 @@ export interface RunUpload {
   readonly name: string
   /** The server's ackSeq when this upload started (from the cursor): what earlier uploads sent. */
   readonly startAckSeq: number
-  /** The training process has flushed the journal up to `offset` (bytes); smaller values are ignored. */
-  readonly flushedTo: (offset: number) => void
-  /** Records acknowledged and records in the journal (as read so far: call `refresh` first for news). */
-  readonly progress: () => Progress
-  /** Reads the journal up to the flushed offset, so that `progress` and `isUploaded` are current. */
-  readonly refresh: Effect.Effect<void>
-  /** Whether every record flushed so far is acknowledged. */
-  readonly isUploaded: Effect.Effect<boolean>
-  /** Why the upload stopped for good, if it did. */
-  readonly stopped: () => Option.Option<UploadStopped>
+  /** How far the upload is now, then each time that changes. */
+  readonly progress: Stream.Stream<Progress>
   /** Waits until every record flushed so far is acknowledged; fails if the upload stops. */
   readonly awaitUploaded: Effect.Effect<Progress, UploadStopped>
+  /** The damage met in the journal so far, in the order met (its records are lost). */
+  readonly damage: Effect.Effect<ReadonlyArray<Damage>>
   /**
    * For a run without an `exit` record whose writer is gone: PUTs its metadata with
    * `crashed: true`. Call it once the run is fully uploaded. True when it marked the run.
@@ -110,8 +118,11 @@ export interface RunUploadOptions {
   /** The run directory. */
   readonly dir: string
   readonly baseUrl: string
-  /** The journal offset already known to be flushed; `steplog sync` passes the file size. */
-  readonly flushed?: number
+  /**
+   * How far the journal is flushed, as the caller learns it: the training process's reports, or
+   * (`steplog sync`) the file's size, final. The upload reads up to it, and follows it.
+   */
+  readonly flushed: SubscriptionRef.SubscriptionRef<Flushed>
   readonly retry?: RetryOptions
   /** Where warnings go (damage skipped, cursor not written, actor restarts). */
   readonly report?: (message: string) => void
@@ -141,10 +152,11 @@ const metadataOf = (run: RunRecord, crashed: boolean): RunMetadata => ({
   ...(crashed ? { crashed: true } : {})
 })
 
+
 /**
- * Starts uploading the run in `options.dir`: reads its cursor and its journal up to `flushed`
- * (which must hold the run record), PUTs its metadata unless the cursor says every record is
- * acknowledged already, and starts the actors in the caller's scope.
+ * Starts uploading the run in `options.dir`: its Tailer from the cursor's seq, then, once the run
+ * record is read (at once, for a journal on disk; after the first flush, for a run just started),
+ * the metadata PUT and the Uploader, all in the caller's scope.
  */
 export const open = (
   options: RunUploadOptions
@@ -157,24 +169,27 @@ export const open = (
       new RunUploadFailed({ dir, reason, detail, ...(retryAfter === undefined ? {} : { retryAfter }) })
     const baseUrl = options.baseUrl.replace(/\/+$/, "")
 
-    yield* Effect.try({
-      try: () => checkHeader(journal, readRange(journal, 0, HEADER_SIZE).bytes),
-      catch: (cause) => fail("unreadable", `cannot read ${journal}: ${(cause as Error).message}`)
-    }).pipe(Effect.flatMap(Either.match({ onLeft: (e) => Effect.fail(fail("unreadable", e.message)), onRight: () => Effect.void })))
+    yield* Either.match(checkFile(journal), { onLeft: (e) => Effect.fail(fail("unreadable", e.message)), onRight: () => Effect.void })
 
-    let flushed = options.flushed ?? 0
-    const scan = JournalScan.make(journal)
-    const refresh = Effect.sync(() => {
-      try {
-        scan.scanTo(flushed)
-      } catch (cause) {
-        // The Tailer meets the same error and reports it through its supervisor.
-        report(`steplog: reading ${journal} failed: ${(cause as Error).message}`)
-      }
-    })
-    yield* refresh
-    const run = scan.runRecord()
-    if (run === null) return yield* fail("no-run-record", "its journal holds no run record (yet)")
+    const cursorFile = UploadCursor.cursorPath(dir)
+    const from = yield* UploadCursor.read(cursorFile, baseUrl)
+    const queue = yield* Effect.acquireRelease(Queue.bounded<Tailer.Batch>(QUEUE_CAPACITY), Queue.shutdown)
+    // Ready once the Uploader runs and has room: until then the Tailer gathers.
+    const ready = yield* SubscriptionRef.make(false)
+    const whenIdle = ready.changes.pipe(Stream.filter((idle) => idle), Stream.runHead, Effect.asVoid)
+    const tailer = yield* Tailer.make({ journal, from: from.ackSeq, output: queue, whenIdle, report })
+    yield* supervise("steplog tailer", tailer.loop, { report })
+    const { flushed } = options
+    yield* flushed.changes.pipe(Stream.runForEach(({ offset, final }) => Effect.sync(() => tailer.flushedTo(offset, final))), Effect.forkScoped)
+
+    // The run record: in the first frame, once it is flushed; none in a whole journal is an error.
+    const read = yield* tailer.state.changes.pipe(
+      Stream.filter((state) => state.run !== null || state.complete),
+      Stream.runHead,
+      Effect.map(Option.getOrThrow)
+    )
+    const run = read.run
+    if (run === null) return yield* fail("no-run-record", "its journal holds no run record")
     const project = run.project
     const runId = run.runId
 
@@ -217,39 +232,32 @@ export const open = (
           Effect.mapError(metadataFailure)
         )
       }).pipe(Effect.retry(metadataRetry))
+    yield* putMetadata(false)
 
-    const cursorFile = UploadCursor.cursorPath(dir)
-    const from = yield* UploadCursor.read(cursorFile)
-    // A cursor at the end of what is flushed: an earlier upload sent it all, so nothing is sent now.
-    if (from.ackSeq <= scan.lastSeq()) yield* putMetadata(false)
-
-    const queue = yield* Effect.acquireRelease(Queue.bounded<Tailer.Batch>(QUEUE_CAPACITY), Queue.shutdown)
-    const tailer = yield* Tailer.make({ journal, from, output: queue, report })
-    const uploader = yield* Uploader.make({ baseUrl, project, runId, input: queue, from, cursorFile, report, ...(options.retry === undefined ? {} : { retry: options.retry }) })
-    let stoppedWith: UploadStopped | undefined
-
-    yield* supervise("steplog tailer", tailer.loop, { report })
+    const stopped = yield* SubscriptionRef.make(Option.none<UploadStopped>())
+    const uploader = yield* Uploader.make({ baseUrl, project, runId, input: queue, from, cursorFile, ready, report, ...(options.retry === undefined ? {} : { retry: options.retry }) })
     // A stop is final (the data stays on disk for a later sync), so it is kept, not restarted; a
-    // defect is restarted by the supervisor, the Uploader's cursor carrying on in its closure.
+    // defect is restarted by the supervisor, the Uploader carrying on from its own state.
     yield* supervise(
       "steplog uploader",
-      uploader.loop.pipe(Effect.catchAll((stopped) => Effect.sync(() => (stoppedWith = stopped)).pipe(Effect.zipRight(Effect.never)))),
+      uploader.loop.pipe(Effect.catchAll((why) => SubscriptionRef.set(stopped, Option.some(why)).pipe(Effect.zipRight(Effect.never)))),
       { report }
     )
-    tailer.flushedTo(flushed)
+    // Closed once everything is acknowledged, the cursor must say so (or a next sync resends it).
+    yield* Effect.addFinalizer(() => uploader.saveCursor)
 
-    const progress = (): Progress => ({ acknowledged: uploader.cursor().ackSeq, total: scan.lastSeq() + 1 })
-    const isUploaded = refresh.pipe(Effect.map(() => uploader.cursor().ackSeq >= scan.lastSeq() + 1))
-    const stopped = () => Option.fromNullable(stoppedWith)
-
-    const awaitUploaded: Effect.Effect<Progress, UploadStopped> = Effect.gen(function* () {
-      for (;;) {
-        const why = stopped()
-        if (Option.isSome(why)) return yield* Effect.fail(why.value)
-        if (yield* isUploaded) return progress()
-        yield* Effect.sleep(POLL_INTERVAL)
-      }
-    })
+    const progress = Stream.zipLatestAll(tailer.state.changes, uploader.acknowledged.changes, flushed.changes).pipe(
+      Stream.map(([state, acknowledged, upTo]): Progress => ({
+        acknowledged,
+        total: state.lastSeq + 1,
+        uploaded: state.position >= upTo.offset && acknowledged >= state.lastSeq + 1
+      })),
+      Stream.changesWith((a, b) => a.acknowledged === b.acknowledged && a.total === b.total && a.uploaded === b.uploaded)
+    )
+    const awaitUploaded: Effect.Effect<Progress, UploadStopped> = Effect.raceFirst(
+      progress.pipe(Stream.filter((now) => now.uploaded), Stream.runHead, Effect.map(Option.getOrThrow)),
+      stopped.changes.pipe(Stream.filterMap((why) => why), Stream.runHead, Effect.flatMap((why) => Effect.fail(Option.getOrThrow(why))))
+    )
 
     return {
       dir,
@@ -257,19 +265,14 @@ export const open = (
       runId,
       name: run.name,
       startAckSeq: from.ackSeq,
-      flushedTo: (offset) => {
-        if (offset <= flushed) return
-        flushed = offset
-        tailer.flushedTo(offset)
-      },
       progress,
-      refresh,
-      isUploaded,
-      stopped,
       awaitUploaded,
-      markCrashedIfAbandoned: Effect.suspend(() => {
-        if (scan.ended() || RunDir.holder(dir) !== null) return Effect.succeed(false)
-        return putMetadata(true).pipe(Effect.as(true))
+      damage: Effect.map(SubscriptionRef.get(tailer.state), (state) => state.damage),
+      markCrashedIfAbandoned: Effect.gen(function* () {
+        const state = yield* SubscriptionRef.get(tailer.state)
+        if (state.ended || RunDir.holder(dir) !== null) return false
+        yield* putMetadata(true)
+        return true
       })
     }
   })

@@ -33,7 +33,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Ipc from "../schemas/Ipc.js"
 import * as CrashLoop from "./CrashLoop.js"
-import { progressBar } from "./internal/progressBar.js"
+import { progressBar } from "./ProgressBar.js"
 import type { UploadOutcome } from "./Run.js"
 
 /** The service process ended (it is restarted unless the link gives up). */

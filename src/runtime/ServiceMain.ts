@@ -4,12 +4,15 @@
  * uploads every run its parent opens, one RunUpload (RunUpload.ts) per run, reading the journal up
  * to the offsets the parent reports (`Flushed`); only offsets cross IPC, the data is read from disk.
  *
- * While the parent lives, a run is dropped once its `Finished` offset is acknowledged (`Progress`
- * with `done`). When the parent dies (IPC "disconnect", or its pid changing under a 1 s check as a
- * backup), every run is uploaded up to the journal's size on disk, a run without an `exit` record
- * is marked crashed (RunUpload does that), and the process exits by itself: when all is uploaded,
- * or at the upload deadline (`STEPLOG_UPLOAD_DEADLINE_MS`, default 10 minutes, counted from the
- * parent's death), leaving the rest for `steplog sync`. Nothing keeps it alive past that.
+ * Nothing here polls. A `Flushed` message goes straight to the run's upload (its Tailer wakes); its
+ * progress, a stream of acknowledgements, goes straight back as `Progress`; `Finished` says where
+ * the journal ends, and once all of it is acknowledged the run is reported `done` and dropped.
+ * When the parent dies (IPC "disconnect", or its pid changing, looked at every second as a backup:
+ * a process has no event for its parent's death that Node can hear), every run ends at the
+ * journal's size on disk, is uploaded to there, a run without an `exit` record is marked crashed
+ * (RunUpload does that), and the process exits by itself: when all is uploaded, or at the upload
+ * deadline (`STEPLOG_UPLOAD_DEADLINE_MS`, default 10 minutes, counted from the parent's death, on
+ * Effect's Clock), leaving the rest for `steplog sync`. Nothing keeps it alive past that.
  *
  * It has no stdio (a service holding its parent's pipes would keep them open); what it has to say
  * goes to the runs' `debug.log`, and what the parent must know goes over IPC.
@@ -24,6 +27,8 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Auth from "../actors/Auth.js"
@@ -34,19 +39,14 @@ import * as RunUpload from "./RunUpload.js"
 /** How long the service uploads after its parent died, in ms, unless STEPLOG_UPLOAD_DEADLINE_MS says. */
 export const DEFAULT_UPLOAD_DEADLINE_MS = 10 * 60 * 1000
 
-/** How often a run's progress is looked at (and, when it moved, reported to the parent). */
-const PROGRESS_INTERVAL = Duration.millis(200)
-
-/** Retries of opening a run: the server may be down, or the run record not flushed yet. */
+/** Retries of opening a run: the server may be down. */
 const openSchedule = Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("2 seconds")))
 
 /** One run as the service holds it. */
 interface OpenRunState {
   readonly message: Ipc.OpenRun
-  /** Highest offset the parent reported flushed. */
-  flushed: number
-  /** The offset where the journal ends, once known (`Finished`, or the file size after the parent died). */
-  final: number | null
+  /** How far the parent reported the journal flushed; final once it ended (`Finished`, or the file size after the parent died). */
+  readonly flushed: SubscriptionRef.SubscriptionRef<RunUpload.Flushed>
   fiber: Fiber.RuntimeFiber<void> | null
 }
 
@@ -119,45 +119,33 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
     if (process.ppid !== parentPid) Deferred.unsafeDone(parentGone, Effect.void)
   }).pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
 
+
   /** Uploads one run until its final offset is acknowledged; reports progress and a stop to the parent. */
   const uploadRun = (state: OpenRunState): Effect.Effect<void, never, HttpClient.HttpClient> => {
     const { runId, runDir, baseUrl, apiKey } = state.message
     const report = (line: string) => debug(runDir, line)
     return Effect.gen(function* () {
-      const upload = yield* Effect.suspend(() => RunUpload.open({ dir: runDir, baseUrl, flushed: state.flushed, report })).pipe(
+      const upload = yield* RunUpload.open({ dir: runDir, baseUrl, flushed: state.flushed, report }).pipe(
         Effect.tapError((error) => Effect.sync(() => report(`opening the upload: ${error.detail}`))),
-        Effect.retry({
-          schedule: openSchedule,
-          // Before the first flush the journal holds no run record yet; after the parent died it never will.
-          while: (error) => error.reason === "unreachable" || (error.reason === "no-run-record" && !orphaned)
-        }),
+        Effect.retry({ schedule: openSchedule, while: (error) => error.reason === "unreachable" }),
         Effect.provide(Auth.layer({ baseUrl, apiKey: apiKey ?? undefined }))
       )
-      let reported = { ackSeq: -1, records: -1 }
-      for (;;) {
-        const stopped = upload.stopped()
-        if (Option.isSome(stopped)) return yield* Effect.fail(stopped.value)
-        upload.flushedTo(state.flushed)
-        if (state.final !== null) upload.flushedTo(state.final)
-        const uploaded = yield* upload.isUploaded
-        const { acknowledged, total } = upload.progress()
-        if (state.final !== null && uploaded) {
-          if (orphaned) {
-            const crashed = yield* upload.markCrashedIfAbandoned.pipe(
-              Effect.catchAll((error) => Effect.sync(() => report(`marking the run crashed failed: ${error.detail}`)).pipe(Effect.as(false)))
-            )
-            if (crashed) report("marked the run crashed: no exit record, and its process is gone")
-          }
-          report(`uploaded: the server holds all ${total} records`)
-          send(new Ipc.Progress({ runId, ackSeq: acknowledged, records: total, done: true }))
-          return
-        }
-        if (acknowledged !== reported.ackSeq || total !== reported.records) {
-          reported = { ackSeq: acknowledged, records: total }
-          send(new Ipc.Progress({ runId, ackSeq: acknowledged, records: total, done: false }))
-        }
-        yield* Effect.sleep(PROGRESS_INTERVAL)
+      yield* upload.progress.pipe(
+        Stream.runForEach(({ acknowledged, total }) => Effect.sync(() => send(new Ipc.Progress({ runId, ackSeq: acknowledged, records: total, done: false })))),
+        Effect.forkScoped
+      )
+      // Until the journal's end is known, the upload follows it; then it is done once all is acknowledged.
+      yield* state.flushed.changes.pipe(Stream.filter(({ final }) => final), Stream.runHead)
+      const { acknowledged, total } = yield* upload.awaitUploaded
+      if (orphaned) {
+        const crashed = yield* upload.markCrashedIfAbandoned.pipe(
+          Effect.catchAll((error) => Effect.sync(() => report(`marking the run crashed failed: ${error.detail}`)).pipe(Effect.as(false)))
+        )
+        if (crashed) report("marked the run crashed: no exit record, and its process is gone")
       }
+      for (const damage of yield* upload.damage) report(`the journal had damage at byte ${damage.offset} (${damage.bytes} bytes, ${damage.kind}); its records are lost`)
+      report(`uploaded: the server holds all ${total} records`)
+      send(new Ipc.Progress({ runId, ackSeq: acknowledged, records: total, done: true }))
     }).pipe(
       Effect.scoped,
       Effect.catchAll((error) =>
@@ -175,21 +163,18 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
       const state = runs.get(message.runId)
       switch (message._tag) {
         case "OpenRun": {
-          if (state !== undefined) {
-            state.flushed = Math.max(state.flushed, message.flushed)
-            return
-          }
-          const fresh: OpenRunState = { message, flushed: message.flushed, final: null, fiber: null }
+          if (state !== undefined) return yield* RunUpload.flushedTo(state.flushed, message.flushed)
+          const fresh: OpenRunState = { message, flushed: yield* SubscriptionRef.make({ offset: message.flushed, final: false }), fiber: null }
           runs.set(message.runId, fresh)
           debug(message.runDir, `uploading run ${message.runId} to ${message.baseUrl}`)
           fresh.fiber = yield* Effect.forkDaemon(uploadRun(fresh))
           return
         }
         case "Flushed":
-          if (state !== undefined) state.flushed = Math.max(state.flushed, message.offset)
+          if (state !== undefined) yield* RunUpload.flushedTo(state.flushed, message.offset)
           return
         case "Finished":
-          if (state !== undefined) state.final = Math.max(state.final ?? 0, message.offset)
+          if (state !== undefined) yield* RunUpload.flushedTo(state.flushed, message.offset, true)
           return
       }
     })
@@ -205,9 +190,8 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
   const pending = [...runs.values()]
   for (const state of pending) {
     const size = fileSize(state.message.runDir)
-    state.flushed = Math.max(state.flushed, size)
-    state.final = Math.max(state.final ?? 0, size)
     debug(state.message.runDir, `the training process is gone; uploading what is on disk (${size} bytes)`)
+    yield* RunUpload.flushedTo(state.flushed, size, true)
   }
   const deadline = deadlineMs(process.env)
   const all = Effect.forEach(pending, (state) => (state.fiber === null ? Effect.void : Fiber.join(state.fiber)), { discard: true })
@@ -221,9 +205,6 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
 
 /** Runs the service and exits the process when it is done (called by ServiceEntry.cts). */
 export const start = (early: EarlyChannel): void => {
-  // A hard stop beyond the deadline, in case anything hangs on the way out.
-  const backstop = () => setTimeout(() => process.exit(0), deadlineMs(process.env) + 30_000)
-  process.once("disconnect", backstop)
   Effect.runPromise(main(early).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))).then(
     () => process.exit(0),
     () => process.exit(70)

@@ -70,6 +70,27 @@ describe("Buffer", () => {
       expect(scan.damage).toEqual([])
     }))
 
+  it.scoped("flushes at the next multiple of the interval on the clock, so a record offered late in one waits only for its end", () =>
+    Effect.gen(function* () {
+      const journal = yield* openJournal
+      const { buffer } = yield* startBuffer(journal, { capacity: 64, batchSize: 32 })
+      yield* TestClock.adjust(`${FLUSH_MS + 70} millis`)
+      const [first, second] = histories(0, 2)
+      expect(buffer.offer(first!)).toBe(true)
+      yield* settle()
+      yield* TestClock.adjust("29 millis")
+      expect(read(journal).records).toEqual([])
+      yield* TestClock.adjust("1 millis")
+      expect(read(journal).records).toEqual([first])
+      // The next record, offered at once, waits for the next multiple: a whole interval.
+      expect(buffer.offer(second!)).toBe(true)
+      yield* settle()
+      yield* TestClock.adjust(`${FLUSH_MS - 1} millis`)
+      expect(read(journal).records).toEqual([first])
+      yield* TestClock.adjust("1 millis")
+      expect(read(journal).records).toEqual([first, second])
+    }))
+
   it.scoped("hands on a full batch as soon as batchSize records wait, without waiting for the interval", () =>
     Effect.gen(function* () {
       const journal = yield* openJournal

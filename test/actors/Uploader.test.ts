@@ -16,6 +16,7 @@ import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as TestClock from "effect/TestClock"
 import { Unpackr } from "msgpackr"
 import * as fs from "node:fs"
@@ -25,8 +26,8 @@ import { describe } from "vitest"
 import * as Auth from "../../src/actors/Auth.js"
 import * as Tailer from "../../src/actors/Tailer.js"
 import * as Uploader from "../../src/actors/Uploader.js"
-import { credentialsPath } from "../../src/runtime/Credentials.js"
-import * as UploadCursor from "../../src/runtime/UploadCursor.js"
+import { credentialsPath } from "../../src/actors/Credentials.js"
+import * as UploadCursor from "../../src/journal/UploadCursor.js"
 import type { HistoryRecord, Record, UploadRecord } from "../../src/schemas/Record.js"
 import { historyRows } from "../../src/schemas/UploadRecords.js"
 import { histories, openJournal, settle } from "../support/actors.js"
@@ -136,7 +137,7 @@ const startUploader = (options: {
       project: "proj",
       runId: "run1",
       input: options.input,
-      from: options.from ?? UploadCursor.start,
+      from: options.from ?? UploadCursor.start(baseUrl),
       cursorFile: UploadCursor.cursorPath(options.runDir),
       report: (message) => reports.push(message)
     }).pipe(Effect.provideService(HttpClient.HttpClient, options.server.client), Effect.provideService(Auth.Auth, auth))
@@ -145,12 +146,19 @@ const startUploader = (options: {
     return { uploader, fiber, reports }
   })
 
-/** A batch of `records` read from frames marked as given. */
-const batchOf = (records: ReadonlyArray<Record>, marks: ReadonlyArray<Tailer.Mark>): Tailer.Batch => ({ records, bytes: records.length * 40, marks })
+/** A batch of `records`, and the seqs the journal lost before them. */
+const batchOf = (records: ReadonlyArray<UploadRecord>, lost: ReadonlyArray<Tailer.SeqSpan> = []): Tailer.Batch => ({ records, bytes: records.length * 40, lost })
+
+/** What the Uploader has acknowledged now. */
+const ackedOf = (uploader: Uploader.Uploader): number => Effect.runSync(SubscriptionRef.get(uploader.acknowledged))
 
 const seqsOf = (received: ReadonlyArray<Received>) => received.map((got) => got.records.map((record) => record.seq))
 
-const readCursor = (runDir: string) => Effect.runSync(UploadCursor.read(UploadCursor.cursorPath(runDir)))
+const readCursor = (runDir: string) => Effect.runSync(UploadCursor.read(UploadCursor.cursorPath(runDir), BASE_URL))
+
+/** Waits (driving the actors) until the cursor file says `ackSeq`: it is written off the request path, after the acknowledgement. */
+const cursorReads = (server: Server, runDir: string, ackSeq: number) =>
+  Effect.zipRight(drive(server, () => readCursor(runDir).ackSeq === ackSeq), Effect.sync(() => expect(readCursor(runDir)).toEqual({ server: BASE_URL, ackSeq })))
 
 /**
  * Runs the actors until `done` holds. gzip runs on libuv's thread pool, so between checks the
@@ -198,14 +206,14 @@ describe("Uploader", () => {
       const { uploader } = yield* startUploader({ server, input, runDir })
       const records = histories(0, 5)
 
-      yield* deliver(server, input, batchOf(records, [{ offset: 8, seq: 0 }, { offset: 120, seq: 5 }]), () => uploader.cursor().ackSeq === 5)
+      yield* deliver(server, input, batchOf(records), () => ackedOf(uploader) === 5)
       expect(server.received).toHaveLength(1)
       const [got] = server.received
       expect(got!.url).toBe(`${BASE_URL}/api/v1/projects/proj/runs/run1/records`)
       expect(got!.authorization).toBe("Bearer key-1")
       expect(got!.encoding).toBe("identity")
       expect(got!.records).toEqual(records)
-      expect(readCursor(runDir)).toEqual({ offset: 120, ackSeq: 5 })
+      yield* cursorReads(server, runDir, 5)
     }))
 
   it.scoped("gzips the bodies it sends to a server on another machine", () =>
@@ -215,7 +223,7 @@ describe("Uploader", () => {
       const input = yield* Queue.bounded<Tailer.Batch>(2)
       const { uploader } = yield* startUploader({ server, input, runDir, baseUrl: "https://steplog.example.com" })
       const records = histories(0, 3)
-      yield* deliver(server, input, batchOf(records, [{ offset: 8, seq: 0 }, { offset: 90, seq: 3 }]), () => uploader.cursor().ackSeq === 3)
+      yield* deliver(server, input, batchOf(records), () => ackedOf(uploader) === 3)
       expect(server.received.map((got) => [got.encoding, got.records])).toEqual([["gzip", records]])
     }))
 
@@ -235,9 +243,9 @@ describe("Uploader", () => {
       const input = yield* Queue.bounded<Tailer.Batch>(2)
       const { uploader } = yield* startUploader({ server, input, runDir })
 
-      yield* deliver(server, input, batchOf(histories(0, 3), [{ offset: 8, seq: 0 }, { offset: 90, seq: 3 }]), () => uploader.cursor().ackSeq === 3)
+      yield* deliver(server, input, batchOf(histories(0, 3)), () => ackedOf(uploader) === 3)
       expect(server.received.map((got) => got.at)).toEqual([0, 250, 750, 1750])
-      expect(readCursor(runDir)).toEqual({ offset: 90, ackSeq: 3 })
+      yield* cursorReads(server, runDir, 3)
     }))
 
   it.scoped("waits as long as Retry-After says, in seconds or as an HTTP-date, instead of the computed delay", () =>
@@ -251,7 +259,7 @@ describe("Uploader", () => {
       const input = yield* Queue.bounded<Tailer.Batch>(2)
       const { uploader } = yield* startUploader({ server, input, runDir })
 
-      yield* deliver(server, input, batchOf(histories(0, 2), [{ offset: 8, seq: 0 }]), () => uploader.cursor().ackSeq === 2)
+      yield* deliver(server, input, batchOf(histories(0, 2)), () => ackedOf(uploader) === 2)
       // 2 s asked, not 250 ms; then 45 s asked, past the 30 s cap and instead of 500 ms
       expect(server.received.map((got) => got.at)).toEqual([0, 2_000, 47_000])
     }))
@@ -261,9 +269,9 @@ describe("Uploader", () => {
       const runDir = makeRunDir()
       const server = scriptedServer(() => ({ status, body: { error: "refused", detail: "no such thing" } }))
       const input = yield* Queue.bounded<Tailer.Batch>(2)
-      const { fiber } = yield* startUploader({ server, input, runDir, from: { offset: 50, ackSeq: 2 } })
+      const { fiber } = yield* startUploader({ server, input, runDir, from: { server: BASE_URL, ackSeq: 2 } })
 
-      yield* input.offer(batchOf(histories(2, 3), [{ offset: 50, seq: 2 }]))
+      yield* input.offer(batchOf(histories(2, 3)))
       yield* settle()
       yield* TestClock.adjust("10 minutes")
       const result = yield* Fiber.join(fiber)
@@ -285,7 +293,7 @@ describe("Uploader", () => {
       const input = yield* Queue.bounded<Tailer.Batch>(2)
       const { fiber } = yield* startUploader({ server, input, runDir })
 
-      yield* input.offer(batchOf(histories(0, 2), [{ offset: 8, seq: 0 }]))
+      yield* input.offer(batchOf(histories(0, 2)))
       yield* drive(server, () => server.received.length === 3)
       const result = yield* Fiber.join(fiber)
       expect(server.received.map((got) => got.at)).toEqual([0, 250, 750])
@@ -306,7 +314,7 @@ describe("Uploader", () => {
       const input = yield* Queue.bounded<Tailer.Batch>(2)
       const { fiber } = yield* startUploader({ server, input, runDir })
 
-      yield* input.offer(batchOf(histories(0, 4), [{ offset: 8, seq: 0 }]))
+      yield* input.offer(batchOf(histories(0, 4)))
       yield* drive(server, () => server.received.length === 3)
       const result = yield* Fiber.join(fiber)
       expect(seqsOf(server.received)).toEqual([[0, 1, 2, 3], [0, 1], [2, 3]])
@@ -321,7 +329,7 @@ describe("Uploader", () => {
       const input = yield* Queue.bounded<Tailer.Batch>(2)
       const { uploader } = yield* startUploader({ server, input, runDir })
 
-      yield* deliver(server, input, batchOf(histories(0, 8), [{ offset: 8, seq: 0 }, { offset: 400, seq: 8 }]), () => uploader.cursor().ackSeq === 8)
+      yield* deliver(server, input, batchOf(histories(0, 8)), () => ackedOf(uploader) === 8)
       expect(seqsOf(server.received)).toEqual([
         [0, 1, 2, 3, 4, 5, 6, 7],
         [0, 1, 2, 3],
@@ -331,7 +339,7 @@ describe("Uploader", () => {
         [4, 5],
         [6, 7]
       ])
-      expect(readCursor(runDir)).toEqual({ offset: 400, ackSeq: 8 })
+      yield* cursorReads(server, runDir, 8)
     }))
 
   it.scoped("sends a history block from the acknowledged seq on, and a refused one again in halves by rows", () =>
@@ -340,14 +348,14 @@ describe("Uploader", () => {
       const server = scriptedServer((got) => (got.records.length > 4 ? { status: 413 } : undefined))
       for (let seq = 0; seq < 3; seq++) server.held.add(seq)
       const input = yield* Queue.bounded<Tailer.Batch>(2)
-      const { uploader } = yield* startUploader({ server, input, runDir, from: { offset: 8, ackSeq: 3 } })
+      const { uploader } = yield* startUploader({ server, input, runDir, from: { server: BASE_URL, ackSeq: 3 } })
 
-      const batch = { records: [blockOf(histories(0, 10) as Array<HistoryRecord>)], bytes: 240, marks: [{ offset: 8, seq: 0 }, { offset: 300, seq: 10 }] }
-      yield* deliver(server, input, batch, () => uploader.cursor().ackSeq === 10)
+      const batch = batchOf([blockOf(histories(0, 10) as Array<HistoryRecord>)])
+      yield* deliver(server, input, batch, () => ackedOf(uploader) === 10)
       expect(seqsOf(server.received)).toEqual([[3, 4, 5, 6, 7, 8, 9], [3, 4, 5, 6], [7, 8, 9]])
       expect(server.received.map((got) => got.kinds)).toEqual([["historyBlock"], ["historyBlock"], ["historyBlock"]])
       expect(server.received.flatMap((got) => got.records).slice(-7)).toEqual(histories(3, 7))
-      expect(readCursor(runDir)).toEqual({ offset: 300, ackSeq: 10 })
+      yield* cursorReads(server, runDir, 10)
     }))
 
   it.scoped("stops with a clear message when a single record is still too large", () =>
@@ -357,7 +365,7 @@ describe("Uploader", () => {
       const input = yield* Queue.bounded<Tailer.Batch>(2)
       const { fiber } = yield* startUploader({ server, input, runDir })
 
-      yield* input.offer(batchOf(histories(0, 4), [{ offset: 8, seq: 0 }]))
+      yield* input.offer(batchOf(histories(0, 4)))
       yield* settle()
       const result = yield* Fiber.join(fiber)
       expect(seqsOf(server.received)).toEqual([[0, 1, 2, 3], [0, 1], [0]])
@@ -374,8 +382,8 @@ describe("Uploader", () => {
       const input = yield* Queue.bounded<Tailer.Batch>(2)
       const { uploader } = yield* startUploader({ server, input, runDir, env, apiKey: "key-1" })
 
-      yield* deliver(server, input, batchOf(histories(0, 2), [{ offset: 8, seq: 0 }]), () => uploader.cursor().ackSeq === 2)
-      yield* deliver(server, input, batchOf(histories(2, 2), [{ offset: 60, seq: 2 }]), () => uploader.cursor().ackSeq === 4)
+      yield* deliver(server, input, batchOf(histories(0, 2)), () => ackedOf(uploader) === 2)
+      yield* deliver(server, input, batchOf(histories(2, 2)), () => ackedOf(uploader) === 4)
       expect(server.received.map((got) => got.authorization)).toEqual(["Bearer key-1", "Bearer key-2", "Bearer key-2"])
       expect(server.received.map((got) => got.at)).toEqual([0, 0, 0])
     }))
@@ -389,7 +397,7 @@ describe("Uploader", () => {
       const input = yield* Queue.bounded<Tailer.Batch>(2)
       const { fiber } = yield* startUploader({ server, input, runDir, env, apiKey: "key-1" })
 
-      yield* input.offer(batchOf(histories(0, 2), [{ offset: 8, seq: 0 }]))
+      yield* input.offer(batchOf(histories(0, 2)))
       yield* settle()
       const result = yield* Fiber.join(fiber)
       expect(server.received).toHaveLength(1)
@@ -397,23 +405,20 @@ describe("Uploader", () => {
       expect(Either.isLeft(result) && result.left.message).toContain("steplog login")
     }))
 
-  it.scoped("persists the cursor after each acknowledged batch, never past the server's ackSeq", () =>
+  it.scoped("persists the cursor after each acknowledged batch: the server's ackSeq, or the end of a batch it answered 200 (stored whole)", () =>
     Effect.gen(function* () {
       const runDir = makeRunDir()
-      // The server claims less than it was sent for the second batch (ackSeq 7 of 10).
+      // The server's ackSeq lags the second batch (7 of 10), yet it stored that batch whole.
       const acks = [5, 7, 15]
       const server = scriptedServer((_, index) => ({ status: 200, body: { ackSeq: acks[index] } }))
       const input = yield* Queue.bounded<Tailer.Batch>(2)
       const { uploader } = yield* startUploader({ server, input, runDir })
-      const marks = (from: number, to: number) => [{ offset: from * 20, seq: from }, { offset: to * 20, seq: to }]
-
-      yield* deliver(server, input, batchOf(histories(0, 5), marks(0, 5)), () => server.received.length === 1 && uploader.cursor().ackSeq === 5)
-      expect(readCursor(runDir)).toEqual({ offset: 100, ackSeq: 5 })
-      yield* deliver(server, input, batchOf(histories(5, 5), marks(5, 10)), () => server.received.length === 2 && uploader.cursor().ackSeq === 7)
-      // records 7..9 are not covered: the cursor stays at the start of their frame
-      expect(readCursor(runDir)).toEqual({ offset: 100, ackSeq: 7 })
-      yield* deliver(server, input, batchOf(histories(10, 5), marks(10, 15)), () => server.received.length === 3 && uploader.cursor().ackSeq === 15)
-      expect(readCursor(runDir)).toEqual({ offset: 300, ackSeq: 15 })
+      yield* deliver(server, input, batchOf(histories(0, 5)), () => server.received.length === 1 && ackedOf(uploader) === 5)
+      yield* cursorReads(server, runDir, 5)
+      yield* deliver(server, input, batchOf(histories(5, 5)), () => server.received.length === 2 && ackedOf(uploader) === 10)
+      yield* cursorReads(server, runDir, 10)
+      yield* deliver(server, input, batchOf(histories(10, 5)), () => server.received.length === 3 && ackedOf(uploader) === 15)
+      yield* cursorReads(server, runDir, 15)
     }))
 
   it.scoped("never sends a record below the latest ackSeq, even one the Tailer hands on", () =>
@@ -425,11 +430,11 @@ describe("Uploader", () => {
       const input = yield* Queue.bounded<Tailer.Batch>(2)
       const { uploader } = yield* startUploader({ server, input, runDir })
 
-      yield* deliver(server, input, batchOf(histories(0, 5), [{ offset: 8, seq: 0 }]), () => uploader.cursor().ackSeq === 8)
-      yield* deliver(server, input, batchOf(histories(5, 5), [{ offset: 200, seq: 5 }]), () => uploader.cursor().ackSeq === 10)
+      yield* deliver(server, input, batchOf(histories(0, 5)), () => ackedOf(uploader) === 8)
+      yield* deliver(server, input, batchOf(histories(5, 5)), () => ackedOf(uploader) === 10)
       // a stale batch (all below ackSeq) sends nothing; the next one proves it was taken and passed over
-      yield* input.offer(batchOf(histories(2, 3), [{ offset: 8, seq: 0 }]))
-      yield* deliver(server, input, batchOf(histories(10, 1), [{ offset: 300, seq: 10 }]), () => uploader.cursor().ackSeq === 11)
+      yield* input.offer(batchOf(histories(2, 3)))
+      yield* deliver(server, input, batchOf(histories(10, 1)), () => ackedOf(uploader) === 11)
       expect(seqsOf(server.received)).toEqual([[0, 1, 2, 3, 4], [8, 9], [10]])
     }))
 
@@ -446,7 +451,7 @@ describe("Uploader", () => {
       const input = yield* Queue.bounded<Tailer.Batch>(2)
       const { uploader } = yield* startUploader({ server: { ...server, client }, input, runDir })
 
-      yield* input.offer(batchOf(histories(0, 200), [{ offset: 8, seq: 0 }, { offset: 4000, seq: 200 }]))
+      yield* input.offer(batchOf(histories(0, 200)))
       yield* settle(() => stalled.length === 1)
       const timeout = 10_000 + stalled[0]!.bytes / 1_000
       expect(stalled[0]!.bytes).toBeGreaterThan(1_000)
@@ -455,7 +460,7 @@ describe("Uploader", () => {
       expect(server.received).toHaveLength(0)
       // Timed out, then sent again after the first retry delay (250 ms).
       yield* TestClock.adjust(1 + 250)
-      yield* drive(server, () => uploader.cursor().ackSeq === 200)
+      yield* drive(server, () => ackedOf(uploader) === 200)
       expect(server.received.map((got) => got.at)).toEqual([timeout + 250])
     }))
 
@@ -473,16 +478,52 @@ describe("Uploader", () => {
       const input = yield* Queue.bounded<Tailer.Batch>(2)
       const { uploader, reports } = yield* startUploader({ server: { ...server, client }, input, runDir })
 
-      yield* input.offer(batchOf(histories(0, 5), [{ offset: 8, seq: 0 }, { offset: 100, seq: 5 }]))
-      yield* deliver(server, input, batchOf(histories(5, 5), [{ offset: 100, seq: 5 }, { offset: 200, seq: 10 }]), () => uploader.cursor().ackSeq === 10)
+      yield* input.offer(batchOf(histories(0, 5)))
+      yield* deliver(server, input, batchOf(histories(5, 5)), () => ackedOf(uploader) === 10)
       // The second was answered while the first still waited for its answer.
       expect(seqsOf(server.received)).toEqual([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]])
       // The first answer (ackSeq 5) comes now, long before the third batch's.
       yield* Deferred.succeed(release, undefined)
-      yield* deliver(server, input, batchOf(histories(10, 5), [{ offset: 200, seq: 10 }, { offset: 300, seq: 15 }]), () => uploader.cursor().ackSeq === 15)
+      yield* deliver(server, input, batchOf(histories(10, 5)), () => ackedOf(uploader) === 15)
       expect(seqsOf(server.received)).toEqual([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11, 12, 13, 14]])
-      expect(readCursor(runDir)).toEqual({ offset: 300, ackSeq: 15 })
+      yield* cursorReads(server, runDir, 15)
       expect(reports).toEqual([])
+    }))
+
+  it.scoped("counts seqs the journal lost as acknowledged, and batches answered past the gap they leave: the upload reaches the end", () =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      const server = scriptedServer()
+      const input = yield* Queue.bounded<Tailer.Batch>(2)
+      const { uploader } = yield* startUploader({ server, input, runDir })
+
+      yield* deliver(server, input, batchOf(histories(0, 3)), () => ackedOf(uploader) === 3)
+      // 3 and 4 were in a corrupt frame; the server's ackSeq stops at 3 for good.
+      yield* deliver(server, input, batchOf(histories(5, 3), [[3, 4]]), () => ackedOf(uploader) === 8)
+      expect(seqsOf(server.received)).toEqual([[0, 1, 2], [5, 6, 7]])
+      yield* cursorReads(server, runDir, 8)
+    }))
+
+  it.scoped("is ready for a batch while fewer than two POSTs are on their way, and not while two are", () =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      const server = scriptedServer()
+      const release = yield* Deferred.make<void>()
+      const client = HttpClient.make((request) => Effect.zipRight(Deferred.await(release), server.client.execute(request)))
+      const input = yield* Queue.bounded<Tailer.Batch>(4)
+      const { uploader } = yield* startUploader({ server: { ...server, client }, input, runDir })
+      const readyNow = () => Effect.runSync(SubscriptionRef.get(uploader.ready))
+
+      expect(readyNow()).toBe(true)
+      yield* input.offer(batchOf(histories(0, 2)))
+      yield* settle()
+      expect(readyNow()).toBe(true)
+      yield* input.offer(batchOf(histories(2, 2)))
+      yield* settle()
+      expect(readyNow()).toBe(false)
+      yield* Deferred.succeed(release, undefined)
+      yield* drive(server, () => ackedOf(uploader) === 4)
+      expect(readyNow()).toBe(true)
     }))
 
   it.scoped("sends a body again unchanged after a retry, while later bodies are packed into reused buffers", () =>
@@ -496,16 +537,12 @@ describe("Uploader", () => {
       })
       const input = yield* Queue.bounded<Tailer.Batch>(4)
       const { uploader } = yield* startUploader({ server: { ...server, client }, input, runDir })
-      const blocks = (seq: number): Tailer.Batch => ({
-        records: [blockOf(histories(seq, 50) as Array<HistoryRecord>)],
-        bytes: 50 * 32,
-        marks: [{ offset: 8 + seq, seq }, { offset: 58 + seq, seq: seq + 50 }]
-      })
+      const blocks = (seq: number): Tailer.Batch => ({ records: [blockOf(histories(seq, 50) as Array<HistoryRecord>)], bytes: 50 * 32, lost: [] })
       // The first POST waits for its retry while the second goes and the next ones are packed.
       for (const seq of [0, 50, 100]) yield* input.offer(blocks(seq))
       yield* deliver(server, input, blocks(150), () => server.received.length === 2)
       yield* TestClock.adjust("1 second")
-      yield* drive(server, () => uploader.cursor().ackSeq === 200)
+      yield* drive(server, () => ackedOf(uploader) === 200)
       const firstSeqs = server.received.map((got) => got.records[0]!.seq)
       expect(firstSeqs.filter((seq) => seq === 0)).toHaveLength(2)
       expect(bodies[firstSeqs.lastIndexOf(0)]).toEqual(bodies[0])
@@ -524,20 +561,18 @@ describe("Uploader", () => {
       const life = (until: number) =>
         Effect.scoped(
           Effect.gen(function* () {
-            const from = yield* UploadCursor.read(UploadCursor.cursorPath(runDir))
+            const from = yield* UploadCursor.read(UploadCursor.cursorPath(runDir), BASE_URL)
             const queue = yield* Queue.bounded<Tailer.Batch>(2)
-            const tailer = yield* Tailer.make({ journal: journal.path, from, output: queue })
+            const tailer = yield* Tailer.make({ journal: journal.path, from: from.ackSeq, output: queue })
             yield* Effect.forkScoped(tailer.loop)
             const { uploader } = yield* startUploader({ server, input: queue, runDir, from })
             tailer.flushedTo(journal.offset)
-            yield* settle()
-            yield* TestClock.adjust("200 millis") // the Tailer's batch window
-            yield* drive(server, () => uploader.cursor().ackSeq === until)
+            yield* drive(server, () => ackedOf(uploader) === until)
           })
         )
 
       yield* life(15)
-      expect(readCursor(runDir)).toEqual({ offset: journal.offset, ackSeq: 15 })
+      yield* cursorReads(server, runDir, 15)
       for (let from = 15; from < 25; from += 5) journal.append(histories(from, 5))
       yield* life(25)
 

@@ -10,7 +10,7 @@ import * as net from "node:net"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { init } from "../../src/index.js"
-import { readJournal } from "../../src/journal/JournalReader.js"
+import { readJournal, walk } from "../../src/journal/JournalReader.js"
 import { killChildren } from "../support/child.js"
 import { progressFrames } from "../support/progressFrames.js"
 import { poll } from "../support/service.js"
@@ -19,6 +19,7 @@ import { steplogCli, steplogInTerminal, useTestServer } from "../support/testSer
 
 const temp = useTempDir("sync")
 const server = useTestServer(temp.dir)
+const otherServer = useTestServer(temp.dir)
 
 afterEach(killChildren)
 
@@ -69,6 +70,39 @@ describe("steplog sync", () => {
     expect(second.status).toBe(0)
     expect(second.stdout).toMatch(/: 0 records; all were already on the server/)
     expect(server.ingests).toBe(before)
+  })
+
+  it("sends a run synced to one server whole to another: the cursor names the server it counts for", async () => {
+    const run = await offlineRun(temp.file("runs"), 120)
+    expect((await steplog(["sync", run.dir])).status).toBe(0)
+    const before = otherServer.ingests
+    const other = await steplog(["sync", run.dir], { STEPLOG_API_KEY: otherServer.key, STEPLOG_BASE_URL: otherServer.baseUrl })
+    expect(other.status).toBe(0)
+    const records = journalRecords(run.dir).length
+    expect(other.stdout.trim()).toBe(`synced sync-test/${run.id} (${run.name}): ${records} records`)
+    expect(otherServer.ingests).toBeGreaterThan(before)
+    const response = await fetch(`${otherServer.baseUrl}/api/v1/projects/sync-test/runs/${run.id}/history`, {
+      headers: { authorization: `Bearer ${otherServer.key}` }
+    })
+    expect(((await response.json()) as { rows: Array<unknown> }).rows).toHaveLength(120)
+  })
+
+  it("skips a corrupt frame in the middle of a journal, uploads the rest, and names the damage in its line", async () => {
+    const run = await offlineRun(temp.file("runs"), 60)
+    // Durability "sync": one frame a record. Break the frame of row 30.
+    const journalPath = path.join(run.dir, "journal.slog")
+    const frames = [...walk(journalPath).to(fs.statSync(journalPath).size, true)].flatMap((entry) => (entry._tag === "Frame" ? [entry] : []))
+    const broken = frames.find((frame) => frame.records[0]?.kind === "history" && frame.records[0].step === 30)!
+    const bytes = fs.readFileSync(journalPath)
+    bytes[broken.offset + 12] = bytes[broken.offset + 12]! ^ 0xff
+    fs.writeFileSync(journalPath, bytes)
+    const result = await steplog(["sync", run.dir])
+    expect(result.status).toBe(0)
+    expect(result.stdout).toContain(`skipped damage at byte ${broken.offset} of its journal (${broken.end - broken.offset} bytes, corrupt-frame): its records are lost`)
+    expect(result.stderr).toContain(`at byte ${broken.offset}`)
+    const rows = await get<{ rows: Array<{ step: number }> }>(`${run.id}/history`)
+    expect(rows.rows.map((row) => row.step)).toEqual(Array.from({ length: 60 }, (_, i) => i).filter((step) => step !== 30))
+    expect(await get(run.id)).toMatchObject({ state: "finished" })
   })
 
   it("marks a run crashed when its journal has no exit record and its writer is gone", async () => {

@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as TestClock from "effect/TestClock"
 import * as TestContext from "effect/TestContext"
 import { spawnSync } from "node:child_process"
@@ -19,9 +20,9 @@ import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import * as Auth from "../../src/actors/Auth.js"
 import { init } from "../../src/index.js"
-import { readJournal } from "../../src/journal/JournalReader.js"
+import { readJournal, walk } from "../../src/journal/JournalReader.js"
 import * as RunUpload from "../../src/runtime/RunUpload.js"
-import * as UploadCursor from "../../src/runtime/UploadCursor.js"
+import * as UploadCursor from "../../src/journal/UploadCursor.js"
 import { useTempDir } from "../support/tempDir.js"
 import { useTestServer } from "../support/testServer.js"
 
@@ -38,15 +39,17 @@ const offlineRun = async (rows: number, options: { readonly finish?: boolean } =
   return { run, dir: run.dir }
 }
 
-/** Runs `f` with a RunUpload of `dir`, closing it after. */
+/** A journal's size: where it ends. */
+const sizeOf = (dir: string) => fs.statSync(path.join(dir, "journal.slog")).size
+
+/** Runs `f` with a RunUpload of `dir` flushed as `flushed` says (default: the whole file), closing it after. */
 const withUpload = <A, E>(
   dir: string,
-  f: (upload: RunUpload.RunUpload) => Effect.Effect<A, E>,
-  flushed = fs.statSync(path.join(dir, "journal.slog")).size
+  f: (upload: RunUpload.RunUpload, flushed: SubscriptionRef.SubscriptionRef<RunUpload.Flushed>) => Effect.Effect<A, E>,
+  flushed: RunUpload.Flushed = { offset: sizeOf(dir), final: true }
 ) =>
   Effect.runPromise(
-    RunUpload.open({ dir, baseUrl: server.baseUrl, flushed }).pipe(
-      Effect.flatMap(f),
+    Effect.flatMap(SubscriptionRef.make(flushed), (ref) => Effect.flatMap(RunUpload.open({ dir, baseUrl: server.baseUrl, flushed: ref }), (upload) => f(upload, ref))).pipe(
       Effect.scoped,
       Effect.provide(Layer.merge(NodeHttpClient.layerUndici, Auth.layer({ baseUrl: server.baseUrl, apiKey: server.key })))
     )
@@ -69,14 +72,14 @@ describe("RunUpload", () => {
     const { run, dir } = await offlineRun(300)
     const journal = Either.getOrThrow(readJournal(path.join(dir, "journal.slog")))
     const progress = await withUpload(dir, (upload) => upload.awaitUploaded)
-    expect(progress).toEqual({ acknowledged: journal.records.length, total: journal.records.length })
+    expect(progress).toEqual({ acknowledged: journal.records.length, total: journal.records.length, uploaded: true })
     const expected = journal.records.flatMap((r) => (r.kind === "history" ? [{ step: r.step, ts: r.ts, values: r.values }] : []))
     expect(expected).toHaveLength(300)
     expect(await history(run.id)).toEqual(expected)
     const shown = await detail(run.id)
     expect(shown).toMatchObject({ state: "finished", name: run.name, config: { lr: 0.01, layers: 3 }, records: journal.records.length })
     expect(shown.summary).toMatchObject({ best: 0.99 })
-    expect(await Effect.runPromise(UploadCursor.read(UploadCursor.cursorPath(dir)))).toMatchObject({ ackSeq: journal.records.length })
+    expect(await Effect.runPromise(UploadCursor.read(UploadCursor.cursorPath(dir), server.baseUrl))).toMatchObject({ ackSeq: journal.records.length })
   })
 
   it("sends nothing when the cursor says the server holds every record", async () => {
@@ -90,19 +93,37 @@ describe("RunUpload", () => {
 
   it("uploads what is flushed so far, and the rest once told of more", async () => {
     const { run, dir } = await offlineRun(200)
-    const size = fs.statSync(path.join(dir, "journal.slog")).size
-    const result = await withUpload(dir, (upload) =>
+    const size = sizeOf(dir)
+    // The training process reports flushes at frame ends: here, the end of the middle frame.
+    const frames = [...walk(path.join(dir, "journal.slog")).to(size, true)].flatMap((entry) => (entry._tag === "Frame" ? [entry] : []))
+    const half = frames[Math.floor(frames.length / 2)]!.end
+    const result = await withUpload(dir, (upload, flushed) =>
       Effect.gen(function* () {
         const first = yield* upload.awaitUploaded
-        upload.flushedTo(size)
+        yield* RunUpload.flushedTo(flushed, size)
         const second = yield* upload.awaitUploaded
         return { first, second }
-      }), Math.floor(size / 2))
-    // Half the bytes: a torn frame at the cut, read once the rest is flushed.
+      }), { offset: half, final: false })
     expect(result.first.acknowledged).toBeGreaterThan(0)
     expect(result.first.acknowledged).toBeLessThan(result.second.total)
     expect(result.second.acknowledged).toBe(result.second.total)
     expect(await history(run.id)).toHaveLength(200)
+  })
+
+  it("skips a corrupt frame in the middle of a journal, reports it with its offset, and finishes without waiting for its records", async () => {
+    const { run, dir } = await offlineRun(100)
+    // Durability "sync": one frame a record. Break the frame of row 50.
+    const journalPath = path.join(dir, "journal.slog")
+    const frames = [...walk(journalPath).to(sizeOf(dir), true)].flatMap((entry) => (entry._tag === "Frame" ? [entry] : []))
+    const broken = frames.find((frame) => frame.records[0]?.kind === "history" && frame.records[0].step === 50)!
+    const bytes = fs.readFileSync(journalPath)
+    bytes[broken.offset + 12] = bytes[broken.offset + 12]! ^ 0xff
+    fs.writeFileSync(journalPath, bytes)
+    const { progress, damage } = await withUpload(dir, (upload) => Effect.all({ progress: upload.awaitUploaded, damage: upload.damage }))
+    expect(progress).toMatchObject({ uploaded: true, acknowledged: progress.total })
+    expect(damage.map((d) => [d.kind, d.offset, d.bytes])).toEqual([["corrupt-frame", broken.offset, broken.end - broken.offset]])
+    const steps = ((await history(run.id)) as Array<{ step: number }>).map((row) => row.step)
+    expect(steps).toEqual(Array.from({ length: 100 }, (_, i) => i).filter((step) => step !== 50))
   })
 
   it("marks a run without an exit record crashed once its writer is gone, and only then", async () => {
@@ -140,7 +161,8 @@ describe("RunUpload", () => {
       }))
     const opened = await Effect.runPromise(
       Effect.gen(function* () {
-        const fiber = yield* Effect.fork(RunUpload.open({ dir, baseUrl: "http://127.0.0.1:7077", flushed: fs.statSync(path.join(dir, "journal.slog")).size }))
+        const flushed = yield* SubscriptionRef.make({ offset: sizeOf(dir), final: true })
+        const fiber = yield* Effect.fork(RunUpload.open({ dir, baseUrl: "http://127.0.0.1:7077", flushed }))
         yield* TestClock.adjust(9_999)
         const before = [...puts]
         // Timed out at 10 s, then sent again after the first retry delay (200 ms).
@@ -159,7 +181,7 @@ describe("RunUpload", () => {
   it("fails with a clear reason when no server answers", async () => {
     const { dir } = await offlineRun(5)
     const failed = await Effect.runPromise(
-      RunUpload.open({ dir, baseUrl: "http://127.0.0.1:1", flushed: fs.statSync(path.join(dir, "journal.slog")).size }).pipe(
+      Effect.flatMap(SubscriptionRef.make({ offset: sizeOf(dir), final: true }), (flushed) => RunUpload.open({ dir, baseUrl: "http://127.0.0.1:1", flushed })).pipe(
         Effect.flip,
         Effect.scoped,
         Effect.provide(Layer.merge(NodeHttpClient.layerUndici, Auth.layer({ baseUrl: "http://127.0.0.1:1", apiKey: server.key })))

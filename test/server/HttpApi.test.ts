@@ -7,7 +7,7 @@
 import * as fs from "node:fs"
 import * as zlib from "node:zlib"
 import { beforeAll, describe, expect, it } from "vitest"
-import { credentialsPath } from "../../src/runtime/Credentials.js"
+import { credentialsPath } from "../../src/actors/Credentials.js"
 import type { HistoryRecord, Record } from "../../src/schemas/Record.js"
 import { apiError, batch, gzipped, historyRecord, metadata, MiB, packr, runPath, runRecord, useApiServer } from "../support/apiServer.js"
 import { blockOf } from "../support/historyBlock.js"

@@ -8,7 +8,7 @@
  */
 import * as fs from "node:fs"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { credentialsPath } from "../../src/runtime/Credentials.js"
+import { credentialsPath } from "../../src/actors/Credentials.js"
 import { useBrowser } from "../support/browser.js"
 import { killChildren, type Child } from "../support/child.js"
 import { startHaproxy, type Balancer } from "../support/haproxy.js"

@@ -1,9 +1,9 @@
 /**
  * The progress-bar frames in what a child wrote to its terminal: each frame is a carriage return,
- * then `<label> <progressBar(acknowledged, total)>` (src/runtime/internal/progressBar.ts), drawn
+ * then `<label> <progressBar(acknowledged, total)>` (src/runtime/ProgressBar.ts), drawn
  * over the one before it.
  */
-import { progressBar } from "../../src/runtime/internal/progressBar.js"
+import { progressBar } from "../../src/runtime/ProgressBar.js"
 
 /** One drawn frame: the counts it shows, and whether its text is exactly the bar of those counts. */
 export interface Frame {

@@ -9,7 +9,7 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as ApiClient from "../../actors/ApiClient.js"
-import { storedKey } from "../../runtime/Credentials.js"
+import { storedKey } from "../../actors/Credentials.js"
 import { DEFAULT_BASE_URL } from "../../schemas/Settings.js"
 
 /** A server request of a CLI command that could not be done. */

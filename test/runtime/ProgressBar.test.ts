@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { progressBar } from "../../../src/runtime/internal/progressBar.js"
+import { progressBar } from "../../src/runtime/ProgressBar.js"
 
 describe("progressBar", () => {
   it("fills its width in proportion to what is acknowledged, with the percentage and the counts", () => {

@@ -1,13 +1,13 @@
 /**
- * The upload cursor, `upload.cursor` in the run directory: where the service resumes uploading a
- * run after a restart. `ackSeq` is the server's word (it holds every record with seq < ackSeq);
- * `offset` is a frame boundary of the journal such that every record before it has seq < ackSeq,
- * so the cursor is never ahead of what the server holds. Reading resumes at `offset` and drops
- * records below `ackSeq`.
+ * The upload cursor, `upload.cursor` in the run directory: where uploading a run resumes, for one
+ * server. `ackSeq` is that server's word (it holds every record with seq < ackSeq, or the journal
+ * lost it to damage), so the cursor is never ahead of what the server holds: an upload resumed from
+ * it sends the records from `ackSeq` on. `server` is the base URL it counts for: for any other
+ * server (`steplog sync` to a second one) the cursor reads as the start.
  *
  * Written atomically (temporary file, fsync, rename, fsync of the directory), so a crash leaves
- * the old cursor or the new one, never a mix. A missing or corrupt cursor reads as the start of
- * the journal: that only resends records, and the server stores each (run, seq) once.
+ * the old cursor or the new one, never a mix. A missing, corrupt or older-format cursor reads as
+ * the start of the journal: that only resends records, and the server stores each (run, seq) once.
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -16,12 +16,12 @@ import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import * as path from "node:path"
 
-/** Where uploading a run resumes: a journal offset and the server's acknowledged seq. */
-export const UploadCursor = Schema.Struct({ offset: Schema.NonNegativeInt, ackSeq: Schema.NonNegativeInt })
+/** Where uploading a run to `server` resumes: the seq that server acknowledged. */
+export const UploadCursor = Schema.Struct({ server: Schema.String, ackSeq: Schema.NonNegativeInt })
 export type UploadCursor = typeof UploadCursor.Type
 
-/** The cursor of a run nothing of which has been acknowledged: the start of the journal. */
-export const start: UploadCursor = { offset: 0, ackSeq: 0 }
+/** The cursor of a run nothing of which `server` has acknowledged: the start of the journal. */
+export const start = (server: string): UploadCursor => ({ server, ackSeq: 0 })
 
 /** The cursor file of the run directory `runDir`. */
 export const cursorPath = (runDir: string): string => path.join(runDir, "upload.cursor")
@@ -39,16 +39,17 @@ export class CursorWriteFailed extends Data.TaggedError("CursorWriteFailed")<{
 
 const decode = Schema.decodeUnknownEither(Schema.parseJson(UploadCursor))
 
-/** Reads the cursor at `file`; a missing, unreadable or corrupt file is `start`. */
-export const read = (file: string): Effect.Effect<UploadCursor> =>
+/** Reads the cursor at `file` for `server`; a missing, unreadable or corrupt file, or one for another server, is `start`. */
+export const read = (file: string, server: string): Effect.Effect<UploadCursor> =>
   Effect.sync(() => {
     let text: string
     try {
       text = fs.readFileSync(file, "utf8")
     } catch {
-      return start
+      return start(server)
     }
-    return Either.getOrElse(decode(text), () => start)
+    const cursor = Either.getOrUndefined(decode(text))
+    return cursor !== undefined && cursor.server === server ? cursor : start(server)
   })
 
 /**
@@ -65,7 +66,7 @@ export const write = (file: string, cursor: UploadCursor): Effect.Effect<void, C
       try {
         const handle = await fs.promises.open(temp, "w", 0o644)
         try {
-          await handle.writeFile(JSON.stringify({ offset: cursor.offset, ackSeq: cursor.ackSeq }))
+          await handle.writeFile(JSON.stringify({ server: cursor.server, ackSeq: cursor.ackSeq }))
           await handle.sync()
         } finally {
           await handle.close()
