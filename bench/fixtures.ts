@@ -97,21 +97,23 @@ export const report = (title: string, rows: ReadonlyArray<{ readonly [column: st
 
 /**
  * Starts `steplog server` (the built CLI, SQLite in `dir`/server) in a process of its own on a
- * free port, killed when this process exits; resolves to its URL and the local key its first
+ * free port, killed when this process exits; resolves to its URL, its dashboard's sign-in link and the local key its first
  * start stored in the credentials file of `env`.
  */
 export const startServerProcess = async (dir: string, env: NodeJS.ProcessEnv) => {
   const main = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli", "main.js")
   const server = spawn(process.execPath, [main, "server", "--port", "0", "--data", path.join(dir, "server")], { env, stdio: ["ignore", "pipe", "inherit"] })
   process.on("exit", () => server.kill("SIGKILL"))
-  const baseUrl = await new Promise<string>((resolve, reject) => {
+  // The server prints where it listens, then its dashboard's one-time sign-in link.
+  const [baseUrl, signInUrl] = await new Promise<[string, string]>((resolve, reject) => {
     let out = ""
     server.stdout!.on("data", (chunk) => {
       out += chunk
-      const found = /listening on (http:\/\/[^\s,]+)/.exec(out)
-      if (found) resolve(found[1]!)
+      const listening = /listening on (http:\/\/[^\s,]+)/.exec(out)
+      const dashboard = /dashboard at (http:\/\/\S+)/.exec(out)
+      if (listening && dashboard) resolve([listening[1]!, dashboard[1]!])
     })
     server.on("exit", (code) => reject(new Error(`steplog server exited with ${code}`)))
   })
-  return { baseUrl, apiKey: storedKey(baseUrl, env) ?? "", pid: server.pid!, stop: () => server.kill("SIGTERM") }
+  return { baseUrl, signInUrl, apiKey: storedKey(baseUrl, env) ?? "", pid: server.pid!, stop: () => server.kill("SIGTERM") }
 }
