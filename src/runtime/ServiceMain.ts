@@ -1,18 +1,19 @@
 /**
  * The service process (DESIGN.md, "The service process"): forked by ServiceLink.ts as compiled JS
- * (through the CommonJS entry `dist/runtime/ServiceEntry.cjs`, see there why), one per training process, in a process group of its own. It
- * uploads every run its parent opens, one RunUpload (RunUpload.ts) per run, reading the journal up
- * to the offsets the parent reports (`Flushed`); only offsets cross IPC, the data is read from disk.
+ * (through the CommonJS entry `dist/runtime/ServiceEntry.cjs`, see there why), one per training
+ * process, in a process group of its own. It uploads every run its parent opens, one RunUpload
+ * (RunUpload.ts) per run, reading the journal up to the offsets the parent reports (`Flushed`);
+ * only offsets cross IPC, the data is read from disk.
  *
  * Nothing here polls. A `Flushed` message goes straight to the run's upload (its Tailer wakes); its
  * progress, a stream of acknowledgements, goes straight back as `Progress`; `Finished` says where
  * the journal ends, and once all of it is acknowledged the run is reported `done` and dropped.
- * When the parent dies (IPC "disconnect", or its pid changing, looked at every second as a backup:
- * a process has no event for its parent's death that Node can hear), every run ends at the
- * journal's size on disk, is uploaded to there, a run without an `exit` record is marked crashed
- * (RunUpload does that), and the process exits by itself: when all is uploaded, or at the upload
- * deadline (`STEPLOG_UPLOAD_DEADLINE_MS`, default 10 minutes, counted from the parent's death, on
- * Effect's Clock), leaving the rest for `steplog sync`. Nothing keeps it alive past that.
+ * When the parent dies (IPC "disconnect": the kernel closes the channel however the parent dies,
+ * SIGKILL included), every run ends at the journal's size on disk, is uploaded to there, a run
+ * without an `exit` record is marked crashed (RunUpload does that), and the process exits by
+ * itself: when all is uploaded, or at the upload deadline (`STEPLOG_UPLOAD_DEADLINE_MS`, default
+ * 10 minutes, counted from the parent's death, on Effect's Clock), leaving the rest for `steplog
+ * sync`. Nothing keeps it alive past that.
  *
  * It has no stdio (a service holding its parent's pipes would keep them open); what it has to say
  * goes to the runs' `debug.log`, and what the parent must know goes over IPC.
@@ -102,7 +103,6 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
   const parentGone = yield* Deferred.make<void>()
   let orphaned = false
 
-  const parentPid = process.ppid
   const receive = (raw: unknown) => {
     const decoded = Ipc.decodeToService(raw)
     if (Either.isRight(decoded)) inbox.unsafeOffer(decoded.right)
@@ -114,11 +114,8 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
   const held = early.handOver()
   held.pending.forEach(receive)
   if (held.disconnected || !process.connected) Deferred.unsafeDone(parentGone, Effect.void)
-  // Backup for a lost "disconnect": a parent that died leaves us to another parent pid.
-  yield* Effect.sync(() => {
-    if (process.ppid !== parentPid) Deferred.unsafeDone(parentGone, Effect.void)
-  }).pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
-
+  // The IPC channel closes when the parent dies, however it dies (the kernel closes its end):
+  // "disconnect" is the one sign needed, and nothing polls for it.
 
   /** Uploads one run until its final offset is acknowledged; reports progress and a stop to the parent. */
   const uploadRun = (state: OpenRunState): Effect.Effect<void, never, HttpClient.HttpClient> => {
