@@ -81,6 +81,10 @@ for (let from = 0; from < huge.length; from += MAX_BATCH_RECORDS - 1) {
   hugeSlices.push(pack([...(from === 0 ? [runRecord("sliced")] : []), ...huge.slice(from, from + MAX_BATCH_RECORDS - 1)]))
 }
 const blockBody = pack([runRecord("block"), blockOf(huge)])
+const blockSlices: Array<Uint8Array> = []
+for (let from = 0; from < huge.length; from += MAX_BATCH_RECORDS - 1) {
+  blockSlices.push(pack([...(from === 0 ? [runRecord("blocks")] : []), blockOf(huge.slice(from, from + MAX_BATCH_RECORDS - 1))]))
+}
 const wideBodies = [1, 2, 3, 4].map((n) => wide(`wide-${n}`))
 
 const cases: ReadonlyArray<readonly [string, (() => Promise<number>) | null]> = [
@@ -91,7 +95,12 @@ const cases: ReadonlyArray<readonly [string, (() => Promise<number>) | null]> = 
     for (const body of hugeSlices) last = (await post("sliced", body)).status
     return last
   }],
-  ["the same rows as one history block (one record)", async () => (await post("block", blockBody)).status],
+  ["the same rows as one history block (refused: MAX_BATCH_RECORDS counts its rows)", async () => (await post("block", blockBody)).status],
+  [`the same rows as ${blockSlices.length} blocks under the cap, one after another`, async () => {
+    let last = 0
+    for (const body of blockSlices) last = (await post("blocks", body)).status
+    return last
+  }],
   ["one row of 100,000 keys (refused: MAX_KEYS_PER_RUN)", async () => (await post("wide-1", wideBodies[0]!)).status],
   ["three rows of 100,000 keys, one after another", async () => {
     let last = 0

@@ -15,8 +15,8 @@
  * Nothing waits on a timer: a flushed offset wakes the Tailer; what it has read goes at once when
  * the Uploader can send it at once (`whenIdle`), and while the Uploader is busy it gathers until a
  * batch is full (`maxBatchBytes`, 1 MiB: a block counted by the bytes of its columns, any other
- * record by its share of the rest of its frame; or MAX_BATCH_RECORDS records, the server's cap) or
- * the Uploader is idle again. Its output queue is bounded (capacity set by whoever wires it): when
+ * record by its share of the rest of its frame; or MAX_BATCH_RECORDS records, a block counting its
+ * rows: the server's cap) or the Uploader is idle again. Its output queue is bounded (capacity set by whoever wires it): when
  * the Uploader falls behind, the Tailer waits, and the records wait in the journal, not in memory.
  *
  * One fiber only runs `loop`; `flushedTo` may be called from anywhere.
@@ -28,7 +28,7 @@ import * as SubscriptionRef from "effect/SubscriptionRef"
 import { walk, type Damage } from "../journal/JournalReader.js"
 import { MAX_BATCH_RECORDS } from "../schemas/Limits.js"
 import type { RunRecord, UploadRecord } from "../schemas/Record.js"
-import { blockBytes, lastSeq, sliceBlock } from "../schemas/UploadRecords.js"
+import { blockBytes, lastSeq, rowCount, sliceBlock } from "../schemas/UploadRecords.js"
 
 /** At most this many bytes of records (as framed in the journal) in one batch: 1 MiB. */
 export const MAX_BATCH_BYTES = 1024 * 1024
@@ -109,6 +109,8 @@ export const make = (options: {
     let records: Array<UploadRecord> = []
     let lost: Array<SeqSpan> = []
     let bytes = 0
+    /** Records in the batch as the server counts them: a block as its rows. */
+    let count = 0
     let read: TailState = yield* SubscriptionRef.get(state)
 
     const emit = Effect.suspend(() => {
@@ -116,6 +118,7 @@ export const make = (options: {
       records = []
       lost = []
       bytes = 0
+      count = 0
       return options.output.offer(batch)
     })
 
@@ -139,6 +142,7 @@ export const make = (options: {
     const add = (record: UploadRecord, size: number) => {
       records.push(record)
       bytes += size
+      count += rowCount(record)
       nextSeq = lastSeq(record) + 1
     }
 
@@ -166,11 +170,11 @@ export const make = (options: {
           else others++
         }
         const share = others === 0 ? 0 : Math.max(0, otherBytes) / others
-        const full = () => records.length > 0 && (bytes >= maxBatchBytes || records.length >= MAX_BATCH_RECORDS)
+        const full = () => records.length > 0 && (bytes >= maxBatchBytes || count >= MAX_BATCH_RECORDS)
         for (const record of entry.records) {
           if (lastSeq(record) < nextSeq) continue
           if (record.kind !== "historyBlock") {
-            if (records.length > 0 && (bytes + share > maxBatchBytes || records.length >= MAX_BATCH_RECORDS)) yield* emit
+            if (records.length > 0 && (bytes + share > maxBatchBytes || count >= MAX_BATCH_RECORDS)) yield* emit
             add(record, share)
             continue
           }
@@ -178,8 +182,8 @@ export const make = (options: {
           let block = record.seq < nextSeq ? sliceBlock(record, nextSeq - record.seq, record.rows) : record
           const rowBytes = blockBytes(block) / block.rows
           for (;;) {
-            const room = Math.floor((maxBatchBytes - bytes) / rowBytes)
-            if ((room < 1 || records.length >= MAX_BATCH_RECORDS) && records.length > 0) {
+            const room = Math.min(Math.floor((maxBatchBytes - bytes) / rowBytes), MAX_BATCH_RECORDS - count)
+            if (room < 1 && records.length > 0) {
               yield* emit
               continue
             }

@@ -105,6 +105,20 @@ describe("Tailer", () => {
       expect(batches.flatMap(seqs)).toEqual(lines.map((line) => line.seq))
     }))
 
+  it.scoped("counts a block as the rows it stands for against MAX_BATCH_RECORDS, cutting it there", () =>
+    Effect.gen(function* () {
+      const journal = yield* openJournal
+      // One key a row: 24 bytes of columns, so MAX_BATCH_RECORDS + 5 rows are far below 1 MiB.
+      appendFrames(journal, [histories(0, MAX_BATCH_RECORDS + 5)])
+      const { tailer, taken } = yield* startTailer(journal)
+      tailer.flushedTo(journal.offset)
+      const batches = yield* taken
+      expect(batches.map((batch) => batch.records.map((record) => [record.kind, record.seq, rowCount(record)]))).toEqual([
+        [["historyBlock", 0, MAX_BATCH_RECORDS]],
+        [["historyBlock", MAX_BATCH_RECORDS, 5]]
+      ])
+    }))
+
   it.scoped("hands on a batch as soon as one more record would take it past 1 MiB, busy consumer or not, splitting a frame if need be", () =>
     Effect.gen(function* () {
       const journal = yield* openJournal

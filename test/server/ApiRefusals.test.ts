@@ -12,6 +12,7 @@ import { describe, expect, it } from "vitest"
 import { Api, limits } from "../../src/schemas/Api.js"
 import { MAX_BATCH_RECORDS, MAX_KEY_LENGTH, MAX_KEYS_PER_RUN, MAX_VALUE_BYTES } from "../../src/schemas/Limits.js"
 import { PROJECT_NAME_MAX_LENGTH } from "../../src/schemas/Wire.js"
+import { blockOf } from "../support/historyBlock.js"
 import { apiError, batch, gzipped, metadata, MiB, runPath, runRecord, useApiServer } from "../support/apiServer.js"
 import { useTempDir } from "../support/tempDir.js"
 
@@ -208,6 +209,14 @@ describe("the limits of src/schemas/Limits.ts", () => {
     expect(refusal).toMatchObject({ error: "payload_too_large", detail: expect.stringContaining(`${MAX_BATCH_RECORDS + 1} records`) })
     expect(await held("limits", "many")).toBeUndefined()
     expect((await postRecords("limits", "many", gzipped(records.slice(0, MAX_BATCH_RECORDS)))).status).toBe(200)
+  })
+
+  it("counts a history block as its rows against MAX_BATCH_RECORDS: 413, nothing stored", async () => {
+    const rows = Array.from({ length: MAX_BATCH_RECORDS + 1 }, (_, i) => ({ kind: "history" as const, seq: 1 + i, ts: i, step: i, values: { x: i } }))
+    const refusal = await apiError(await postRecords("limits", "tall", gzipped([runRecord("tall", "limits"), blockOf(rows)])), 413)
+    expect(refusal).toMatchObject({ error: "payload_too_large", detail: expect.stringContaining(`${MAX_BATCH_RECORDS + 2} records (a history block counting its rows)`) })
+    expect(await held("limits", "tall")).toBeUndefined()
+    expect((await postRecords("limits", "tall", gzipped([runRecord("tall", "limits"), blockOf(rows.slice(0, MAX_BATCH_RECORDS - 1))]))).status).toBe(200)
   })
 
   it("refuses the batch that would take a run past the keys it may have, whole, and keeps the batches before it", async () => {

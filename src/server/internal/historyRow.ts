@@ -6,6 +6,7 @@
  * key, a prototype, a value of another type), gets null, and the caller decodes it with the schema,
  * which then accepts it or names what is wrong: the check only ever decides "valid", never "invalid".
  */
+import { MAX_KEYS_PER_RUN } from "../../schemas/Limits.js"
 import type { HistoryRecord } from "../../schemas/Record.js"
 
 const isPlainObject = (u: unknown): u is { readonly [key: string]: unknown } => {
@@ -36,4 +37,16 @@ export const asHistoryRecord = (u: unknown): HistoryRecord | null => {
     if (value !== null && typeof value !== "number" && typeof value !== "string" && typeof value !== "boolean") return null
   }
   return u as unknown as HistoryRecord
+}
+
+/**
+ * Whether `u` looks like a history row with more values than a run may have keys, counted only up
+ * to one past the cap: a row of 100,000 keys is refused at its 10,001st, before anything else
+ * walks them all (~30 ms of the server's one thread at 100,000).
+ */
+export const overKeyCap = (u: unknown): boolean => {
+  if (!isPlainObject(u) || u["kind"] !== "history" || !isPlainObject(u["values"])) return false
+  let count = 0
+  for (const _ in u["values"]) if (++count > MAX_KEYS_PER_RUN) return true
+  return false
 }
