@@ -7,7 +7,7 @@ import * as fs from "node:fs"
 import * as zlib from "node:zlib"
 import { beforeAll, describe, expect, it } from "vitest"
 import { credentialsPath, storedKey } from "../../src/actors/Credentials.js"
-import { HISTORY_PAGE_ROWS } from "../../src/schemas/Limits.js"
+import { HISTORY_PAGE_ROWS, MAX_BATCH_RECORDS } from "../../src/schemas/Limits.js"
 import type { HistoryRecord, Record, UploadRecord } from "../../src/schemas/Record.js"
 import { blockOf } from "../support/historyBlock.js"
 import { useTempDir } from "../support/tempDir.js"
@@ -106,7 +106,9 @@ describe("steplog export", () => {
   it("prints a run longer than one page of history whole, page after page", async () => {
     const ROWS = HISTORY_PAGE_ROWS * 2 + 17
     const rows = Array.from({ length: ROWS }, (_, i): HistoryRecord => ({ kind: "history", seq: 1 + i, ts: 1_764_000_000_000 + i, step: i, values: { loss: 1 / (i + 1) } }))
-    await post("run-long", [runRecord("run-long", "long-road-3", 1_764_000_200_000), blockOf(rows)])
+    await post("run-long", [runRecord("run-long", "long-road-3", 1_764_000_200_000)])
+    // In blocks under the server's cap on the records (a block's rows) of one batch.
+    for (let from = 0; from < ROWS; from += MAX_BATCH_RECORDS) await post("run-long", [blockOf(rows.slice(from, from + MAX_BATCH_RECORDS))])
     const { status, stdout } = await steplog(["export", "moons/run-long", "--base-url", server.baseUrl])
     expect(status).toBe(0)
     const steps = stdout.trim().split("\n").map((line) => (JSON.parse(line) as { step: number }).step)
