@@ -130,7 +130,7 @@ const started = Date.now()
 const port = (await portIsFree(7077)) ? 7077 : 0
 // In a process group of its own, so that a Ctrl-C does not stop it at once: the demo stops it once
 // the runs' last records are in. It never outlives the demo, whichever way the demo ends but SIGKILL.
-const server = spawn(process.execPath, [cli, "server", "--port", String(port), "--data", dirs.server], { cwd: root, env, detached: true, stdio: ["ignore", "pipe", "inherit"] })
+const server = spawn(process.execPath, [cli, "server", "--port", String(port), "--data", dirs.server, "--log-level", "warn"], { cwd: root, env, detached: true, stdio: ["ignore", "pipe", "inherit"] })
 process.on("exit", () => server.kill("SIGKILL"))
 const trainers: Array<ChildProcess> = []
 let uploads: { readonly baseUrl: string; readonly apiKey: string } | null = null

@@ -1,5 +1,5 @@
 /**
- * `steplog server [--host H] [--port N] [--data DIR | --database postgres://…] [--grace-period S]`:
+ * `steplog server [--host H] [--port N] [--data DIR | --database postgres://…] [--grace-period S] [--log-level L]`:
  * runs the tracking server in the foreground until SIGTERM or Ctrl-C, with its store in
  * DIR/steplog.db (SQLite) or in a PostgreSQL database that several server processes may share.
  * Stopping lets the requests in flight finish for the grace period, closes the rest and exits 0
@@ -12,6 +12,8 @@ import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as path from "node:path"
 import * as Server from "../server/Server.js"
@@ -40,6 +42,17 @@ const gracePeriod = Options.integer("grace-period").pipe(
   Options.withDefault(10),
   Options.filterMap((seconds) => (seconds >= 0 ? Option.some(seconds) : Option.none()), "the grace period is a whole number of seconds, 0 or more")
 )
+
+/** What the server prints of its log, by level; every request is an `info` line. */
+const logLevel = Options.choice("log-level", ["error", "warn", "info", "debug"]).pipe(
+  Options.withDescription(
+    "What the server logs: error (a store that fails), warn (also a full disk, refused writes), info (also one line per request: method, path, status, ms, bytes; never a key or token), debug. Default info; also $STEPLOG_LOG_LEVEL."
+  ),
+  Options.withFallbackConfig(Config.literal("error", "warn", "info", "debug")("STEPLOG_LOG_LEVEL")),
+  Options.withDefault("info" as const)
+)
+
+const levels = { error: LogLevel.Error, warn: LogLevel.Warning, info: LogLevel.Info, debug: LogLevel.Debug } as const
 
 /** Set once a server asked to stop has stopped: the process then exits 0 (cli/Cli.ts). */
 let stopped = false
@@ -78,7 +91,7 @@ const describeCause = (cause: unknown): string => {
 }
 
 /** The `server` command. */
-export const server = Command.make("server", { host, port, data, database, gracePeriod }, (options) =>
+export const server = Command.make("server", { host, port, data, database, gracePeriod, logLevel }, (options) =>
   Effect.gen(function* () {
     const { baseUrl, signInUrl } = yield* Server.ServerInfo
     yield* Console.log(`steplog server: listening on ${baseUrl}, data in ${storeShown(options)} (Ctrl-C or SIGTERM stops it)`)
@@ -93,11 +106,13 @@ export const server = Command.make("server", { host, port, data, database, grace
       port: options.port,
       dataDir: options.data,
       grace: Duration.seconds(options.gracePeriod),
+      accessLog: true,
       ...Option.match(options.database, { onNone: () => ({}), onSome: (url) => ({ database: url }) })
     })),
     Effect.catchAll((cause) => Effect.fail(new ServerStartFailed({ detail: describeCause(cause) }))),
     // Past the layer's release: every connection is closed and the store too.
-    Effect.onInterrupt(() => Effect.zipRight(Effect.sync(() => (stopped = true)), Console.log("steplog server: stopped")))
+    Effect.onInterrupt(() => Effect.zipRight(Effect.sync(() => (stopped = true)), Console.log("steplog server: stopped"))),
+    Logger.withMinimumLogLevel(levels[options.logLevel])
   )
 ).pipe(
   Command.withDescription(

@@ -38,6 +38,7 @@ import {
   NotFound,
   RequestInvalid,
   ServerFailed,
+  StoreFull,
   Unauthenticated
 } from "./ApiErrors.js"
 import { RunId } from "./Record.js"
@@ -72,7 +73,7 @@ const security = {
   bearer: HttpApiSecurity.bearer,
   session: HttpApiSecurity.apiKey({ in: "cookie", key: SESSION_COOKIE })
 }
-const refusals = Schema.Union(Unauthenticated, AccessRefused, ServerFailed)
+const refusals = Schema.Union(Unauthenticated, AccessRefused, ServerFailed, StoreFull)
 
 /** The key or session of a read, checked against the path's project (server/Authorization.ts). */
 export class ReadAccess extends HttpApiMiddleware.Tag<ReadAccess>()("steplog/schemas/ReadAccess", {
@@ -185,5 +186,6 @@ export class Api extends HttpApi.make("steplog")
   .addError(NotFound)
   .addError(MethodNotAllowed)
   .addError(ServerFailed)
+  .addError(StoreFull)
   .prefix("/api/v1")
 {}

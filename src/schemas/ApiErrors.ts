@@ -87,6 +87,16 @@ export class ServerFailed extends Schema.TaggedError<ServerFailed>()(
   HttpApiSchema.annotations({ status: 500 })
 ) {}
 
+/**
+ * 507: the store's disk is full; nothing was stored. Not the client's fault and not for good: the
+ * uploader keeps the batch and sends it again, and it is stored once space is freed.
+ */
+export class StoreFull extends Schema.TaggedError<StoreFull>()(
+  "StoreFull",
+  { error: only("insufficient_storage"), detail: Json },
+  HttpApiSchema.annotations({ status: 507 })
+) {}
+
 /** Every refusal the API declares. */
 export const ApiFailure = Schema.Union(
   RequestInvalid,
@@ -96,7 +106,8 @@ export const ApiFailure = Schema.Union(
   MethodNotAllowed,
   BodyTooLarge,
   MediaUnsupported,
-  ServerFailed
+  ServerFailed,
+  StoreFull
 )
 export type ApiFailure = typeof ApiFailure.Type
 

@@ -9,7 +9,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import { ApiFailure, NotFound, RequestInvalid, ServerFailed, statusOf } from "../schemas/ApiErrors.js"
+import { ApiFailure, NotFound, RequestInvalid, ServerFailed, statusOf, StoreFull } from "../schemas/ApiErrors.js"
 import type { StoreFailed } from "./store/RecordStore.js"
 
 const encodeFailure = Schema.encodeSync(ApiFailure)
@@ -25,15 +25,23 @@ export const noEndpoint = (request: HttpServerRequest.HttpServerRequest) =>
 
 const internal = new ServerFailed({ error: "internal", detail: "an unexpected server error" })
 
-/** A store failure, logged, as the 500 that says nothing was changed. */
-export const storageFailed = (failure: StoreFailed) =>
-  Effect.zipRight(
-    Effect.logError(failure.message),
-    Effect.fail(new ServerFailed({ error: "storage_failed", detail: "the server could not read or write its store; nothing was changed" }))
-  )
+/**
+ * A store failure, logged in one line, as the refusal that says nothing was changed: 507 when the
+ * store's disk is full (the client sends it again later), else 500.
+ */
+export const storageFailed = (failure: StoreFailed): Effect.Effect<never, ServerFailed | StoreFull> =>
+  failure.full
+    ? Effect.zipRight(
+      Effect.logWarning(`${failure.message}; answered 507, nothing was stored, and the client will send it again once space is freed`),
+      Effect.fail(new StoreFull({ detail: "the server's store is full; nothing was stored; send it again later" }))
+    )
+    : Effect.zipRight(
+      Effect.logError(failure.message),
+      Effect.fail(new ServerFailed({ error: "storage_failed", detail: "the server could not read or write its store; nothing was changed" }))
+    )
 
-/** A store read or write, its failure turned into the API's 500. */
-export const stored = <A, R>(effect: Effect.Effect<A, StoreFailed, R>): Effect.Effect<A, ServerFailed, R> => Effect.catchAll(effect, storageFailed)
+/** A store read or write, its failure turned into the API's 500 or 507. */
+export const stored = <A, R>(effect: Effect.Effect<A, StoreFailed, R>): Effect.Effect<A, ServerFailed | StoreFull, R> => Effect.catchAll(effect, storageFailed)
 
 /**
  * An HttpApp whose every failure is answered: a refusal as itself, a route nothing matched as

@@ -19,6 +19,7 @@ import * as fs from "node:fs"
 import * as http from "node:http"
 import * as path from "node:path"
 import { storeKey } from "../actors/Credentials.js"
+import * as AccessLog from "./AccessLog.js"
 import * as ApiServer from "./ApiServer.js"
 import * as Dashboard from "./Dashboard.js"
 import * as Lifecycle from "./Lifecycle.js"
@@ -46,6 +47,8 @@ export interface ServerOptions {
   readonly webRoot?: string
   /** How long requests in flight may go on once the server is stopping; default 10 s (Lifecycle.ts). */
   readonly grace?: Duration.DurationInput
+  /** Log a line for each request at Info (AccessLog.ts); default false. */
+  readonly accessLog?: boolean
 }
 
 /** The running server. */
@@ -131,7 +134,8 @@ export const layerWith = (options: ServerOptions = {}) =>
     )
     const lifecycle = Lifecycle.make(server, options.grace)
     // Stopping is built after what serves requests, so released before it: the handlers outlive the requests in flight.
-    return lifecycle.stopOnRelease.pipe(Layer.provideMerge(served), Layer.provideMerge(lifecycle.layer))
+    const running = lifecycle.stopOnRelease.pipe(Layer.provideMerge(served), Layer.provideMerge(lifecycle.layer))
+    return options.accessLog === true ? Layer.merge(running, AccessLog.layer(server)) : running
   }))
 
 /** The server with its store as `options` name it (storeLayer). */

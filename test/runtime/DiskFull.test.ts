@@ -1,49 +1,22 @@
 /**
  * A run whose disk fills up, on a real full disk: a small tmpfs mounted for the test (root only;
- * elsewhere the tests are skipped with one line saying so, and under CI=true they fail instead).
+ * elsewhere skipped with one line saying so; under CI=true they fail instead: support/tmpfs.ts).
  * `log()` never throws, memory held for unwritten records stays under `maxUnwrittenMb`, the
  * journal stays whole and its seqs contiguous, `finish()` tells how many records were written and
  * dropped and why, and writes resume by themselves once space returns.
  */
 import * as Either from "effect/Either"
-import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { init } from "../../src/index.js"
 import { readJournal } from "../../src/journal/JournalReader.js"
 import { garbageCollector } from "../support/gc.js"
 import { poll } from "../support/service.js"
+import { tmpfs, tmpfsUnavailable } from "../support/tmpfs.js"
 import { useSteplogWarnings } from "../support/warnings.js"
 
-/** Mounted disks, unmounted after the file's tests. */
-const mounted: Array<string> = []
-afterAll(() => {
-  for (const dir of mounted.splice(0)) {
-    execFileSync("umount", [dir])
-    fs.rmSync(dir, { recursive: true, force: true })
-  }
-})
-
-/** A fresh tmpfs of `mib` MiB, or why one cannot be mounted here. */
-const tmpfs = (mib: number): Either.Either<string, string> => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "steplog-full-disk-"))
-  try {
-    execFileSync("mount", ["-t", "tmpfs", "-o", `size=${mib}m`, "tmpfs", dir], { stdio: "pipe" })
-  } catch (error) {
-    fs.rmSync(dir, { recursive: true, force: true })
-    return Either.left(`mounting a tmpfs failed (${String((error as Error).message).split("\n")[0]}); these tests need root`)
-  }
-  mounted.push(dir)
-  return Either.right(dir)
-}
-
-const probe = tmpfs(1)
-if (Either.isLeft(probe)) {
-  if (process.env["CI"] === "true") throw new Error(`test/runtime/DiskFull.test.ts: ${probe.left}`)
-  console.warn(`skipping test/runtime/DiskFull.test.ts: ${probe.left}`)
-}
+const unavailable = tmpfsUnavailable("test/runtime/DiskFull.test.ts")
 
 /** The records of the run journal in `dir` (undamaged) and their seqs. */
 const journalIn = (dir: string) => {
@@ -52,7 +25,7 @@ const journalIn = (dir: string) => {
   return scan.records
 }
 
-describe.skipIf(Either.isLeft(probe))("a full disk", () => {
+describe.skipIf(unavailable !== undefined)("a full disk", () => {
   const warnings = useSteplogWarnings()
 
   it("costs the newest rows past maxUnwrittenMb, never a throw or unbounded memory; finish() says how many were written and dropped, and why", async () => {

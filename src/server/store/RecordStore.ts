@@ -26,10 +26,29 @@ import type * as Option from "effect/Option"
 import type { RunId, UploadRecord } from "../../schemas/Record.js"
 import type { Ack, History, OutputLines, ProjectList, ProjectName, RunDetail, RunList, RunMetadata } from "../../schemas/Wire.js"
 
-/** The backend failed (I/O, a constraint it should not have met); the request changed nothing. */
+/** A cause and the causes it wraps (an SqlError wraps the driver's error), outermost first. */
+const causeChain = (cause: unknown): Array<unknown> => {
+  const chain: Array<unknown> = []
+  for (let at = cause; at !== undefined && at !== null && chain.length < 8; at = (at as { readonly cause?: unknown }).cause) chain.push(at)
+  return chain
+}
+
+/** How a full disk reads in each backend's errors: SQLite's code, PostgreSQL's SQLSTATE disk_full, Node's. */
+const FULL_CODES: ReadonlySet<unknown> = new Set(["SQLITE_FULL", "53100", "ENOSPC"])
+
+/** The backend failed (I/O, a full disk, a constraint it should not have met); the request changed nothing. */
 export class StoreFailed extends Data.TaggedError("StoreFailed")<{ readonly operation: string; readonly cause: unknown }> {
+  /** The store's disk is full: a write may succeed once space is freed, so the client should retry. */
+  get full(): boolean {
+    return causeChain(this.cause).some((cause) => FULL_CODES.has((cause as { readonly code?: unknown }).code))
+  }
+
+  /** One line: each cause's message, outermost first (no stack), and the innermost's code. */
   override get message(): string {
-    return `steplog server: storage failed during ${this.operation}: ${String(this.cause)}`
+    const chain = causeChain(this.cause)
+    const said = chain.map((cause) => (cause instanceof Error ? cause.message : typeof cause === "string" ? cause : String(cause)))
+    const code = (chain.at(-1) as { readonly code?: unknown } | undefined)?.code
+    return `steplog server: storage failed during ${this.operation}: ${said.join(": ")}${typeof code === "string" ? ` (${code})` : ""}`
   }
 }
 

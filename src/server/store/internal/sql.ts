@@ -4,8 +4,10 @@
  * on a reader, and the one clause that differs. The SQL of this folder is the subset both SQLite
  * and PostgreSQL read alike (ON CONFLICT upserts, RETURNING, substr on blobs), so it is written once.
  */
+import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import { StoreFailed } from "../RecordStore.js"
 
 /** Runs one statement; answers its rows (none for a write without RETURNING). */
@@ -31,6 +33,19 @@ export interface StoreSql {
    */
   readonly lockRow: string
 }
+
+/**
+ * `effect` as a write transaction of `client`. @effect/sql turns a failed COMMIT into a defect; here
+ * it is the failure it is (SQLite's SQLITE_FULL on a full disk: SQLite has rolled the transaction
+ * back, and the next one starts clean), so the request is refused, not crashed.
+ */
+export const transactionOf = (client: SqlClient.SqlClient) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
+    client.withTransaction(effect).pipe(
+      Effect.catchSomeDefect((defect) => (isSqlError(defect) ? Option.some(Effect.fail(defect)) : Option.none()))
+    )
+
+const isSqlError = (defect: unknown): defect is SqlError => (defect as { readonly _tag?: unknown } | null)?._tag === "SqlError"
 
 /** Maps a database failure to the store's StoreFailed for `operation` (a StoreFailed passes as it is). */
 export const failed = (operation: string) => (cause: SqlError | StoreFailed): StoreFailed =>

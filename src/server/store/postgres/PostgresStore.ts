@@ -18,7 +18,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import { makeStores, type Stores } from "../internal/stores.js"
-import type { StoreSql } from "../internal/sql.js"
+import { type StoreSql, transactionOf } from "../internal/sql.js"
 import { StoreFailed } from "../RecordStore.js"
 import type { StoreLayoutUnsupported } from "../StoreLayout.js"
 import * as Migrations from "./Migrations.js"
@@ -77,7 +77,7 @@ export const layer = (url: string): Layer.Layer<Stores, StoreFailed | StoreLayou
       const sql: StoreSql = {
         write: (text, params = []) => client.unsafe(toPg(text), params),
         read: (text, params = []) => client.unsafe(toPg(text), params),
-        writeTransaction: client.withTransaction,
+        writeTransaction: transactionOf(client),
         readTransaction: client.withTransaction,
         lockRow: " FOR UPDATE"
       }

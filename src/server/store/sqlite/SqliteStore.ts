@@ -15,7 +15,7 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { makeStores, type Stores } from "../internal/stores.js"
-import type { StoreSql } from "../internal/sql.js"
+import { type StoreSql, transactionOf } from "../internal/sql.js"
 import { StoreFailed } from "../RecordStore.js"
 import type { StoreLayoutUnsupported } from "../StoreLayout.js"
 import * as Migrations from "./Migrations.js"
@@ -31,7 +31,7 @@ export interface SqliteOptions {
 const statementsOf = (writer: SqlClient.SqlClient, reader: SqlClient.SqlClient): StoreSql => ({
   write: (text, params = []) => writer.unsafe(text, params),
   read: (text, params = []) => reader.unsafe(text, params),
-  writeTransaction: writer.withTransaction,
+  writeTransaction: transactionOf(writer),
   readTransaction: reader.withTransaction,
   lockRow: ""
 })
