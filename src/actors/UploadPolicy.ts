@@ -6,6 +6,7 @@
  *   413                                                                         → BatchTooLarge, the batch is halved
  *   401                                                                         → KeyRefused, the key is reloaded once
  *   any other 4xx, 501                                                          → UploadRejected, the run's upload stops
+ *                                                                                 (410: the run was deleted on the server)
  *
  * By status, whether the API declares the answer (a refusal decoded by the client) or not (a load
  * balancer's 502 page, a 429 with `Retry-After`: ApiClient.ts hands those over with their status

@@ -331,7 +331,8 @@ export const make = (options: {
               const [head, tail] = splitAfter(records, Math.ceil(rows / 2))
               return Effect.forEach([head, tail], (half) => Effect.flatMap(prepare(half), deliver), { discard: true })
             },
-            UploadRejected: (refusal) => Effect.fail(stopped("rejected", `the server refused a batch: ${refusal.detail}`)),
+            UploadRejected: (refusal) =>
+              Effect.fail(refusal.status === 410 ? stopped("deleted", refusal.detail) : stopped("rejected", `the server refused a batch: ${refusal.detail}`)),
             // Only reached when the schedule ends, which it does not: kept for the type's sake.
             UploadFailed: (failure) => Effect.fail(stopped("rejected", failure.message)),
             KeyRefused: (refusal) => Effect.fail(stopped("key-refused", refusal.detail))

@@ -27,7 +27,7 @@ const { version } = createRequire(import.meta.url)("../../package.json") as { ve
 
 const steplog = Command.make("steplog").pipe(
   Command.withDescription(
-    "Experiment tracking for TypeScript and Node.js. A run writes every record it logs to journal.slog in its run directory. `inspect` reads a journal on disk; `server` and `keys` run and manage a tracking server; `login` stores a key for one; `sync` uploads runs on disk to one; `runs` and `export` read from one. Run `steplog <command> --help` for a command's arguments and options."
+    "Experiment tracking for TypeScript and Node.js. A run writes every record it logs to journal.slog in its run directory. `inspect` reads a journal on disk; `server` and `keys` run and manage a tracking server; `login` stores a key for one; `sync` uploads runs on disk to one; `runs` lists (and `runs delete` deletes) the runs it holds, and `export` reads one out. Run `steplog <command> --help` for a command's arguments and options."
   ),
   Command.withSubcommands([inspect, server, keys, login, sync, runs, exportRun])
 )
@@ -58,7 +58,8 @@ const exitStatus = cli(process.argv).pipe(
     StoreLayoutUnsupported: (error) => Console.error(`steplog: ${error.message}`).pipe(Effect.as(2)),
     ServerRequestFailed: (error) => Console.error(error.message).pipe(Effect.as(2)),
     SyncFailed: (error) => Console.error(error.message).pipe(Effect.as(2)),
-    NoRunsNamed: (error) => Console.error(error.message).pipe(Effect.as(2))
+    NoRunsNamed: (error) => Console.error(error.message).pipe(Effect.as(2)),
+    DeleteNotConfirmed: (error) => Console.error(error.message).pipe(Effect.as(2))
   }),
   // @effect/cli has already printed what is wrong with the command line, with the usage.
   Effect.catchIf(ValidationError.isValidationError, () => Effect.succeed(2))

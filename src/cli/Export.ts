@@ -3,34 +3,18 @@
  * server, in step order, on stdout: JSON lines (NaN and ±Infinity as strings) or CSV with one
  * column per key.
  */
-import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
-import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
-import * as Schema from "effect/Schema"
-import { RunId } from "../schemas/Record.js"
-import { ProjectName, type HistoryRow } from "../schemas/Wire.js"
+import type { HistoryRow } from "../schemas/Wire.js"
 import { jsonLine } from "./internal/jsonLine.js"
-import { connection, request } from "./internal/ServerRequest.js"
-import { baseUrl } from "./Runs.js"
+import { runPath } from "./internal/runPath.js"
+import { baseUrl, connection, request } from "./internal/ServerRequest.js"
 
-const RunPath = Schema.Struct({ project: ProjectName, runId: RunId })
-
-const run = Args.text({ name: "project/run" }).pipe(
-  Args.withDescription("The run to export, as PROJECT/RUN_ID (see `steplog runs`)."),
-  Args.mapEffect((text) => {
-    const parts = text.split("/")
-    if (parts.length !== 2 || parts[0]!.length === 0 || parts[1]!.length === 0) return Effect.fail(HelpDoc.p(`expected PROJECT/RUN_ID, got "${text}"`))
-    return Schema.decodeUnknown(RunPath)({ project: parts[0], runId: parts[1] }).pipe(
-      Effect.mapError((error) => HelpDoc.p(`"${text}" is not a PROJECT/RUN_ID the server takes: ${ParseResult.TreeFormatter.formatErrorSync(error)}`))
-    )
-  })
-)
+const run = runPath("The run to export, as PROJECT/RUN_ID (see `steplog runs`).")
 
 const format = Options.choice("format", ["jsonl", "csv"]).pipe(
   Options.withDescription("jsonl: one JSON object a row ({step, ts, values}). csv: a header of step, ts and every key, then one line a row."),

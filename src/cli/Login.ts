@@ -12,8 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { storeKey } from "../actors/Credentials.js"
-import { request, serverUrl } from "./internal/ServerRequest.js"
-import { baseUrl } from "./Runs.js"
+import { baseUrl, request, serverUrl } from "./internal/ServerRequest.js"
 
 const key = Args.redacted({ name: "key" }).pipe(
   Args.withDescription("The API key (from `steplog keys create`, or printed by the server's first start). Asked for when left out."),

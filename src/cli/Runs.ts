@@ -1,6 +1,7 @@
 /**
  * `steplog runs [--project P]`: the runs a server holds, newest first, one line each: state, id,
  * name, steps, start, duration and the run's summary metrics. Without --project, every project's.
+ * Its subcommand `delete` is RunsDelete.ts.
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
@@ -10,18 +11,13 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { ProjectName, type RunDetail } from "../schemas/Wire.js"
 import { jsonLine } from "./internal/jsonLine.js"
-import { connection, request } from "./internal/ServerRequest.js"
+import { baseUrl, connection, request } from "./internal/ServerRequest.js"
+import { runsDelete } from "./RunsDelete.js"
 
 const project = Options.text("project").pipe(
   Options.withAlias("p"),
   Options.withDescription("List the runs of this project only. Default: every project on the server."),
   Options.withSchema(ProjectName),
-  Options.optional
-)
-
-/** Shared by the commands that read from a server. */
-export const baseUrl = Options.text("base-url").pipe(
-  Options.withDescription("The steplog server. Default: STEPLOG_BASE_URL, else http://127.0.0.1:7077. The API key comes from STEPLOG_API_KEY, else the credentials file entry for that server (see `steplog login`)."),
   Options.optional
 )
 
@@ -75,4 +71,7 @@ export const runs = Command.make("runs", { project, baseUrl, json }, (options) =
       yield* Console.log(all.length === 0 ? "no runs" : table(all))
     }
   }).pipe(Effect.provide(NodeHttpClient.layerUndici))
-).pipe(Command.withDescription("List the runs a steplog server holds, newest first: state, id, name, steps, start, duration and summary metrics."))
+).pipe(
+  Command.withDescription("List the runs a steplog server holds, newest first: state, id, name, steps, start, duration and summary metrics. `steplog runs delete` deletes runs."),
+  Command.withSubcommands([runsDelete])
+)

@@ -25,9 +25,8 @@ import * as path from "node:path"
 import * as Auth from "../actors/Auth.js"
 import * as RunDir from "../runtime/RunDir.js"
 import * as RunUpload from "../runtime/RunUpload.js"
-import { baseUrl } from "./Runs.js"
+import { baseUrl, serverUrl } from "./internal/ServerRequest.js"
 import { progressBar } from "../runtime/ProgressBar.js"
-import { serverUrl } from "./internal/ServerRequest.js"
 
 /** Some runs could not be synced (each was reported on stderr). */
 export class SyncFailed extends Data.TaggedError("SyncFailed")<{ readonly failed: number; readonly runs: number }> {

@@ -62,7 +62,7 @@ export const QUEUE_CAPACITY = 4
 /** Uploading a run could not start, or its metadata could not be sent. */
 export class RunUploadFailed extends Data.TaggedError("RunUploadFailed")<{
   readonly dir: string
-  readonly reason: "unreadable" | "no-run-record" | "no-key" | "unreachable" | "key-refused" | "rejected"
+  readonly reason: "unreadable" | "no-run-record" | "no-key" | "unreachable" | "key-refused" | "rejected" | "deleted"
   readonly detail: string
   /** The delay a busy server asked for with `Retry-After` (reason "unreachable"). */
   readonly retryAfter?: Duration.Duration
@@ -104,6 +104,8 @@ export interface RunUpload {
   readonly progress: Stream.Stream<Progress>
   /** Waits until every record flushed so far is acknowledged; fails if the upload stops. */
   readonly awaitUploaded: Effect.Effect<Progress, UploadStopped>
+  /** Fails when the upload stops for good (a refusal, a run deleted on the server); never succeeds. */
+  readonly stopped: Effect.Effect<never, UploadStopped>
   /** The damage met in the journal so far, in the order met (its records are lost). */
   readonly damage: Effect.Effect<ReadonlyArray<Damage>>
   /**
@@ -205,8 +207,11 @@ export const open = (
           : fail("unreachable", `the server at ${baseUrl} is busy or failed (${failure.detail})`, failure.retryAfter)
       }
       // A 403: the key may not use this project, which another key (`steplog login`) may.
-      return failure._tag === "KeyRefused" || (failure._tag === "UploadRejected" && failure.status === 403)
-        ? fail("key-refused", `the server at ${baseUrl} refused the API key (${failure.detail}); ${loginHint(baseUrl)}`)
+      if (failure._tag === "KeyRefused" || (failure._tag === "UploadRejected" && failure.status === 403)) {
+        return fail("key-refused", `the server at ${baseUrl} refused the API key (${failure.detail}); ${loginHint(baseUrl)}`)
+      }
+      return failure._tag === "UploadRejected" && failure.status === 410
+        ? fail("deleted", `the run was deleted on the server at ${baseUrl} (${failure.detail})`)
         : fail("rejected", `the server at ${baseUrl} refused the run's metadata (${failure.detail})`)
     }
 
@@ -254,9 +259,14 @@ export const open = (
       })),
       Stream.changesWith((a, b) => a.acknowledged === b.acknowledged && a.total === b.total && a.uploaded === b.uploaded)
     )
+    const stoppedForGood: Effect.Effect<never, UploadStopped> = stopped.changes.pipe(
+      Stream.filterMap((why) => why),
+      Stream.runHead,
+      Effect.flatMap((why) => Effect.fail(Option.getOrThrow(why)))
+    )
     const awaitUploaded: Effect.Effect<Progress, UploadStopped> = Effect.raceFirst(
       progress.pipe(Stream.filter((now) => now.uploaded), Stream.runHead, Effect.map(Option.getOrThrow)),
-      stopped.changes.pipe(Stream.filterMap((why) => why), Stream.runHead, Effect.flatMap((why) => Effect.fail(Option.getOrThrow(why))))
+      stoppedForGood
     )
 
     return {
@@ -267,6 +277,7 @@ export const open = (
       startAckSeq: from.ackSeq,
       progress,
       awaitUploaded,
+      stopped: stoppedForGood,
       damage: Effect.map(SubscriptionRef.get(tailer.state), (state) => state.damage),
       markCrashedIfAbandoned: Effect.gen(function* () {
         const state = yield* SubscriptionRef.get(tailer.state)

@@ -77,6 +77,8 @@ interface UploadState {
   readonly done: boolean
   /** Why the upload stopped for good, or why the link gave up (a clause for `finish()`'s hint); null while it goes on. */
   readonly stopped: string | null
+  /** Whether `steplog sync` could upload what is left later (not for a run deleted on the server). */
+  readonly syncable: boolean
 }
 
 interface Entry {
@@ -174,7 +176,9 @@ export const make = (options: {
       } else {
         entries.delete(message.runId)
         entry.options.warn(message.message)
-        update(entry, (state) => ({ ...state, stopped: `uploading stopped: ${message.detail}` }))
+        // A deleted run is refused by the server for good: no sync would take it either.
+        const stopped = message.reason === "deleted" ? `the run was deleted on the server (${message.detail})` : `uploading stopped: ${message.detail}`
+        update(entry, (state) => ({ ...state, stopped, syncable: message.reason !== "deleted" }))
       }
     }
 
@@ -253,10 +257,10 @@ export const make = (options: {
     const supervised = options.restartClock === undefined ? supervise : Effect.withClock(supervise, options.restartClock)
 
     /** What `finish()` answers when not everything was acknowledged. */
-    const notUploaded = (entry: Entry, records: number, ackSeq: number, why: string): UploadOutcome => ({
+    const notUploaded = (entry: Entry, records: number, ackSeq: number, why: string, syncable = true): UploadOutcome => ({
       uploaded: false,
       pending: Math.max(0, records - ackSeq),
-      hint: `${why}; the run is on disk in ${entry.options.runDir}: \`steplog sync ${entry.options.runDir}\` uploads what is left`
+      hint: `${why}; the run is on disk in ${entry.options.runDir}` + (syncable ? `: \`steplog sync ${entry.options.runDir}\` uploads what is left` : "")
     })
 
     /** Draws the progress bar on a terminal, from a second into the wait until it is interrupted, then wipes it. */
@@ -275,7 +279,7 @@ export const make = (options: {
         flushed: linked.flushed,
         final: null,
         sendPending: false,
-        state: run(SubscriptionRef.make<UploadState>({ ackSeq: 0, done: false, stopped: gaveUp }))
+        state: run(SubscriptionRef.make<UploadState>({ ackSeq: 0, done: false, stopped: gaveUp, syncable: true }))
       }
       entries.set(linked.runId, entry)
       if (!started) {
@@ -313,7 +317,7 @@ export const make = (options: {
           if (bar !== null) yield* Fiber.interrupt(bar)
           if (Option.isSome(ended)) {
             const state = ended.value
-            return state.done ? { uploaded: true } : notUploaded(entry, records, state.ackSeq, state.stopped!)
+            return state.done ? { uploaded: true } : notUploaded(entry, records, state.ackSeq, state.stopped!, state.syncable)
           }
           const { ackSeq } = yield* SubscriptionRef.get(entry.state)
           return notUploaded(

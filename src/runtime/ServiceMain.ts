@@ -86,7 +86,9 @@ const send = (message: Ipc.ToParent): void => {
 const stopOf = (runId: string, failed: RunUpload.RunUploadFailed): UploadStopped =>
   new UploadStopped({
     runId,
-    reason: failed.reason === "no-key" || failed.reason === "key-refused" || failed.reason === "rejected" ? failed.reason : failed.reason === "unreachable" ? "rejected" : "unreadable",
+    reason: failed.reason === "no-key" || failed.reason === "key-refused" || failed.reason === "rejected" || failed.reason === "deleted"
+      ? failed.reason
+      : failed.reason === "unreachable" ? "rejected" : "unreadable",
     detail: failed.detail
   })
 
@@ -131,8 +133,9 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
         Stream.runForEach(({ acknowledged, total }) => Effect.sync(() => send(new Ipc.Progress({ runId, ackSeq: acknowledged, records: total, done: false })))),
         Effect.forkScoped
       )
-      // Until the journal's end is known, the upload follows it; then it is done once all is acknowledged.
-      yield* state.flushed.changes.pipe(Stream.filter(({ final }) => final), Stream.runHead)
+      // Until the journal's end is known, the upload follows it (a stop meanwhile is told at once);
+      // then it is done once all is acknowledged.
+      yield* Effect.raceFirst(state.flushed.changes.pipe(Stream.filter(({ final }) => final), Stream.runHead), upload.stopped)
       const { acknowledged, total } = yield* upload.awaitUploaded
       if (orphaned) {
         const crashed = yield* upload.markCrashedIfAbandoned.pipe(

@@ -16,6 +16,7 @@
  *           GET  /api/v1/projects/:project/runs/:runId/output     ?after=SEQ&limit=N → OutputLines
  *   upload  PUT  /api/v1/projects/:project/runs/:runId            RunMetadata (JSON) → RunDetail
  *           POST /api/v1/projects/:project/runs/:runId/records    msgpack UploadRecord[], gzip or identity → Ack
+ *           DELETE /api/v1/projects/:project/runs/:runId          → DeletedRun; then 410 Gone to its writes
  *
  * Every endpoint is behind a security middleware: a Bearer API key, or the dashboard's session
  * cookie (Sessions.ts signs it in). The upload group's takes the cookie only from the dashboard's
@@ -33,6 +34,7 @@ import * as Schema from "effect/Schema"
 import {
   AccessRefused,
   BodyTooLarge,
+  Gone,
   MediaUnsupported,
   MethodNotAllowed,
   NotFound,
@@ -42,7 +44,7 @@ import {
   Unauthenticated
 } from "./ApiErrors.js"
 import { RunId } from "./Record.js"
-import { Ack, History, OutputLines, ProjectList, ProjectName, RunDetail, RunList, RunMetadata, WhoAmI } from "./Wire.js"
+import { Ack, DeletedRun, History, OutputLines, ProjectList, ProjectName, RunDetail, RunList, RunMetadata, WhoAmI } from "./Wire.js"
 
 /** What the server accepts at most, and the query defaults; bytes unless named otherwise. */
 export const limits = {
@@ -154,7 +156,7 @@ export class QueryGroup extends HttpApiGroup.make("query")
   .middleware(ReadAccess)
 {}
 
-/** The upload protocol's writes; each is idempotent. */
+/** The writes: the upload protocol's (each idempotent), and deleting a run. */
 export class UploadGroup extends HttpApiGroup.make("upload")
   .add(
     HttpApiEndpoint.put("putRun", "/projects/:project/runs/:runId")
@@ -162,6 +164,7 @@ export class UploadGroup extends HttpApiGroup.make("upload")
       .setPayload(RunMetadata)
       .addSuccess(RunDetail)
       .addError(BodyTooLarge)
+      .addError(Gone)
   )
   .add(
     HttpApiEndpoint.post("postRecords", "/projects/:project/runs/:runId/records")
@@ -171,7 +174,9 @@ export class UploadGroup extends HttpApiGroup.make("upload")
       .addSuccess(Ack)
       .addError(BodyTooLarge)
       .addError(MediaUnsupported)
+      .addError(Gone)
   )
+  .add(HttpApiEndpoint.del("deleteRun", "/projects/:project/runs/:runId").setPath(RunPath).addSuccess(DeletedRun).addError(NotFound).addError(Gone))
   .middleware(WriteAccess)
 {}
 

@@ -66,6 +66,13 @@ export class MethodNotAllowed extends Schema.TaggedError<MethodNotAllowed>()(
   HttpApiSchema.annotations({ status: 405 })
 ) {}
 
+/** 410: the run was deleted; no write of it is taken again, so a stale uploader cannot bring it back. */
+export class Gone extends Schema.TaggedError<Gone>()(
+  "Gone",
+  { error: only("run_deleted"), detail: Json },
+  HttpApiSchema.annotations({ status: 410 })
+) {}
+
 /** 413: a body over its cap, as sent or once inflated; the uploader sends the batch again in halves. */
 export class BodyTooLarge extends Schema.TaggedError<BodyTooLarge>()(
   "BodyTooLarge",
@@ -104,6 +111,7 @@ export const ApiFailure = Schema.Union(
   AccessRefused,
   NotFound,
   MethodNotAllowed,
+  Gone,
   BodyTooLarge,
   MediaUnsupported,
   ServerFailed,

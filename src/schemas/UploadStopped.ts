@@ -7,8 +7,10 @@ import * as Schema from "effect/Schema"
 
 /** Why an upload stopped. */
 export const StopReason = Schema.Literal(
-  /** The server refused a batch or the run's metadata for good (a 4xx other than 401, 408, 413, 429). */
+  /** The server refused a batch or the run's metadata for good (a 4xx other than 401, 408, 410, 413, 429). */
   "rejected",
+  /** The run was deleted on the server (410): nothing more of it is taken, by this upload or a later sync. */
+  "deleted",
   /** The server refused the API key, also after it was read again. */
   "key-refused",
   /** No API key for the server. */
@@ -26,6 +28,8 @@ export class UploadStopped extends Schema.TaggedError<UploadStopped>()("UploadSt
   detail: Schema.String
 }) {
   override get message(): string {
-    return `steplog: uploading run ${this.runId} stopped: ${this.detail}. Logging to disk goes on; \`steplog sync\` uploads the run later.`
+    return this.reason === "deleted"
+      ? `steplog: run ${this.runId} was deleted on the server, so its upload stopped (${this.detail}). Logging to disk goes on; the run directory keeps every record.`
+      : `steplog: uploading run ${this.runId} stopped: ${this.detail}. Logging to disk goes on; \`steplog sync\` uploads the run later.`
   }
 }

@@ -35,6 +35,15 @@ export type ProjectName = typeof ProjectName.Type
 export const Ack = Schema.Struct({ ackSeq: Schema.NonNegativeInt })
 export type Ack = typeof Ack.Type
 
+/** What `DELETE …/runs/:runId` removed: the run's records, its history rows among them. */
+export const DeletedRun = Schema.Struct({
+  project: ProjectName,
+  runId: RunId,
+  records: Schema.NonNegativeInt,
+  historyRows: Schema.NonNegativeInt
+})
+export type DeletedRun = typeof DeletedRun.Type
+
 /** A run's state as the server sees it. */
 export const RunState = Schema.Literal("running", "finished", "crashed")
 export type RunState = typeof RunState.Type

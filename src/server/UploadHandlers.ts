@@ -1,6 +1,6 @@
 /**
- * The upload group of the API (src/schemas/Api.ts) over the RecordStore: a run's metadata (PUT)
- * and a batch of its records (POST). WriteAccess has checked the key and the project, and the
+ * The upload group of the API (src/schemas/Api.ts) over the RecordStore: a run's metadata (PUT),
+ * a batch of its records (POST), and deleting it (DELETE; then its writes answer 410). WriteAccess has checked the key and the project, and the
  * builder has decoded the path and the headers, before either runs. A refused request changes
  * nothing: a batch is decoded whole before the store sees any of it.
  *
@@ -13,18 +13,19 @@
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { Unpackr } from "msgpackr"
-import { Api, limits } from "../schemas/Api.js"
-import { BodyTooLarge, RequestInvalid } from "../schemas/ApiErrors.js"
+import { Api, limits, Principal } from "../schemas/Api.js"
+import { BodyTooLarge, Gone, NotFound, RequestInvalid } from "../schemas/ApiErrors.js"
 import { MAX_BATCH_RECORDS, MAX_KEYS_PER_RUN, overLimit } from "../schemas/Limits.js"
 import { UploadRecord } from "../schemas/Record.js"
 import { totalRows } from "../schemas/UploadRecords.js"
 import { RunMetadata } from "../schemas/Wire.js"
 import { asHistoryRecord, overKeyCap } from "./internal/historyRow.js"
-import { RecordStore } from "./store/RecordStore.js"
-import { stored } from "./Refusals.js"
+import { RecordStore, type RunGone } from "./store/RecordStore.js"
+import { storageFailed } from "./Refusals.js"
 import { requestBody } from "./RequestBody.js"
 
 // The SDK packs batches with msgpackr's record extension (as the journal does); a standard encoder
@@ -51,6 +52,9 @@ export const nestsWithin = (value: unknown, max: number): boolean => {
 }
 
 const tooDeep = `nested deeper than ${limits.maxNesting} levels`
+
+/** A write of a deleted run, refused for good. */
+const gone = (deleted: RunGone) => Effect.fail(new Gone({ detail: `${deleted.message}; nothing more of it is stored` }))
 
 /** The length a msgpack array header at the start of `bytes` declares, or null when they start otherwise. */
 const arrayLength = (bytes: Uint8Array): number | null => {
@@ -80,7 +84,7 @@ export const layer = HttpApiBuilder.group(Api, "upload", (handlers) =>
           if (!nestsWithin(json, limits.maxNesting)) return yield* new RequestInvalid({ error: "invalid_metadata", detail: `the body is ${tooDeep}` })
           const metadata = decodeMetadata(json)
           if (metadata._tag === "Left") return yield* new RequestInvalid({ error: "invalid_metadata", detail: formatParseError(metadata.left) })
-          return yield* stored(store.putRun(path.project, path.runId, metadata.right))
+          return yield* store.putRun(path.project, path.runId, metadata.right).pipe(Effect.catchTags({ RunGone: gone, StoreFailed: storageFailed }))
         }))
       .handleRaw("postRecords", ({ headers, path, request }) =>
         Effect.gen(function* () {
@@ -147,8 +151,22 @@ export const layer = HttpApiBuilder.group(Api, "upload", (handlers) =>
             return yield* new BodyTooLarge({ detail: `the batch holds ${rows} records (a history block counting its rows), over the ${MAX_BATCH_RECORDS}-record cap; send it in smaller batches` })
           }
           return yield* store.ingest(path.project, path.runId, records).pipe(
-            Effect.catchTag("BatchOverLimit", (over) => new RequestInvalid({ error: "over_limit", detail: over.detail })),
-            Effect.catchTag("StoreFailed", (failure) => stored(Effect.fail(failure)))
+            Effect.catchTags({
+              BatchOverLimit: (over) => new RequestInvalid({ error: "over_limit", detail: over.detail }),
+              RunGone: gone,
+              StoreFailed: storageFailed
+            })
           )
         }))
+      .handle("deleteRun", ({ path }) =>
+        store.deleteRun(path.project, path.runId).pipe(
+          Effect.catchTags({ RunGone: gone, StoreFailed: storageFailed }),
+          Effect.flatMap(Option.match({
+            onNone: () => Effect.fail(new NotFound({ detail: `no run "${path.runId}" in project "${path.project}"` })),
+            // Who deleted what, for the operator: a deletion cannot be undone.
+            onSome: (deleted) =>
+              Effect.flatMap(Principal, (principal) =>
+                Effect.as(Effect.logInfo(`steplog server: run ${path.project}/${path.runId} (${deleted.records} records) deleted by "${principal.name}"`), deleted))
+          }))
+        ))
   }))

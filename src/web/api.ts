@@ -1,9 +1,9 @@
 /**
- * Typed reads of the server's JSON API, authenticated by the session cookie the page was served
+ * Typed reads of the server's JSON API (and a run's deletion), authenticated by the session cookie the page was served
  * with. A 401 means the session is gone (the server restarted, or the user signed out elsewhere):
  * the page reloads, and the server answers it with the sign-in page.
  */
-import type { ApiError, History, OutputLines, ProjectList, RunDetail, RunList } from "./wire.js"
+import type { ApiError, DeletedRun, History, OutputLines, ProjectList, RunDetail, RunList } from "./wire.js"
 
 /** The server turned a request down (or failed); `detail` says what exactly was wrong. */
 class ApiFailure extends Error {
@@ -24,8 +24,8 @@ const readError = async (response: Response): Promise<ApiFailure> => {
   }
 }
 
-const getJson = async <A>(path: string, signal?: AbortSignal): Promise<A> => {
-  const response = await fetch(path, { headers: { accept: "application/json" }, credentials: "same-origin", ...(signal ? { signal } : {}) })
+const requestJson = async <A>(method: "GET" | "DELETE", path: string, signal?: AbortSignal): Promise<A> => {
+  const response = await fetch(path, { method, headers: { accept: "application/json" }, credentials: "same-origin", ...(signal ? { signal } : {}) })
   if (response.status === 401) {
     window.location.reload()
     // The reload replaces the page; nothing after this point should run meanwhile.
@@ -34,6 +34,8 @@ const getJson = async <A>(path: string, signal?: AbortSignal): Promise<A> => {
   if (!response.ok) throw await readError(response)
   return (await response.json()) as A
 }
+
+const getJson = <A>(path: string, signal?: AbortSignal): Promise<A> => requestJson("GET", path, signal)
 
 /** What a history read asks for: the keys, a step range (inclusive) and at most `samples` buckets. */
 export interface HistoryQuery {
@@ -62,6 +64,9 @@ export const run = (project: string, runId: string, signal?: AbortSignal): Promi
 
 export const history = (project: string, runId: string, query: HistoryQuery, signal?: AbortSignal): Promise<History> =>
   getJson(`${base}/${seg(project)}/runs/${seg(runId)}/history${historyParams(query)}`, signal)
+
+/** Deletes a run for good (the server refuses its uploads from then on). */
+export const deleteRun = (project: string, runId: string): Promise<DeletedRun> => requestJson("DELETE", `${base}/${seg(project)}/runs/${seg(runId)}`)
 
 /** Console lines after seq `after` (from the start when left out), at most `limit`. */
 export const output = (project: string, runId: string, after: number | undefined, limit: number, signal?: AbortSignal): Promise<OutputLines> =>

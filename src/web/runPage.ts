@@ -1,6 +1,6 @@
 /**
  * `/projects/:project/runs/:runId`: a run's header (name, state, exit code, times, host, tags,
- * notes), a chart per history key, its summary and config, and its console output; all kept
+ * notes; a button that deletes the run), a chart per history key, its summary and config, and its console output; all kept
  * current while the run is running (live.ts).
  */
 import * as api from "./api.js"
@@ -13,17 +13,47 @@ import { outputView } from "./outputView.js"
 import { breadcrumbs, loadingNotice, type Page, showFailure, stateBadge, tagList } from "./pageParts.js"
 import { colorAt } from "./palette.js"
 import type { Poll } from "./poll.js"
+import { go, href } from "./router.js"
 import type { RunDetail } from "./wire.js"
 
 const fact = (label: string, value: Node | string) => el("div", "fact", null, el("dt", null, null, label), el("dd", null, null, value))
 
-const runHeader = (run: RunDetail, now: number): HTMLElement => {
+/**
+ * The button that deletes the run, after the browser's confirmation; then the project's runs are
+ * shown. A failure is told in `status`.
+ */
+const deleteButton = (run: RunDetail, status: HTMLElement): HTMLElement => {
+  const button = el("button", "button danger", { attrs: { type: "button", "data-testid": "delete-run" } }, "Delete run")
+  button.addEventListener("click", () => {
+    const question = `Delete the run "${run.name}" (${run.runId}) and everything it logged, for good? A training process still uploading it stops.`
+    if (!window.confirm(question)) return
+    button.setAttribute("disabled", "")
+    api.deleteRun(run.project, run.runId).then(
+      () => go(href({ page: "runs", project: run.project })),
+      (error: unknown) => {
+        button.removeAttribute("disabled")
+        showFailure(status, "Could not delete the run.")(error)
+      }
+    )
+  })
+  return button
+}
+
+const runHeader = (run: RunDetail, now: number, status: HTMLElement): HTMLElement => {
   const duration = runDuration(run, now)
   return el(
     "header",
     "run-head",
     null,
-    el("div", "run-title", null, el("h1", "page-title", { attrs: { "data-testid": "run-name" } }, run.name), stateBadge(run.state)),
+    el(
+      "div",
+      "run-title",
+      null,
+      el("h1", "page-title", { attrs: { "data-testid": "run-name" } }, run.name),
+      stateBadge(run.state),
+      el("span", "spacer"),
+      deleteButton(run, status)
+    ),
     el(
       "dl",
       "facts",
@@ -59,7 +89,7 @@ export const runPage = (root: HTMLElement, project: string, runId: string): Page
     const charts = chartBoard([{ project, runId, label: first.name, color: colorAt(0) }], "This run has logged no history yet.")
     board = charts
     const showDetails = (run: RunDetail) => {
-      replaceChildren(head, runHeader(run, Date.now()))
+      replaceChildren(head, runHeader(run, Date.now(), status))
       replaceChildren(details, keyValueTable("Summary", run.summary, "summary"), keyValueTable("Config", run.config, "config"))
       status.replaceChildren()
     }

@@ -88,3 +88,11 @@ export interface ApiError {
   readonly error: string
   readonly detail: Json
 }
+
+/** `DELETE /api/v1/projects/:project/runs/:runId`: what was deleted. */
+export interface DeletedRun {
+  readonly project: string
+  readonly runId: string
+  readonly records: number
+  readonly historyRows: number
+}

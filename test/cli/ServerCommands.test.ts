@@ -1,5 +1,5 @@
 /**
- * `steplog login`, `steplog runs` and `steplog export` against a real server on 127.0.0.1 (in this process, over
+ * `steplog login`, `steplog runs` (and `runs delete`) and `steplog export` against a real server on 127.0.0.1 (in this process, over
  * an in-memory store), run as the built CLI, as a person would.
  */
 import { Packr } from "msgpackr"
@@ -73,6 +73,23 @@ describe("steplog runs", () => {
     const { status, stderr } = await steplog(["runs", "--base-url", server.baseUrl], { STEPLOG_API_KEY: "slk_wrong" })
     expect(status).toBe(2)
     expect(stderr).toMatch(/refused the API key.*steplog login/)
+  })
+})
+
+describe("steplog runs delete", () => {
+  it("deletes nothing without --yes when stdin is not a terminal, then deletes with --yes; a second delete says it is gone", async () => {
+    await post("run-doomed", [runRecord("run-doomed", "short-lived-3", 1_764_000_200_000)])
+    const asked = await steplog(["runs", "delete", "moons/run-doomed", "--base-url", server.baseUrl])
+    expect(asked.status).toBe(2)
+    expect(asked.stderr).toContain("moons/run-doomed was not deleted: stdin is not a terminal to ask on; pass --yes")
+    expect((await steplog(["runs", "--project", "moons", "--json", "--base-url", server.baseUrl])).stdout).toContain("run-doomed")
+
+    const deleted = await steplog(["runs", "delete", "moons/run-doomed", "--yes", "--base-url", server.baseUrl])
+    expect([deleted.status, deleted.stdout.trim()]).toEqual([0, `deleted moons/run-doomed ("short-lived-3"): 1 records, 0 of them history rows`])
+    expect((await steplog(["runs", "--project", "moons", "--json", "--base-url", server.baseUrl])).stdout).not.toContain("run-doomed")
+    const again = await steplog(["runs", "delete", "moons/run-doomed", "--yes", "--base-url", server.baseUrl])
+    expect(again.status).toBe(2)
+    expect(again.stderr).toMatch(/HTTP 404: not_found: no run "run-doomed"/)
   })
 })
 

@@ -120,3 +120,29 @@ describe("SIGKILL of the service process", () => {
     expect((await child.exited()).code).toBe(0)
   })
 })
+
+describe("a run deleted on the server while it trains", () => {
+  it("stops uploading with one warning, goes on logging to disk, never comes back on the server, and finish() says why", async () => {
+    const stopFile = temp.file("stop")
+    const child = train({ ROWS: "0", PER_TICK: "10", TICK_MS: "5", STOP_FILE: stopFile })
+    const { runId, runDir } = await started(child)
+    const runUrl = `${baseUrl}/api/v1/projects/svc/runs/${runId}`
+    const headers = { authorization: `Bearer ${key}` }
+    await poll("the run to reach the server", async () => ((await fetch(runUrl, { headers })).status === 200 ? true : undefined))
+    expect((await fetch(runUrl, { method: "DELETE", headers })).status).toBe(200)
+
+    await poll("the warning", () => (child.stderr().includes("was deleted on the server") ? true : undefined))
+    const loggedThen = Number(child.lines.filter((l) => l.startsWith("logged ")).at(-1)!.split(" ")[1])
+    await child.waitForLine((l) => l.startsWith("logged ") && Number(l.split(" ")[1]) >= loggedThen + 200)
+    fs.writeFileSync(stopFile, "")
+    const result = JSON.parse((await child.waitForLine((l) => l.startsWith("finished "))).slice("finished ".length))
+    expect(result.uploaded).toBe(false)
+    expect(result.hint).toMatch(/^the run was deleted on the server \(.*run_deleted.*\); the run is on disk in \S+$/)
+    expect(child.stderr().match(/was deleted on the server/g)).toHaveLength(1)
+    expect(child.stderr()).toContain(`run ${runId} was deleted on the server, so its upload stopped`)
+    expect((await child.exited()).code).toBe(0)
+    // Logging went on to disk; the server holds nothing of the run, then or later.
+    expect(journalRows(runDir).rows.length).toBeGreaterThan(loggedThen)
+    expect((await fetch(runUrl, { headers })).status).toBe(404)
+  })
+})

@@ -289,14 +289,41 @@ describe("routing", () => {
   })
 
   it("answers a wrong method on a known path with 405 and an Allow header", async () => {
-    const deleted = await api(runPath("meta", "run-1"), { method: "DELETE" })
-    expect(deleted.headers.get("allow")).toBe("GET, HEAD, PUT")
-    expect((await apiError(deleted, 405)).error).toBe("method_not_allowed")
+    const patched = await api(runPath("meta", "run-1"), { method: "PATCH", body: "{}" })
+    expect(patched.headers.get("allow")).toBe("GET, HEAD, PUT, DELETE")
+    expect((await apiError(patched, 405)).error).toBe("method_not_allowed")
     const getRecords = await api(`${runPath("meta", "run-1")}/records`)
     expect(getRecords.headers.get("allow")).toBe("POST")
     await apiError(getRecords, 405)
     await apiError(await api("/api/v1/whoami", { method: "POST", body: "{}" }), 405)
     // The run exists (a PUT made it earlier) and holds no record.
     expect((await held("meta", "run-1"))?.run.records).toBe(0)
+  })
+})
+
+describe("deleting a run", () => {
+  it("deletes it whole with any key of its project, then answers 404 to reads and 410 to every write of it", async () => {
+    await postRecords("alpha", "doomed", gzipped(batch("doomed", "alpha", 0, 20)), undefined, alphaKey)
+    await postRecords("alpha", "spared", gzipped(batch("spared", "alpha", 0, 5)), undefined, alphaKey)
+    await apiError(await api(runPath("alpha", "doomed"), { method: "DELETE", key: await server.createKey("beta-only", ["beta" as never]) }), 403)
+
+    const deleted = await api(runPath("alpha", "doomed"), { method: "DELETE", key: alphaKey })
+    expect(deleted.status).toBe(200)
+    expect(await deleted.json()).toEqual({ project: "alpha", runId: "doomed", records: 20, historyRows: 19 })
+    expect(await held("alpha", "doomed")).toBeUndefined()
+    expect((await held("alpha", "spared"))?.run.records).toBe(5)
+    await apiError(await api(runPath("alpha", "doomed")), 404)
+    await apiError(await api(`${runPath("alpha", "doomed")}/history`), 404)
+
+    // A stale uploader: its next batch, a re-send of an old one, its metadata, a second delete.
+    const gone = [
+      await postRecords("alpha", "doomed", gzipped(batch("doomed", "alpha", 20, 30)), undefined, alphaKey),
+      await postRecords("alpha", "doomed", gzipped(batch("doomed", "alpha", 0, 20)), undefined, alphaKey),
+      await api(runPath("alpha", "doomed"), { method: "PUT", body: JSON.stringify(metadata), key: alphaKey }),
+      await api(runPath("alpha", "doomed"), { method: "DELETE", key: alphaKey })
+    ]
+    for (const answer of gone) expect((await apiError(answer, 410)).error).toBe("run_deleted")
+    expect(await held("alpha", "doomed")).toBeUndefined()
+    await apiError(await api(runPath("alpha", "never-was"), { method: "DELETE", key: alphaKey }), 404)
   })
 })

@@ -555,4 +555,30 @@ export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordSt
         const edge = yield* history(project, { minStep: 19_998, maxStep: 20_001, keys: ["k0", "k1"] })
         expect(edge.map((row) => [row.step, row.values["k0"], row.values["k1"]])).toEqual([[19_998, 19_998, 19_999], [19_999, 19_999, 20_000], [20_000, 0, -0], [20_001, 1, -1]])
       }))
+
+    it.effect("deletes a run whole, keeps other runs, and refuses every later write of its id with RunGone", () =>
+      Effect.gen(function* () {
+        const store = yield* RecordStore
+        const project = freshProject()
+        const kept = "kept" as RunId
+        yield* ingest(project, [runRecord(0, project, RUN), ...rows(1, 50), blockOf(rows(50, 80) as Array<HistoryRecord>)])
+        yield* ingest(project, [runRecord(0, project, kept), ...rows(1, 5)], kept)
+        expect(yield* store.deleteRun(project, RUN)).toEqual(Option.some({ project, runId: RUN, records: 80, historyRows: 79 }))
+
+        expect(yield* store.getRun(project, RUN)).toEqual(Option.none())
+        expect(yield* store.history(project, RUN, {})).toEqual(Option.none())
+        expect((yield* store.listRuns(project)).runs.map((run) => run.runId)).toEqual([kept])
+        expect((yield* store.history(project, kept, {})).pipe(Option.map((found) => found.rows.length))).toEqual(Option.some(4))
+
+        const refusedTag = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) => Effect.map(Effect.flip(effect), (error) => error._tag)
+        expect(yield* refusedTag(ingest(project, rows(80, 90)))).toBe("RunGone")
+        expect(yield* refusedTag(ingest(project, rows(0, 10)))).toBe("RunGone")
+        expect(yield* refusedTag(store.putRun(project, RUN, metadata()))).toBe("RunGone")
+        expect(yield* refusedTag(store.deleteRun(project, RUN))).toBe("RunGone")
+        expect(yield* store.getRun(project, RUN)).toEqual(Option.none())
+        // Only that id of that project: the same id elsewhere, and an id never stored, are as before.
+        const other = freshProject()
+        expect(yield* ingest(other, rows(0, 3))).toEqual({ ackSeq: 3 })
+        expect(yield* store.deleteRun(project, "never" as RunId)).toEqual(Option.none())
+      }))
   })

@@ -3,7 +3,8 @@
  * test server on 127.0.0.1, with runs logged by `init()` online (and one training process killed
  * mid-run): the table's names and states, charts drawing exactly what the history holds (every
  * step of a short run, at most the asked-for buckets of a long one), a running run followed live
- * without re-reading its history, and a run name that is HTML shown as text.
+ * without re-reading its history, a run name that is HTML shown as text, and a run deleted from its
+ * page behind a confirmation.
  */
 import { init, type Run } from "steplog"
 import { startTestServer, type TestServer } from "steplog/testing"
@@ -229,3 +230,31 @@ describe("a run page", () => {
     expect([...table.problems, ...problems]).toEqual([])
   })
 })
+
+describe("deleting a run", () => {
+  it("asks first (a dismissed question deletes nothing), then deletes the run and shows the project's runs without it", async () => {
+    const doomed = await init({ ...server.initOptions, project, name: "doomed-run" })
+    doomed.log({ loss: 1 })
+    expect(await doomed.finish()).toMatchObject({ uploaded: true })
+    const { page, problems } = await openSignedIn(runPath(project, doomed.id))
+    const button = page.locator("[data-testid=delete-run]")
+    // The confirmation is this test's to answer, not the watched page's (which dismisses any dialog as a problem).
+    page.removeAllListeners("dialog")
+
+    const questions: Array<string> = []
+    page.once("dialog", (dialog) => void (questions.push(dialog.message()), dialog.dismiss()))
+    await button.click()
+    await poll("the question", () => (questions.length === 1 ? true : undefined))
+    expect(questions[0]).toContain(`"doomed-run" (${doomed.id})`)
+    expect((await server.run(project, doomed.id))?.name).toBe("doomed-run")
+
+    page.once("dialog", (dialog) => void dialog.accept())
+    await button.click()
+    await page.waitForURL((url) => url.pathname === `/projects/${project}`)
+    await page.locator(`[data-testid=runs-table] tr[data-run-id="${runs.short}"]`).waitFor()
+    expect(await page.locator(`[data-testid=runs-table] tr[data-run-id="${doomed.id}"]`).count()).toBe(0)
+    expect(await server.run(project, doomed.id)).toBeUndefined()
+    expect(problems).toEqual([])
+  })
+})
+

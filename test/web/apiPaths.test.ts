@@ -20,6 +20,7 @@ interface WebApi {
   readonly run: (project: string, runId: string) => Promise<unknown>
   readonly history: (project: string, runId: string, query: object) => Promise<unknown>
   readonly output: (project: string, runId: string, after: number | undefined, limit: number) => Promise<unknown>
+  readonly deleteRun: (project: string, runId: string) => Promise<unknown>
 }
 const webApi = "../../src/web/api.js"
 
@@ -59,7 +60,8 @@ describe("the dashboard's fetch layer", () => {
     await api.history("moons", "run-a", { keys: ["loss", "val/acc"], minStep: 10, maxStep: 99, samples: 400 })
     await api.output("moons", "run-a", undefined, 1_000)
     await api.output("moons", "run-a", 41, 500)
-    expect(requests).toHaveLength(7)
+    await api.deleteRun("moons", "run-a")
+    expect(requests).toHaveLength(8)
 
     const used = new Set<string>()
     for (const { method, url } of requests) {
@@ -74,6 +76,6 @@ describe("the dashboard's fetch layer", () => {
       })
       expect(Either.isRight(decoded), `${url.pathname}${url.search}`).toBe(true)
     }
-    expect([...used].sort()).toEqual(["getRun", "history", "listProjects", "listRuns", "output"])
+    expect([...used].sort()).toEqual(["deleteRun", "getRun", "history", "listProjects", "listRuns", "output"])
   })
 })

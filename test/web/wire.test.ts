@@ -24,6 +24,7 @@ describe("the dashboard's wire types", () => {
     expectTypeOf<typeof Wire.ProjectList.Encoded>().toMatchTypeOf<Web.ProjectList>()
     expectTypeOf<typeof Wire.History.Encoded>().toMatchTypeOf<Web.History>()
     expectTypeOf<typeof Wire.OutputLines.Encoded>().toMatchTypeOf<Web.OutputLines>()
+    expectTypeOf<typeof Wire.DeletedRun.Encoded>().toMatchTypeOf<Web.DeletedRun>()
     expectTypeOf<typeof ApiErrors.ApiFailure.Encoded>().toMatchTypeOf<Web.ApiError>()
   })
 
@@ -33,6 +34,7 @@ describe("the dashboard's wire types", () => {
     expectTypeOf<Answer<Client["query"]["getRun"]>>().toMatchTypeOf<Web.RunDetail>()
     expectTypeOf<Answer<Client["query"]["history"]>>().toMatchTypeOf<Web.History>()
     expectTypeOf<Answer<Client["query"]["output"]>>().toMatchTypeOf<Web.OutputLines>()
+    expectTypeOf<Answer<Client["upload"]["deleteRun"]>>().toMatchTypeOf<Web.DeletedRun>()
     // Not vacuous: a method's answer is found.
     expectTypeOf<Answer<Client["query"]["getRun"]>>().toEqualTypeOf<Wire.RunDetail>()
   })

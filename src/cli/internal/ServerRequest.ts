@@ -4,6 +4,7 @@
  * (STEPLOG_API_KEY, else the credentials file entry for that server), through the API's client
  * (actors/ApiClient.ts), and what a failure means to a person at a terminal.
  */
+import * as Options from "@effect/cli/Options"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -33,6 +34,12 @@ export class ServerRequestFailed extends Data.TaggedError("ServerRequestFailed")
     }
   }
 }
+
+/** The `--base-url` option of the commands that talk to a server. */
+export const baseUrl = Options.text("base-url").pipe(
+  Options.withDescription("The steplog server. Default: STEPLOG_BASE_URL, else http://127.0.0.1:7077. The API key comes from STEPLOG_API_KEY, else the credentials file entry for that server (see `steplog login`)."),
+  Options.optional
+)
 
 /** The server and key a command uses. */
 export interface Connection {

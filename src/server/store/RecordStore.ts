@@ -10,6 +10,7 @@
  * - a huge batch does not hold other requests: it is stored in slices that yield to the event
  *   loop (still one transaction), and reads do not wait for it.
  * - each (run, seq) is stored once: a re-sent record changes nothing.
+ * - a deleted run stays deleted: a write of it (a stale uploader's) is refused with RunGone.
  * - `ackSeq` is the length of the contiguous prefix held: every record with seq < ackSeq is stored.
  * - a run's config, summary, state and exit code follow its records (`config`, `summary`, `exit`).
  * - one metric of a run can be read in step order without reading the others.
@@ -24,7 +25,7 @@ import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type { RunId, UploadRecord } from "../../schemas/Record.js"
-import type { Ack, History, OutputLines, ProjectList, ProjectName, RunDetail, RunList, RunMetadata } from "../../schemas/Wire.js"
+import type { Ack, DeletedRun, History, OutputLines, ProjectList, ProjectName, RunDetail, RunList, RunMetadata } from "../../schemas/Wire.js"
 
 /** A cause and the causes it wraps (an SqlError wraps the driver's error), outermost first. */
 const causeChain = (cause: unknown): Array<unknown> => {
@@ -62,6 +63,13 @@ export class BatchOverLimit extends Data.TaggedError("BatchOverLimit")<{ readonl
   }
 }
 
+/** The run was deleted: nothing more of it is stored, and its id is not given out again. */
+export class RunGone extends Data.TaggedError("RunGone")<{ readonly project: string; readonly runId: string }> {
+  override get message(): string {
+    return `the run "${this.runId}" of project "${this.project}" was deleted`
+  }
+}
+
 /**
  * What `history` reads: some keys (default all), the steps from `minStep` to `maxStep` (inclusive;
  * default all) and, optionally, at most `samples` buckets of the steps in that range.
@@ -90,9 +98,14 @@ export class RecordStore extends Context.Tag("steplog/server/RecordStore")<
      * Stores a batch of one run's records (creating the run if new); answers how far the run is
      * held. A history block stands for its rows: of a block partly held already, the rest is stored.
      */
-    readonly ingest: (project: ProjectName, runId: RunId, records: ReadonlyArray<UploadRecord>) => Effect.Effect<Ack, StoreFailed | BatchOverLimit>
+    readonly ingest: (project: ProjectName, runId: RunId, records: ReadonlyArray<UploadRecord>) => Effect.Effect<Ack, StoreFailed | BatchOverLimit | RunGone>
     /** Creates or updates a run's metadata; `crashed: true` marks a run that ended without an exit record. */
-    readonly putRun: (project: ProjectName, runId: RunId, metadata: RunMetadata) => Effect.Effect<RunDetail, StoreFailed>
+    readonly putRun: (project: ProjectName, runId: RunId, metadata: RunMetadata) => Effect.Effect<RunDetail, StoreFailed | RunGone>
+    /**
+     * Deletes a run and everything of it, in one transaction; its id stays refused (RunGone) to any
+     * later write. None when no such run was ever stored; RunGone when it was deleted already.
+     */
+    readonly deleteRun: (project: ProjectName, runId: RunId) => Effect.Effect<Option.Option<DeletedRun>, StoreFailed | RunGone>
     readonly getRun: (project: ProjectName, runId: RunId) => Effect.Effect<Option.Option<RunDetail>, StoreFailed>
     readonly listRuns: (project: ProjectName) => Effect.Effect<RunList, StoreFailed>
     readonly listProjects: Effect.Effect<ProjectList, StoreFailed>

@@ -28,7 +28,7 @@ import * as Option from "effect/Option"
 import type { HistoryBlock, HistoryRecord, Record, RunId, RunRecord, UploadRecord } from "../../../schemas/Record.js"
 import { floats, joinBlocks, lastSeq, sliceBlock } from "../../../schemas/UploadRecords.js"
 import type { Ack, ProjectName } from "../../../schemas/Wire.js"
-import { type BatchOverLimit, StoreFailed } from "../RecordStore.js"
+import { type BatchOverLimit, type RunGone, StoreFailed } from "../RecordStore.js"
 import { type HistoryState, ingestHistory, loadHistoryState } from "./chunks.js"
 import { ensureRun, findRun, recomputeConfig, recomputeSummary } from "./runs.js"
 import { pack, packLast, type RunRow, unpackLast } from "./runRow.js"
@@ -190,7 +190,7 @@ export const makeIngest = (sql: StoreSql) =>
         entry.row = updated as RunRow
       })
 
-    const ingest = (project: ProjectName, runId: RunId, records: ReadonlyArray<UploadRecord>): Effect.Effect<Ack, StoreFailed | BatchOverLimit> =>
+    const ingest = (project: ProjectName, runId: RunId, records: ReadonlyArray<UploadRecord>): Effect.Effect<Ack, StoreFailed | BatchOverLimit | RunGone> =>
       Effect.suspend(() => {
         let entry: Cached | undefined
         const parts = slices(records)
@@ -212,7 +212,7 @@ export const makeIngest = (sql: StoreSql) =>
             })
           ),
           lock.withPermits(1),
-          Effect.mapError((error) => (error._tag === "BatchOverLimit" ? error : failed("ingest")(error)))
+          Effect.mapError((error) => (error._tag === "BatchOverLimit" || error._tag === "RunGone" ? error : failed("ingest")(error)))
         )
       })
 

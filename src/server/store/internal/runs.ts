@@ -6,8 +6,9 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { JsonPatch, Record, RunId } from "../../../schemas/Record.js"
-import type { ProjectList, ProjectName, RunDetail, RunList, RunMetadata } from "../../../schemas/Wire.js"
+import type { DeletedRun, ProjectList, ProjectName, RunDetail, RunList, RunMetadata } from "../../../schemas/Wire.js"
 import { pack, type RunRow, toDetail, unpack } from "./runRow.js"
+import { RunGone } from "../RecordStore.js"
 import type { Run, StoreSql } from "./sql.js"
 
 /** The row of a run, if it exists. */
@@ -16,9 +17,11 @@ export const findRun = (run: Run, project: string, runId: string, lock = "") =>
     Effect.map((rows) => Option.fromNullable(rows[0] as RunRow | undefined))
   )
 
-/** The row of a run, created first when new; `lock` (StoreSql.lockRow) holds it to the end of the transaction. */
+/** The row of a run, created first when new (unless it was deleted); locked to the end of the transaction (StoreSql.lockRow). */
 export const ensureRun = (sql: StoreSql, project: string, runId: string) =>
   Effect.gen(function* () {
+    const deleted = yield* sql.write(`SELECT 1 FROM deleted_runs WHERE project = ? AND run_id = ?`, [project, runId])
+    if (deleted.length > 0) return yield* new RunGone({ project, runId })
     const now = yield* Clock.currentTimeMillis
     yield* sql.write(`INSERT INTO runs (project, run_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, [project, runId, now])
     return Option.getOrThrow(yield* findRun(sql.write, project, runId, sql.lockRow))
@@ -101,4 +104,22 @@ export const putRun = (sql: StoreSql, project: ProjectName, runId: RunId, metada
       ]
     )
     return Option.getOrThrow(yield* getDetail(sql.write, project, runId))
+  })
+
+/** Every table holding a run's data by its run_pk (the `runs` row aside). */
+const RUN_TABLES = ["records", "held", "metric_keys", "history_chunks", "history_frames"] as const
+
+/** deleteRun, inside a write transaction: the run's rows gone, its id kept in deleted_runs. */
+export const deleteRun = (sql: StoreSql, project: ProjectName, runId: RunId) =>
+  Effect.gen(function* () {
+    const found = yield* findRun(sql.write, project, runId, sql.lockRow)
+    if (Option.isNone(found)) {
+      const deleted = yield* sql.write(`SELECT 1 FROM deleted_runs WHERE project = ? AND run_id = ?`, [project, runId])
+      return deleted.length > 0 ? yield* new RunGone({ project, runId }) : Option.none<DeletedRun>()
+    }
+    const row = found.value
+    for (const table of RUN_TABLES) yield* sql.write(`DELETE FROM ${table} WHERE run_pk = ?`, [row.run_pk])
+    yield* sql.write(`DELETE FROM runs WHERE run_pk = ?`, [row.run_pk])
+    yield* sql.write(`INSERT INTO deleted_runs (project, run_id, deleted_at) VALUES (?, ?, ?)`, [project, runId, yield* Clock.currentTimeMillis])
+    return Option.some<DeletedRun>({ project, runId, records: row.records, historyRows: row.history_rows })
   })

@@ -24,7 +24,13 @@ export const makeStores = (sql: StoreSql): Effect.Effect<Context.Context<Stores>
     const records = RecordStore.of({
       ingest,
       putRun: (project, runId, metadata) =>
-        rewritingRun(project, runId, sql.writeTransaction(Runs.putRun(sql, project, runId, metadata))).pipe(Effect.mapError(failed("putRun"))),
+        rewritingRun(project, runId, sql.writeTransaction(Runs.putRun(sql, project, runId, metadata))).pipe(
+          Effect.mapError((error) => (error._tag === "RunGone" ? error : failed("putRun")(error)))
+        ),
+      deleteRun: (project, runId) =>
+        rewritingRun(project, runId, sql.writeTransaction(Runs.deleteRun(sql, project, runId))).pipe(
+          Effect.mapError((error) => (error._tag === "RunGone" ? error : failed("deleteRun")(error)))
+        ),
       getRun: (project, runId) => Runs.getDetail(sql.read, project, runId).pipe(sql.readTransaction, Effect.mapError(failed("getRun"))),
       listRuns: (project) => Runs.listRuns(sql.read, project).pipe(sql.readTransaction, Effect.mapError(failed("listRuns"))),
       listProjects: Runs.listProjects(sql.read).pipe(Effect.mapError(failed("listProjects"))),

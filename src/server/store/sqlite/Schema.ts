@@ -76,7 +76,16 @@ const layout = [
   `CREATE TABLE sign_in_tokens (hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`
 ]
 
+/** A deleted run's (project, run id), kept so that an upload of it is refused (410), never stored anew. */
+const deletedRuns = [
+  `CREATE TABLE deleted_runs (project TEXT NOT NULL, run_id TEXT NOT NULL, deleted_at INTEGER NOT NULL, PRIMARY KEY (project, run_id))`
+]
+
+const statements = (list: ReadonlyArray<string>) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(list, (statement) => sql.unsafe(statement), { discard: true }))
+
 /** The migrations, by `<id>_<name>`; a later change of layout is a new entry, never an edit of one. */
 export const migrations = {
-  "0001_layout": Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(layout, (statement) => sql.unsafe(statement), { discard: true }))
+  "0001_layout": statements(layout),
+  "0002_deleted_runs": statements(deletedRuns)
 }
