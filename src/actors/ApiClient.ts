@@ -23,6 +23,8 @@ import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { Api } from "../schemas/Api.js"
 import { ApiFailure, describeFailure, statusByTag, statusOf } from "../schemas/ApiErrors.js"
+import { MAX_RUNS_LIMIT } from "../schemas/RunQuery.js"
+import type { ProjectName, RunDetail } from "../schemas/Wire.js"
 
 const isRefusal = Schema.is(ApiFailure)
 const utf8 = new TextDecoder()
@@ -94,3 +96,22 @@ export const refusalOf = (failure: ApiCallFailure): Effect.Effect<Option.Option<
       detail: Option.match(bytes, { onNone: () => "", onSome: (body) => utf8.decode(body).slice(0, 500).trim() })
     }))
 }
+
+/** What a runs listing asks for, as texts (src/schemas/RunQuery.ts). */
+export interface RunsParams {
+  readonly filter?: string
+  readonly sort?: string
+}
+
+/** Every run of `project` that `params` keeps, in its order: the listing's pages followed to the end. */
+export const allRuns = (client: ApiClient, project: ProjectName, params: RunsParams = {}) =>
+  Effect.gen(function* () {
+    const runs: Array<RunDetail> = []
+    let cursor: string | undefined
+    do {
+      const page = yield* client.query.listRuns({ path: { project }, urlParams: { ...params, limit: MAX_RUNS_LIMIT, ...(cursor === undefined ? {} : { cursor }) } })
+      runs.push(...page.runs)
+      cursor = page.next
+    } while (cursor !== undefined)
+    return runs
+  })

@@ -7,6 +7,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { DEFAULT_BASE_URL } from "../schemas/Settings.js"
 
 /** Where the credentials file lives for this environment. */
 export const credentialsPath = (env: Readonly<Record<string, string | undefined>> = process.env): string =>
@@ -43,4 +44,17 @@ export const storeKey = (baseUrl: string, key: string, env: Readonly<Record<stri
   fs.writeFileSync(temp, JSON.stringify({ keys }, null, 2) + "\n", { mode: 0o600 })
   fs.renameSync(temp, file)
   return file
+}
+
+/**
+ * The server a reader (the CLI, `steplog/api`) talks to, and its key: as given, else the
+ * environment's STEPLOG_BASE_URL and STEPLOG_API_KEY, else the local default server and the
+ * credentials file's key for the server chosen (null: none).
+ */
+export const resolveServer = (
+  given: { readonly baseUrl?: string | undefined; readonly apiKey?: string | undefined },
+  env: Readonly<Record<string, string | undefined>> = process.env
+): { readonly baseUrl: string; readonly apiKey: string | null } => {
+  const baseUrl = (given.baseUrl ?? (env["STEPLOG_BASE_URL"] || DEFAULT_BASE_URL)).replace(/\/+$/, "")
+  return { baseUrl, apiKey: given.apiKey ?? (env["STEPLOG_API_KEY"] || storedKey(baseUrl, env)) }
 }

@@ -59,7 +59,8 @@ const exitStatus = cli(process.argv).pipe(
     ServerRequestFailed: (error) => Console.error(error.message).pipe(Effect.as(2)),
     SyncFailed: (error) => Console.error(error.message).pipe(Effect.as(2)),
     NoRunsNamed: (error) => Console.error(error.message).pipe(Effect.as(2)),
-    DeleteNotConfirmed: (error) => Console.error(error.message).pipe(Effect.as(2))
+    DeleteNotConfirmed: (error) => Console.error(error.message).pipe(Effect.as(2)),
+    RunsOptionsInvalid: (error) => Console.error(error.message).pipe(Effect.as(2))
   }),
   // @effect/cli has already printed what is wrong with the command line, with the usage.
   Effect.catchIf(ValidationError.isValidationError, () => Effect.succeed(2))

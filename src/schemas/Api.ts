@@ -10,7 +10,7 @@
  *
  *   query   GET  /api/v1/whoami                                   → WhoAmI
  *           GET  /api/v1/projects                                 → ProjectList
- *           GET  /api/v1/projects/:project/runs                   → RunList
+ *           GET  /api/v1/projects/:project/runs                   ?filter=…&sort=…&limit=N&cursor=C → RunList
  *           GET  /api/v1/projects/:project/runs/:runId            → RunDetail
  *           GET  /api/v1/projects/:project/runs/:runId/history    ?keys=a,b&samples=N&minStep=A&maxStep=B → History
  *           GET  /api/v1/projects/:project/runs/:runId/output     ?after=SEQ&limit=N → OutputLines
@@ -44,6 +44,7 @@ import {
   Unauthenticated
 } from "./ApiErrors.js"
 import { RunId } from "./Record.js"
+import { CursorText, FilterText, MAX_RUNS_LIMIT, SortText } from "./RunQuery.js"
 import { Ack, DeletedRun, History, OutputLines, ProjectList, ProjectName, RunDetail, RunList, RunMetadata, WhoAmI } from "./Wire.js"
 
 /** What the server accepts at most, and the query defaults; bytes unless named otherwise. */
@@ -120,6 +121,14 @@ export const HistoryParams = Schema.Struct({
     `?minStep=${query.minStep} is past ?maxStep=${query.maxStep}`)
 )
 
+/** `GET …/runs`' query (RunQuery.ts): a filter, a sort, at most `limit` runs (default 1,000), after `cursor` (a page's `next`). */
+export const RunsParams = Schema.Struct({
+  filter: Schema.optional(FilterText),
+  sort: Schema.optional(SortText),
+  limit: Schema.optional(WholeNumber(1, MAX_RUNS_LIMIT)),
+  cursor: Schema.optional(CursorText)
+})
+
 /** `GET …/output`'s query: lines with seq > `after` (-1, the default: from the start), at most `limit`. */
 export const OutputParams = Schema.Struct({
   after: Schema.optional(WholeNumber(-1, Number.MAX_SAFE_INTEGER)),
@@ -137,7 +146,7 @@ export const ContentEncoding = Schema.transform(Schema.String, Schema.Literal("g
 export class QueryGroup extends HttpApiGroup.make("query")
   .add(HttpApiEndpoint.get("whoami", "/whoami").addSuccess(WhoAmI))
   .add(HttpApiEndpoint.get("listProjects", "/projects").addSuccess(ProjectList))
-  .add(HttpApiEndpoint.get("listRuns", "/projects/:project/runs").setPath(ProjectPath).addSuccess(RunList))
+  .add(HttpApiEndpoint.get("listRuns", "/projects/:project/runs").setPath(ProjectPath).setUrlParams(RunsParams).addSuccess(RunList))
   .add(HttpApiEndpoint.get("getRun", "/projects/:project/runs/:runId").setPath(RunPath).addSuccess(RunDetail).addError(NotFound))
   .add(
     HttpApiEndpoint.get("history", "/projects/:project/runs/:runId/history")

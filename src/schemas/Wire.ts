@@ -88,8 +88,8 @@ export const RunDetail = Schema.Struct({
 })
 export type RunDetail = typeof RunDetail.Type
 
-/** `GET /api/v1/projects/:project/runs`. */
-export const RunList = Schema.Struct({ runs: Schema.Array(RunDetail) })
+/** `GET /api/v1/projects/:project/runs`: a page of runs, and the cursor of the next page when there is one. */
+export const RunList = Schema.Struct({ runs: Schema.Array(RunDetail), next: Schema.optional(Schema.String) })
 export type RunList = typeof RunList.Type
 
 /** `GET /api/v1/projects`. */

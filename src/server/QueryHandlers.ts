@@ -6,10 +6,12 @@
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { Api, limits, Principal } from "../schemas/Api.js"
 import { NotFound } from "../schemas/ApiErrors.js"
 import type { RunId } from "../schemas/Record.js"
+import { parseRunQuery } from "../schemas/RunQuery.js"
 import type { ProjectName } from "../schemas/Wire.js"
 import { allows } from "./store/KeyStore.js"
 import { RecordStore } from "./store/RecordStore.js"
@@ -35,7 +37,8 @@ export const layer = HttpApiBuilder.group(Api, "query", (handlers) =>
           // A key sees only the projects it may use.
           return { projects: all.projects.filter((project) => allows(principal.projects, project.name)) }
         }))
-      .handle("listRuns", ({ path }) => stored(store.listRuns(path.project)))
+      // The declared schemas have parsed every text already: a refusal here would be a bug.
+      .handle("listRuns", ({ path, urlParams }) => stored(store.listRuns(path.project, Either.getOrThrow(parseRunQuery(urlParams)))))
       .handle("getRun", ({ path }) => stored(store.getRun(path.project, path.runId)).pipe(Effect.flatMap(found(path))))
       .handle("history", ({ path, urlParams }) =>
         stored(

@@ -76,7 +76,7 @@ const make = (scope: Scope.Scope): Effect.Effect<Omit<TestServer, "close">, unkn
     // A read-back failing is a bug, not a result: read-backs reject with it.
     const read = <A>(effect: Effect.Effect<A, unknown>): Promise<A> => Effect.runPromise(Effect.orDie(effect))
 
-    const runsOf = (project: ProjectName) => Effect.map(api.query.listRuns({ path: { project } }), (list) => list.runs)
+    const runsOf = (project: ProjectName) => ApiClient.allRuns(api, project)
     return {
       baseUrl,
       apiKey: key,

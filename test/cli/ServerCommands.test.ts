@@ -63,6 +63,24 @@ describe("steplog runs", () => {
     expect(runs.map((run) => [run.runId, run.state, run.historyRows])).toEqual([["run-b", "running", 0], ["run-a", "finished", 2]])
   })
 
+  it("keeps, orders and cuts runs on the server with --filter, --sort and --limit", async () => {
+    const listed = async (...args: Array<string>) => {
+      const { status, stdout, stderr } = await steplog(["runs", "--project", "moons", "--json", "--base-url", server.baseUrl, ...args])
+      expect(status, stderr).toBe(0)
+      return stdout.trim() === "" ? [] : stdout.trim().split("\n").map((line) => (JSON.parse(line) as { runId: string }).runId)
+    }
+    expect(await listed("--filter", "state = finished and summary.loss < 0.3")).toEqual(["run-a"])
+    expect(await listed("--filter", "config.lr > 1")).toEqual([])
+    expect(await listed("--sort", "startedAt", "--limit", "1")).toEqual(["run-a"])
+    expect(await listed("--sort", "-startedAt")).toEqual(["run-b", "run-a"])
+
+    const badFilter = await steplog(["runs", "--project", "moons", "--filter", "config.lr <<", "--base-url", server.baseUrl])
+    expect(badFilter.status).toBe(2)
+    expect(badFilter.stdout + badFilter.stderr).toMatch(/a filter that parses: a value .* at character 12/)
+    const noProject = await steplog(["runs", "--sort", "name", "--base-url", server.baseUrl])
+    expect([noProject.status, noProject.stderr.trim()]).toEqual([2, "steplog runs: --sort and --limit order and cut one project's runs: pass --project too"])
+  })
+
   it("says how to reach a server when none answers, with exit status 2", async () => {
     const { status, stderr } = await steplog(["runs", "--base-url", "http://127.0.0.1:1"])
     expect(status).toBe(2)

@@ -327,3 +327,33 @@ describe("deleting a run", () => {
     await apiError(await api(runPath("alpha", "never-was"), { method: "DELETE", key: alphaKey }), 404)
   })
 })
+
+describe("listing runs", () => {
+  it("filters, sorts and pages on the server, and refuses a filter, sort, limit or cursor it cannot read (400), naming it", async () => {
+    for (const [id, lr] of [["a", 0.1], ["b", 0.01], ["c", 0.001]] as const) {
+      const records = batch(id, "listing", 0, 3)
+      ;(records[0] as { config: object }).config = { lr }
+      await postRecords("listing", id, gzipped(records))
+    }
+    const list = async (query: string) => {
+      const response = await api(`/api/v1/projects/listing/runs?${query}`)
+      expect(response.status).toBe(200)
+      return (await response.json()) as { runs: Array<{ runId: string }>; next?: string }
+    }
+    const first = await list(`filter=${encodeURIComponent("config.lr < 0.05")}&sort=config.lr&limit=1`)
+    expect(first.runs.map((run) => run.runId)).toEqual(["c"])
+    const second = await list(`filter=${encodeURIComponent("config.lr < 0.05")}&sort=config.lr&limit=1&cursor=${first.next}`)
+    expect([second.runs.map((run) => run.runId), second.next]).toEqual([["b"], undefined])
+
+    for (const [query, says] of [
+      [`filter=${encodeURIComponent("config.lr <")}`, /filter: a filter that parses: a value/],
+      [`sort=${encodeURIComponent("-tags")}`, /sort: a sort that parses: a field to sort by, not tags/],
+      ["limit=0", /limit: a whole number from 1 to 10000/],
+      ["cursor=bm9wZQ", /cursor: the cursor is not one a runs listing gave/]
+    ] as const) {
+      const refused = await apiError(await api(`/api/v1/projects/listing/runs?${query}`), 400)
+      expect(refused.error).toBe("bad_query")
+      expect(String(refused.detail)).toMatch(says)
+    }
+  })
+})

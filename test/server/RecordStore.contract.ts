@@ -5,6 +5,7 @@
  */
 import { expect, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -13,6 +14,7 @@ import type { History, HistoryRow, ProjectName, RunMetadata } from "../../src/sc
 import { HISTORY_PAGE_ROWS, OUTPUT_PAGE_BYTES } from "../../src/schemas/Limits.js"
 import { type HistoryQuery, type OutputQuery, RecordStore } from "../../src/server/store/RecordStore.js"
 import { MAX_KEYS_PER_RUN } from "../../src/schemas/Limits.js"
+import { ALL_RUNS, parseRunQuery } from "../../src/schemas/RunQuery.js"
 import { blockOf } from "../support/historyBlock.js"
 
 let projects = 0
@@ -305,8 +307,8 @@ export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordSt
         yield* store.putRun(project, "new" as RunId, metadata({ startedAt: 3 }))
         yield* store.putRun(project, "mid" as RunId, metadata({ startedAt: 2 }))
         yield* ingest(other, rows(0, 1))
-        expect((yield* store.listRuns(project)).runs.map((run) => run.runId)).toEqual(["new", "mid", "old"])
-        expect((yield* store.listRuns(freshProject())).runs).toEqual([])
+        expect((yield* store.listRuns(project, ALL_RUNS)).runs.map((run) => run.runId)).toEqual(["new", "mid", "old"])
+        expect((yield* store.listRuns(freshProject(), ALL_RUNS)).runs).toEqual([])
         const listed = (yield* store.listProjects).projects.filter((p) => p.name === project || p.name === other)
         expect(listed.map(({ name, runs }) => ({ name, runs })).sort((a, b) => a.runs - b.runs)).toEqual([
           { name: other, runs: 1 },
@@ -470,7 +472,7 @@ export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordSt
         const keys = ["Upper/case", "alpha", "beta", "zeta"]
         expect((yield* detail(project)).historyKeys).toEqual(keys)
         yield* store.putRun(project, "quiet" as RunId, metadata())
-        const listed = (yield* store.listRuns(project)).runs
+        const listed = (yield* store.listRuns(project, ALL_RUNS)).runs
         expect(listed.find((run) => run.runId === RUN)?.historyKeys).toEqual(keys)
         expect(listed.find((run) => run.runId === "quiet")?.historyKeys).toEqual([])
       }))
@@ -567,7 +569,7 @@ export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordSt
 
         expect(yield* store.getRun(project, RUN)).toEqual(Option.none())
         expect(yield* store.history(project, RUN, {})).toEqual(Option.none())
-        expect((yield* store.listRuns(project)).runs.map((run) => run.runId)).toEqual([kept])
+        expect((yield* store.listRuns(project, ALL_RUNS)).runs.map((run) => run.runId)).toEqual([kept])
         expect((yield* store.history(project, kept, {})).pipe(Option.map((found) => found.rows.length))).toEqual(Option.some(4))
 
         const refusedTag = <A, E extends { readonly _tag: string }, R>(effect: Effect.Effect<A, E, R>) => Effect.map(Effect.flip(effect), (error) => error._tag)
@@ -580,5 +582,55 @@ export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordSt
         const other = freshProject()
         expect(yield* ingest(other, rows(0, 3))).toEqual({ ackSeq: 3 })
         expect(yield* store.deleteRun(project, "never" as RunId)).toEqual(Option.none())
+      }))
+
+    it.effect("filters, sorts and pages a project's runs as the query says, runs without a value last", () =>
+      Effect.gen(function* () {
+        const store = yield* RecordStore
+        const project = freshProject()
+        // Five runs: lr and val/acc differ; one has no val/acc, one a string lr; tags and states vary.
+        const made = [
+          { id: "r1", lr: 0.001, acc: 0.95, tags: ["mlp", "big"], exit: true, started: 1 },
+          { id: "r2", lr: 0.003, acc: 0.91, tags: ["mlp"], exit: true, started: 2 },
+          { id: "r3", lr: 0.03, acc: 0.97, tags: ["cnn"], exit: false, started: 3 },
+          { id: "r4", lr: 0.0005, acc: undefined, tags: ["mlp"], exit: false, started: 4 },
+          { id: "r5", lr: "auto", acc: 0.5, tags: [], exit: true, started: 5 }
+        ]
+        for (const run of made) {
+          const runId = run.id as RunId
+          const records: Array<Record> = [runRecord(0, project, runId, { config: { lr: run.lr, opt: { name: run.id === "r3" ? "sgd" : "adam" } }, tags: run.tags, name: `name-${run.id}` })]
+          if (run.acc !== undefined) records.push({ kind: "summary", seq: 1, ts: 2_000, patch: { "val/acc": run.acc } })
+          if (run.exit) records.push({ kind: "exit", seq: records.length, ts: 3_000, exitCode: 0, signal: null, durationMs: 1 })
+          yield* ingest(project, records, runId)
+          yield* store.putRun(project, runId, metadata({ startedAt: run.started, tags: run.tags, name: `name-${run.id}`, config: {} }))
+        }
+        const ids = (filter?: string, sort?: string, limit?: number, cursor?: string) =>
+          Effect.map(
+            store.listRuns(project, Either.getOrThrow(parseRunQuery({ filter, sort, limit, cursor }))),
+            (list) => ({ ids: list.runs.map((run) => run.runId as string), next: list.next })
+          )
+        expect((yield* ids()).ids).toEqual(["r5", "r4", "r3", "r2", "r1"])
+        expect((yield* ids("state = finished")).ids).toEqual(["r5", "r2", "r1"])
+        expect((yield* ids("state != finished")).ids).toEqual(["r4", "r3"])
+        expect((yield* ids("config.lr < 0.01")).ids).toEqual(["r4", "r2", "r1"])
+        expect((yield* ids(`config.lr < 0.01 and summary["val/acc"] > 0.9`)).ids).toEqual(["r2", "r1"])
+        expect((yield* ids("summary.val/acc >= 0.95 and tags has mlp")).ids).toEqual(["r1"])
+        expect((yield* ids("config.lr = auto")).ids).toEqual(["r5"])
+        expect((yield* ids(`config.opt.name = "sgd"`)).ids).toEqual(["r3"])
+        expect((yield* ids("config.lr != 0.001")).ids).toEqual(["r4", "r3", "r2"])
+        expect((yield* ids("name ~ NAME-R2")).ids).toEqual(["r2"])
+        expect((yield* ids("config.missing > 1")).ids).toEqual([])
+        // Sorted by val/acc, best first; r4 has none and comes last either way.
+        expect((yield* ids(undefined, `-summary["val/acc"]`)).ids).toEqual(["r3", "r1", "r2", "r5", "r4"])
+        expect((yield* ids(undefined, `summary["val/acc"]`)).ids).toEqual(["r5", "r2", "r1", "r3", "r4"])
+        // Numbers before strings; paged two at a time, each page after the last one's cursor.
+        const pages: Array<string> = []
+        let cursor: string | undefined
+        do {
+          const page = yield* ids(undefined, "config.lr", 2, cursor)
+          pages.push(page.ids.join(","))
+          cursor = page.next
+        } while (cursor !== undefined)
+        expect(pages).toEqual(["r4,r1", "r2,r3", "r5"])
       }))
   })

@@ -10,8 +10,7 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as ApiClient from "../../actors/ApiClient.js"
-import { storedKey } from "../../actors/Credentials.js"
-import { DEFAULT_BASE_URL } from "../../schemas/Settings.js"
+import { resolveServer } from "../../actors/Credentials.js"
 
 /** A server request of a CLI command that could not be done. */
 export class ServerRequestFailed extends Data.TaggedError("ServerRequestFailed")<{
@@ -48,13 +47,11 @@ export interface Connection {
 }
 
 /** The server a command talks to: `--base-url`, else STEPLOG_BASE_URL, else the local default. */
-export const serverUrl = (baseUrlOption: Option.Option<string>): string =>
-  Option.getOrElse(baseUrlOption, () => process.env["STEPLOG_BASE_URL"] || DEFAULT_BASE_URL).replace(/\/+$/, "")
+export const serverUrl = (baseUrlOption: Option.Option<string>): string => resolveServer({ baseUrl: Option.getOrUndefined(baseUrlOption), apiKey: "" }).baseUrl
 
 /** Resolves the server and key from the `--base-url` option, the environment and the credentials file. */
 export const connection = (baseUrlOption: Option.Option<string>): Effect.Effect<Connection, ServerRequestFailed> => {
-  const baseUrl = serverUrl(baseUrlOption)
-  const apiKey = process.env["STEPLOG_API_KEY"] || storedKey(baseUrl)
+  const { baseUrl, apiKey } = resolveServer({ baseUrl: Option.getOrUndefined(baseUrlOption) })
   return apiKey === null
     ? Effect.fail(new ServerRequestFailed({ reason: "no-key", baseUrl, detail: "" }))
     : Effect.succeed({ baseUrl, apiKey })

@@ -25,6 +25,7 @@ import * as Data from "effect/Data"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type { RunId, UploadRecord } from "../../schemas/Record.js"
+import type { RunQuery } from "../../schemas/RunQuery.js"
 import type { Ack, DeletedRun, History, OutputLines, ProjectList, ProjectName, RunDetail, RunList, RunMetadata } from "../../schemas/Wire.js"
 
 /** A cause and the causes it wraps (an SqlError wraps the driver's error), outermost first. */
@@ -107,7 +108,8 @@ export class RecordStore extends Context.Tag("steplog/server/RecordStore")<
      */
     readonly deleteRun: (project: ProjectName, runId: RunId) => Effect.Effect<Option.Option<DeletedRun>, StoreFailed | RunGone>
     readonly getRun: (project: ProjectName, runId: RunId) => Effect.Effect<Option.Option<RunDetail>, StoreFailed>
-    readonly listRuns: (project: ProjectName) => Effect.Effect<RunList, StoreFailed>
+    /** A page of a project's runs, as `query` asks; `next` is the cursor of the page after it, when there is one. */
+    readonly listRuns: (project: ProjectName, query: RunQuery) => Effect.Effect<RunList, StoreFailed>
     readonly listProjects: Effect.Effect<ProjectList, StoreFailed>
     /**
      * A run's history in step order; none when the run does not exist. Without `samples`, one page

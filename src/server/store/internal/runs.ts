@@ -8,7 +8,9 @@ import * as Option from "effect/Option"
 import type { JsonPatch, Record, RunId } from "../../../schemas/Record.js"
 import type { DeletedRun, ProjectList, ProjectName, RunDetail, RunList, RunMetadata } from "../../../schemas/Wire.js"
 import { pack, type RunRow, toDetail, unpack } from "./runRow.js"
+import type { RunQuery } from "../../../schemas/RunQuery.js"
 import { RunGone } from "../RecordStore.js"
+import { pageOf } from "./runQuery.js"
 import type { Run, StoreSql } from "./sql.js"
 
 /** The row of a run, if it exists. */
@@ -36,21 +38,26 @@ export const getDetail = (run: Run, project: string, runId: string) =>
     return Option.some(toDetail(found.value, keys.map((k) => k.name as string)))
   })
 
-/** A project's runs, newest first. */
-export const listRuns = (run: Run, project: string) =>
+/** A page of a project's runs, as `query` asks (runQuery.ts); history keys are read for that page only. */
+export const listRuns = (run: Run, project: string, query: RunQuery) =>
   Effect.gen(function* () {
-    const rows = (yield* run(
-      `SELECT * FROM runs WHERE project = ? ORDER BY COALESCE(started_at, created_at) DESC, run_pk DESC`,
-      [project]
-    )) as ReadonlyArray<RunRow>
+    const rows = (yield* run(`SELECT * FROM runs WHERE project = ?`, [project])) as ReadonlyArray<RunRow>
+    const { page, next } = pageOf(rows.map((row) => ({ row, shown: toDetail(row, []) })), (item) => item.shown, query)
     const keys = new Map<number, Array<string>>()
-    for (const k of yield* run(`SELECT k.run_pk, k.name FROM metric_keys k JOIN runs r ON r.run_pk = k.run_pk WHERE r.project = ?`, [project])) {
-      let names = keys.get(k.run_pk)
-      if (names === undefined) keys.set(k.run_pk, (names = []))
-      names.push(k.name)
+    for (let at = 0; at < page.length; at += KEYS_READ_RUNS) {
+      const pks = page.slice(at, at + KEYS_READ_RUNS).map(({ row }) => row.run_pk)
+      for (const k of yield* run(`SELECT run_pk, name FROM metric_keys WHERE run_pk IN (${pks.map(() => "?").join(",")})`, pks)) {
+        let names = keys.get(k.run_pk)
+        if (names === undefined) keys.set(k.run_pk, (names = []))
+        names.push(k.name)
+      }
     }
-    return { runs: rows.map((row) => toDetail(row, keys.get(row.run_pk) ?? [])) } satisfies RunList
+    const runs = page.map(({ row, shown }) => ({ ...shown, historyKeys: (keys.get(row.run_pk) ?? []).sort() }))
+    return (next === undefined ? { runs } : { runs, next }) satisfies RunList
   })
+
+/** Runs whose history keys one statement reads (a bound parameter each). */
+const KEYS_READ_RUNS = 500
 
 /** Every project with its run count and latest update. */
 export const listProjects = (run: Run) =>

@@ -32,7 +32,7 @@ export const makeStores = (sql: StoreSql): Effect.Effect<Context.Context<Stores>
           Effect.mapError((error) => (error._tag === "RunGone" ? error : failed("deleteRun")(error)))
         ),
       getRun: (project, runId) => Runs.getDetail(sql.read, project, runId).pipe(sql.readTransaction, Effect.mapError(failed("getRun"))),
-      listRuns: (project) => Runs.listRuns(sql.read, project).pipe(sql.readTransaction, Effect.mapError(failed("listRuns"))),
+      listRuns: (project, query) => Runs.listRuns(sql.read, project, query).pipe(sql.readTransaction, Effect.mapError(failed("listRuns"))),
       listProjects: Runs.listProjects(sql.read).pipe(Effect.mapError(failed("listProjects"))),
       history: (project, runId, query) => Reads.history(sql, project, runId, query).pipe(Effect.mapError(failed("history"))),
       output: (project, runId, query) => Reads.output(sql, project, runId, query).pipe(Effect.mapError(failed("output"))),
