@@ -57,7 +57,24 @@ const historyParams = (query: HistoryQuery): string => {
 
 export const projects = (signal?: AbortSignal): Promise<ProjectList> => getJson(base, signal)
 
-export const runs = (project: string, signal?: AbortSignal): Promise<RunList> => getJson(`${base}/${seg(project)}/runs`, signal)
+/** What a runs listing asks the server for (src/schemas/RunQuery.ts): a filter and a sort text, at most `limit` runs. */
+export interface RunsQuery {
+  readonly filter?: string
+  readonly sort?: string
+  readonly limit?: number
+}
+
+const runsParams = (query: RunsQuery): string => {
+  const params = new URLSearchParams()
+  if (query.filter !== undefined && query.filter !== "") params.set("filter", query.filter)
+  if (query.sort !== undefined) params.set("sort", query.sort)
+  if (query.limit !== undefined) params.set("limit", String(query.limit))
+  const text = params.toString()
+  return text === "" ? "" : `?${text}`
+}
+
+export const runs = (project: string, query: RunsQuery = {}, signal?: AbortSignal): Promise<RunList> =>
+  getJson(`${base}/${seg(project)}/runs${runsParams(query)}`, signal)
 
 export const run = (project: string, runId: string, signal?: AbortSignal): Promise<RunDetail> =>
   getJson(`${base}/${seg(project)}/runs/${seg(runId)}`, signal)

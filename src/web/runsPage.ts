@@ -3,6 +3,11 @@
  * (text, tag, state), sorted by any column (click its header), and picked for comparison; the
  * metric columns show the last value of the summary keys picked (the first few numeric ones until
  * the user picks, remembered per project in localStorage).
+ *
+ * A project of up to WHOLE_PROJECT_RUNS runs is read whole and filtered and sorted here. A larger
+ * one is filtered and sorted by the server (src/schemas/RunQuery.ts): the filters become a filter
+ * text (the search matching names), the sort column a sort text, and the table shows the first
+ * runs of that order, PAGE_RUNS more at a time on request.
  */
 import * as api from "./api.js"
 import { el, replaceChildren } from "./dom.js"
@@ -14,11 +19,21 @@ import type { RunDetail, RunState } from "./wire.js"
 
 const DEFAULT_METRICS = 4
 
+/** Runs a project may have for the table to read it whole; past it, the server filters and sorts. */
+const WHOLE_PROJECT_RUNS = 500
+/** Runs the table adds each time more are asked for, and the most it reads (the server's cap). */
+const PAGE_RUNS = 500
+const MAX_RUNS = 10_000
+/** How long typing in the search waits before the server is asked again. */
+const SEARCH_PAUSE_MS = 250
+
 /** A column: its header, how rows sort by it (null last), and its cell. */
 interface Column {
   readonly id: string
   readonly label: string
   readonly numeric: boolean
+  /** The field the server sorts by for this column (RunQuery.ts); none: the server cannot (duration, tags). */
+  readonly field?: string
   readonly sortValue: (run: RunDetail, now: number) => number | string | null
   readonly cell: (run: RunDetail, now: number) => HTMLElement
 }
@@ -30,15 +45,17 @@ const fixedColumns = (project: string): ReadonlyArray<Column> => [
     id: "name",
     label: "Name",
     numeric: false,
+    field: "name",
     sortValue: (run) => run.name.toLowerCase(),
     cell: (run) =>
       td("name-cell", el("a", "strong-link", { attrs: { href: href({ page: "run", project, runId: run.runId }), title: run.runId } }, run.name))
   },
-  { id: "state", label: "State", numeric: false, sortValue: (run) => run.state, cell: (run) => td(null, stateBadge(run.state)) },
+  { id: "state", label: "State", numeric: false, field: "state", sortValue: (run) => run.state, cell: (run) => td(null, stateBadge(run.state)) },
   {
     id: "started",
     label: "Started",
     numeric: false,
+    field: "startedAt",
     sortValue: (run) => run.startedAt,
     cell: (run, now) =>
       run.startedAt === null ? td("muted", "—") : el("td", "muted nowrap", { attrs: { title: formatFullTime(run.startedAt) } }, formatAgo(run.startedAt, now))
@@ -60,6 +77,7 @@ const metricColumn = (key: string): Column => ({
   id: `summary:${key}`,
   label: key,
   numeric: true,
+  field: `summary[${JSON.stringify(key)}]`,
   sortValue: (run) => {
     const value = run.summary[key]
     return typeof value === "number" ? value : typeof value === "string" ? value : null
@@ -83,9 +101,20 @@ const compareValues = (a: number | string | null, b: number | string | null): nu
 const matchesText = (run: RunDetail, words: string): boolean =>
   [run.name, run.runId, run.notes, run.group, run.jobType, run.host, ...run.tags].some((field) => field?.toLowerCase().includes(words))
 
+/** The sort field of a column id (`field` of its column), for the server. */
+const sortFieldOf = (columnId: string, project: string): string | undefined =>
+  columnId.startsWith("summary:") ? metricColumn(columnId.slice("summary:".length)).field : fixedColumns(project).find((c) => c.id === columnId)?.field
+
 export const runsPage = (root: HTMLElement, project: string): Page => {
   const storageKey = `steplog:metrics:${project}`
   let runs: ReadonlyArray<RunDetail> | undefined
+  /** Whether the project is too large to read whole, so the server filters and sorts. */
+  let serverSide = false
+  /** Server-side: how many runs the table reads, and whether more match. */
+  let wanted = PAGE_RUNS
+  let more = false
+  /** Counts the reads started: an answer to an older read than the last is dropped. */
+  let reads = 0
   const selected = new Set<string>()
   let sort = { column: "started", direction: -1 }
   let picked: Array<string> | undefined = (() => {
@@ -114,6 +143,7 @@ export const runsPage = (root: HTMLElement, project: string): Page => {
   const count = el("span", "muted count-label")
   const status = el("div", "status-line")
   const tableHolder = el("div", "table-scroll", null, loadingNotice())
+  const showMore = el("button", "button", { attrs: { type: "button", "data-testid": "more-runs", hidden: true } }, `Show ${formatCount(PAGE_RUNS)} more runs`)
 
   replaceChildren(
     root,
@@ -121,7 +151,8 @@ export const runsPage = (root: HTMLElement, project: string): Page => {
     el("div", "page-head", null, el("h1", "page-title", null, project), count),
     el("div", "toolbar", null, search, tagFilter, stateFilter, metricPicker, el("span", "spacer"), compare),
     status,
-    tableHolder
+    tableHolder,
+    el("div", "table-foot", null, showMore)
   )
 
   const choose = (runId: string, on: boolean) => {
@@ -160,12 +191,26 @@ export const runsPage = (root: HTMLElement, project: string): Page => {
     tagFilter.value = tags.includes(current) ? current : ""
   }
 
+  /** The filters and the sort as the server takes them (RunQuery.ts); a column it cannot sort by is sorted here. */
+  const serverQuery = (): api.RunsQuery => {
+    const words = search.value.trim()
+    const clauses = [
+      words === "" ? null : `name ~ ${JSON.stringify(words)}`,
+      tagFilter.value === "" ? null : `tags has ${JSON.stringify(tagFilter.value)}`,
+      stateFilter.value === "" ? null : `state = ${stateFilter.value}`
+    ].filter((clause) => clause !== null)
+    const field = sortFieldOf(sort.column, project)
+    return { filter: clauses.join(" and "), ...(field === undefined ? {} : { sort: `${sort.direction < 0 ? "-" : ""}${field}` }), limit: wanted }
+  }
+
   const visibleRuns = (all: ReadonlyArray<RunDetail>, columns: ReadonlyArray<Column>, now: number): Array<RunDetail> => {
     const words = search.value.trim().toLowerCase()
     const tag = tagFilter.value
     const state = stateFilter.value as RunState | ""
-    const shown = all.filter((run) => (words === "" || matchesText(run, words)) && (tag === "" || run.tags.includes(tag)) && (state === "" || run.state === state))
     const column = columns.find((c) => c.id === sort.column) ?? columns[0]!
+    // The server has filtered, and sorted by any column it can.
+    if (serverSide && column.field !== undefined) return [...all]
+    const shown = serverSide ? [...all] : all.filter((run) => (words === "" || matchesText(run, words)) && (tag === "" || run.tags.includes(tag)) && (state === "" || run.state === state))
     return shown.sort((a, b) => {
       const av = column.sortValue(a, now)
       const bv = column.sortValue(b, now)
@@ -196,7 +241,8 @@ export const runsPage = (root: HTMLElement, project: string): Page => {
           const button = el("button", "sort", { attrs: { type: "button", title: `Sort by ${column.label}` } }, column.label, el("span", "sort-mark", { attrs: { "aria-hidden": "true" } }, active ? (sort.direction > 0 ? "▲" : "▼") : ""))
           button.addEventListener("click", () => {
             sort = active ? { column: column.id, direction: -sort.direction } : { column: column.id, direction: column.numeric || column.id === "started" ? -1 : 1 }
-            render()
+            if (serverSide && column.field !== undefined) reread()
+            else render()
           })
           return el("th", column.numeric ? "num" : null, { attrs: { "aria-sort": active ? (sort.direction > 0 ? "ascending" : "descending") : "none" } }, button)
         })
@@ -238,7 +284,7 @@ export const runsPage = (root: HTMLElement, project: string): Page => {
     )
     replaceChildren(
       tableHolder,
-      runs.length === 0
+      runs.length === 0 && !serverSide
         ? el("div", "empty-state", null, el("p", null, null, "No runs in this project yet."))
         : shown.length === 0
           ? el("div", "empty-state", null, el("p", null, null, "No runs match the filters."))
@@ -246,7 +292,10 @@ export const runsPage = (root: HTMLElement, project: string): Page => {
     )
     if (focused) table.querySelector<HTMLInputElement>(`tr[data-run-id="${CSS.escape(focused)}"] input`)?.focus()
 
-    count.textContent = shown.length === runs.length ? `${formatCount(runs.length)} runs` : `${formatCount(shown.length)} of ${formatCount(runs.length)} runs`
+    count.textContent = serverSide
+      ? `first ${formatCount(shown.length)} matching runs${more ? " (more on the server)" : ""}`
+      : shown.length === runs.length ? `${formatCount(runs.length)} runs` : `${formatCount(shown.length)} of ${formatCount(runs.length)} runs`
+    showMore.hidden = !more
     compare.disabled = selected.size < 2
     compare.textContent = selected.size < 2 ? "Compare" : `Compare ${formatCount(selected.size)} runs`
     renderPicker(allMetrics)
@@ -256,22 +305,46 @@ export const runsPage = (root: HTMLElement, project: string): Page => {
     const ids = (runs ?? []).filter((run) => selected.has(run.runId)).map((run) => run.runId)
     if (ids.length >= 2) go(href({ page: "compare", project, runIds: ids }))
   })
-  for (const input of [search, tagFilter, stateFilter]) input.addEventListener("input", render)
 
-  const refresh = async (signal: AbortSignal) => {
-    runs = (await api.runs(project, signal)).runs
+  const refresh = async (signal: AbortSignal): Promise<"continue"> => {
+    const read = ++reads
+    const page = await api.runs(project, serverSide ? serverQuery() : { limit: WHOLE_PROJECT_RUNS }, signal)
+    if (read !== reads) return "continue"
+    if (!serverSide && page.next !== undefined) {
+      serverSide = true
+      return refresh(signal)
+    }
+    runs = page.runs
+    more = serverSide && page.next !== undefined
     status.replaceChildren()
-    renderTagFilter(runs)
+    // Server-side, the tags offered are those of the runs read, plus the one chosen.
+    if (!serverSide || tagFilter.value === "") renderTagFilter(runs)
     render()
-    return "continue" as const
+    return "continue"
   }
 
-  const first = new AbortController()
-  refresh(first.signal).catch(showFailure(tableHolder, "Could not load the runs."))
+  const reads$ = new AbortController()
+  /** Reads the runs again now (the filters or the sort changed, or more were asked for). */
+  const reread = () => void refresh(reads$.signal).catch(showFailure(status, "Could not read the runs."))
+  let pause: number | undefined
+  for (const input of [search, tagFilter, stateFilter]) {
+    input.addEventListener("input", () => {
+      if (!serverSide) return render()
+      window.clearTimeout(pause)
+      pause = window.setTimeout(reread, input === search ? SEARCH_PAUSE_MS : 0)
+    })
+  }
+  showMore.addEventListener("click", () => {
+    wanted = Math.min(wanted + PAGE_RUNS, MAX_RUNS)
+    reread()
+  })
+
+  refresh(reads$.signal).catch(showFailure(tableHolder, "Could not load the runs."))
   const polling = poll(2000, refresh, showFailure(status, "Could not refresh the runs."))
   return {
     dispose: () => {
-      first.abort()
+      reads$.abort()
+      window.clearTimeout(pause)
       polling.stop()
     }
   }

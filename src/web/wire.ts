@@ -52,6 +52,8 @@ export interface ProjectList {
 
 export interface RunList {
   readonly runs: ReadonlyArray<RunDetail>
+  /** The cursor of the next page: the project has more runs than this answer. */
+  readonly next?: string | undefined
 }
 
 /** One step, or with `samples` one bucket of steps: its last row's values, and min / max per numeric key. */

@@ -16,7 +16,7 @@ import { Api } from "../../src/schemas/Api.js"
 /** The dashboard's fetch layer, loaded by path: its DOM types are not this project's (tsconfig.web.json). */
 interface WebApi {
   readonly projects: () => Promise<unknown>
-  readonly runs: (project: string) => Promise<unknown>
+  readonly runs: (project: string, query?: object) => Promise<unknown>
   readonly run: (project: string, runId: string) => Promise<unknown>
   readonly history: (project: string, runId: string, query: object) => Promise<unknown>
   readonly output: (project: string, runId: string, after: number | undefined, limit: number) => Promise<unknown>
@@ -55,13 +55,14 @@ describe("the dashboard's fetch layer", () => {
     const api = (await import(/* @vite-ignore */ webApi)) as WebApi
     await api.projects()
     await api.runs("moons")
+    await api.runs("moons", { filter: 'state = finished and name ~ "a b"', sort: '-summary["val/acc"]', limit: 500 })
     await api.run("moons", "run-a")
     await api.history("moons", "run-a", {})
     await api.history("moons", "run-a", { keys: ["loss", "val/acc"], minStep: 10, maxStep: 99, samples: 400 })
     await api.output("moons", "run-a", undefined, 1_000)
     await api.output("moons", "run-a", 41, 500)
     await api.deleteRun("moons", "run-a")
-    expect(requests).toHaveLength(8)
+    expect(requests).toHaveLength(9)
 
     const used = new Set<string>()
     for (const { method, url } of requests) {
