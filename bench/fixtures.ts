@@ -96,14 +96,23 @@ export const report = (title: string, rows: ReadonlyArray<{ readonly [column: st
 }
 
 /**
- * Starts `steplog server` (the built CLI, SQLite in `dir`/server) in a process of its own on a
- * free port, killed when this process exits; resolves to its URL, its dashboard's sign-in link and the local key its first
- * start stored in the credentials file of `env`.
+ * Starts `steplog server` (the built CLI, SQLite in `dir`/server, or the PostgreSQL database of
+ * `options.database`) in a process of its own on a free port, with `options.nodeArgs` given to
+ * Node (`--cpu-prof`), killed when this process exits; resolves to its URL, its dashboard's sign-in
+ * link, the local key its first start stored in the credentials file of `env`, and its exit.
  */
-export const startServerProcess = async (dir: string, env: NodeJS.ProcessEnv) => {
+export const startServerProcess = async (
+  dir: string,
+  env: NodeJS.ProcessEnv,
+  options: { readonly database?: string; readonly nodeArgs?: ReadonlyArray<string> } = {}
+) => {
   const main = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "dist", "cli", "main.js")
-  const server = spawn(process.execPath, [main, "server", "--port", "0", "--data", path.join(dir, "server")], { env, stdio: ["ignore", "pipe", "inherit"] })
-  process.on("exit", () => server.kill("SIGKILL"))
+  const store = options.database === undefined ? ["--data", path.join(dir, "server")] : ["--database", options.database]
+  const server = spawn(process.execPath, [...(options.nodeArgs ?? []), main, "server", "--port", "0", ...store], { env, stdio: ["ignore", "pipe", "inherit"] })
+  const kill = () => server.kill("SIGKILL")
+  process.on("exit", kill)
+  const exited = new Promise<number | null>((resolve) => server.once("exit", (code) => resolve(code)))
+  void exited.then(() => process.off("exit", kill))
   // The server prints where it listens, then its dashboard's one-time sign-in link.
   const [baseUrl, signInUrl] = await new Promise<[string, string]>((resolve, reject) => {
     let out = ""
@@ -115,5 +124,5 @@ export const startServerProcess = async (dir: string, env: NodeJS.ProcessEnv) =>
     })
     server.on("exit", (code) => reject(new Error(`steplog server exited with ${code}`)))
   })
-  return { baseUrl, signInUrl, apiKey: storedKey(baseUrl, env) ?? "", pid: server.pid!, stop: () => server.kill("SIGTERM") }
+  return { baseUrl, signInUrl, apiKey: storedKey(baseUrl, env) ?? "", pid: server.pid!, stop: () => server.kill("SIGTERM"), exited }
 }

@@ -20,6 +20,8 @@ import { keys } from "./Keys.js"
 import { login } from "./Login.js"
 import { runs } from "./Runs.js"
 import { server, stoppedAsAsked } from "./Server.js"
+import { serverBackup } from "./ServerBackup.js"
+import { serverMigrate } from "./ServerMigrate.js"
 import { sync } from "./Sync.js"
 
 // src/cli/main.ts and dist/cli/main.js both sit two levels below package.json.
@@ -29,7 +31,7 @@ const steplog = Command.make("steplog").pipe(
   Command.withDescription(
     "Experiment tracking for TypeScript and Node.js. A run writes every record it logs to journal.slog in its run directory. `inspect` reads a journal on disk; `server` and `keys` run and manage a tracking server; `login` stores a key for one; `sync` uploads runs on disk to one; `runs` lists (and `runs delete` deletes) the runs it holds, and `export` reads one out. Run `steplog <command> --help` for a command's arguments and options."
   ),
-  Command.withSubcommands([inspect, server, keys, login, sync, runs, exportRun])
+  Command.withSubcommands([inspect, server.pipe(Command.withSubcommands([serverBackup, serverMigrate])), keys, login, sync, runs, exportRun])
 )
 
 // Printed under every command's --help: the exit statuses are the same for all of them.
@@ -60,7 +62,9 @@ const exitStatus = cli(process.argv).pipe(
     SyncFailed: (error) => Console.error(error.message).pipe(Effect.as(2)),
     NoRunsNamed: (error) => Console.error(error.message).pipe(Effect.as(2)),
     DeleteNotConfirmed: (error) => Console.error(error.message).pipe(Effect.as(2)),
-    RunsOptionsInvalid: (error) => Console.error(error.message).pipe(Effect.as(2))
+    RunsOptionsInvalid: (error) => Console.error(error.message).pipe(Effect.as(2)),
+    BackupRefused: (error) => Console.error(error.message).pipe(Effect.as(2)),
+    CopyRefused: (error) => Console.error(error.message).pipe(Effect.as(2))
   }),
   // @effect/cli has already printed what is wrong with the command line, with the usage.
   Effect.catchIf(ValidationError.isValidationError, () => Effect.succeed(2))

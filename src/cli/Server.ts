@@ -118,6 +118,7 @@ export const server = Command.make("server", { host, port, data, database, grace
   Command.withDescription(
     "Run the steplog tracking server in the foreground until Ctrl-C. It takes uploads from runs (the upload protocol, /api/v1/…) and keeps them in a SQLite database in the data directory, or in PostgreSQL with --database (several servers behind a load balancer may share it). " +
       'On the first start of an empty server it creates an API key named "local" for every project and stores it in this machine\'s credentials file ' +
-      "(~/.config/steplog/credentials.json, mode 0600) for the server's URL, so runs on this machine upload with no set-up. Manage other keys with `steplog keys`."
+      "(~/.config/steplog/credentials.json, mode 0600) for the server's URL, so runs on this machine upload with no set-up. Manage other keys with `steplog keys`. " +
+      "`steplog server backup` copies a SQLite store while it runs; `steplog server migrate` copies one into PostgreSQL."
   )
 )

@@ -17,6 +17,7 @@ import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import { makeStores, type Stores } from "../internal/stores.js"
 import { type StoreSql, transactionOf } from "../internal/sql.js"
 import { StoreFailed } from "../RecordStore.js"
@@ -55,25 +56,36 @@ const toPg = (text: string): string => {
   return out
 }
 
-/** The store in the PostgreSQL database of `url` (postgres://user:password@host:port/database), migrated at start. */
+/**
+ * A client of the PostgreSQL database of `url` (postgres://user:password@host:port/database),
+ * durable (synchronous_commit=on, checked) and migrated: what the store is built on, and what
+ * `steplog server migrate` copies into. Closed with its scope.
+ */
+export const connect = (url: string): Effect.Effect<PgClient.PgClient, StoreFailed | StoreLayoutUnsupported, Scope.Scope | Reactivity.Reactivity> =>
+  Effect.gen(function* () {
+    const shown = redact(url)
+    const parsed = yield* Effect.try({ try: () => new URL(url), catch: (cause) => new StoreFailed({ operation: `read the database URL ${shown}`, cause }) })
+    const client = yield* PgClient.make({
+      url: Redacted.make(durable(parsed).toString()),
+      maxConnections: POOL_CONNECTIONS,
+      applicationName: "steplog server"
+    }).pipe(Effect.mapError((cause) => new StoreFailed({ operation: `connect to ${shown}`, cause })))
+    const [setting] = yield* client.unsafe<{ synchronous_commit: string }>(`SHOW synchronous_commit`).pipe(
+      Effect.mapError((cause) => new StoreFailed({ operation: `read synchronous_commit of ${shown}`, cause }))
+    )
+    if (setting?.synchronous_commit !== "on") {
+      return yield* new StoreFailed({ operation: `open ${shown}`, cause: `synchronous_commit is ${setting?.synchronous_commit}, not on: acknowledged batches would not be durable` })
+    }
+    const database = decodeURIComponent(parsed.pathname.slice(1)) || "postgres"
+    yield* Effect.provideService(Migrations.run(database), SqlClient.SqlClient, client)
+    return client
+  })
+
+/** The store in the PostgreSQL database of `url`, migrated at start. */
 export const layer = (url: string): Layer.Layer<Stores, StoreFailed | StoreLayoutUnsupported> =>
   Layer.scopedContext(
     Effect.gen(function* () {
-      const shown = redact(url)
-      const parsed = yield* Effect.try({ try: () => new URL(url), catch: (cause) => new StoreFailed({ operation: `read the database URL ${shown}`, cause }) })
-      const client = yield* PgClient.make({
-        url: Redacted.make(durable(parsed).toString()),
-        maxConnections: POOL_CONNECTIONS,
-        applicationName: "steplog server"
-      }).pipe(Effect.mapError((cause) => new StoreFailed({ operation: `connect to ${shown}`, cause })))
-      const [setting] = yield* client.unsafe<{ synchronous_commit: string }>(`SHOW synchronous_commit`).pipe(
-        Effect.mapError((cause) => new StoreFailed({ operation: `read synchronous_commit of ${shown}`, cause }))
-      )
-      if (setting?.synchronous_commit !== "on") {
-        return yield* new StoreFailed({ operation: `open ${shown}`, cause: `synchronous_commit is ${setting?.synchronous_commit}, not on: acknowledged batches would not be durable` })
-      }
-      const database = decodeURIComponent(parsed.pathname.slice(1)) || "postgres"
-      yield* Effect.provideService(Migrations.run(database), SqlClient.SqlClient, client)
+      const client = yield* connect(url)
       const sql: StoreSql = {
         write: (text, params = []) => client.unsafe(toPg(text), params),
         read: (text, params = []) => client.unsafe(toPg(text), params),
