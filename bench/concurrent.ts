@@ -31,11 +31,13 @@
  * CONCURRENT_SITTINGS sittings (default 5): each cell is the median of the sittings with their
  * spread (min–max). CONCURRENT_STORES=sqlite or =postgres measures one store only,
  * CONCURRENT_RUNS=1,8 some run counts only, CONCURRENT_PACED_SECONDS=0 leaves the paced runs out.
- * Each measurement's CPU by role, and the trainers' split between the log() calls and the wait in
- * finish(), goes to stderr as it is taken.
+ * Each measurement's CPU by role, the trainers' split between the log() calls and the wait in
+ * finish(), and the record POSTs (from the server's access log) go to stderr as it is taken.
  * CONCURRENT_PROFILE=DIR profiles (node --cpu-prof, into DIR/<measurement>/) the server, the first
- * trainer and the upload service it forks (which inherits NODE_OPTIONS): then the figures include
- * the profiler's cost. Left out: gzip (loopback uploads go plain), the dashboard.
+ * trainer and the upload service it forks (fork() passes --cpu-prof on), so the figures then include
+ * the profiler's cost; DIR/<measurement>/window.json holds the measured part (from the start signal
+ * to the last service's exit) on the profiles' clock (CLOCK_MONOTONIC, µs). Left out: gzip
+ * (loopback uploads go plain), the dashboard.
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
@@ -84,7 +86,6 @@ const now = () => performance.timeOrigin + performance.now()
 interface Stat {
   readonly comm: string
   readonly state: string
-  readonly ppid: number
   /** utime + stime: the process's own threads. */
   readonly ticks: number
   /** cutime + cstime: the children it has reaped. */
@@ -106,7 +107,6 @@ const stat = (pid: number): Stat | undefined => {
   return {
     comm: text.slice(text.indexOf("(") + 1, close),
     state: f[0]!,
-    ppid: field(4),
     ticks: field(14) + field(15),
     reaped: field(16) + field(17),
     startTime: field(22)
@@ -223,10 +223,11 @@ interface Trainer {
   readonly go: () => void
 }
 
-/** Starts a trainer process on `options` (see concurrentTrainer.mjs); `profileDir`: with --cpu-prof, its service too. */
+/** Starts a trainer process on `options` (see concurrentTrainer.mjs); with `profileDir`, it and its service run with --cpu-prof. */
 const startTrainer = (options: object, profileDir: string | null): Trainer => {
-  const trainerEnv = profileDir === null ? env : { ...env, NODE_OPTIONS: `${env["NODE_OPTIONS"] ?? ""} --cpu-prof --cpu-prof-dir=${profileDir}`.trim() }
-  const child: ChildProcess = spawn(process.execPath, [trainerPath, JSON.stringify(options)], { env: trainerEnv, stdio: ["pipe", "pipe", "inherit"] })
+  // fork() passes its parent's execArgv on: the upload service is profiled too.
+  const profiling = profileDir === null ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]
+  const child: ChildProcess = spawn(process.execPath, [...profiling, trainerPath, JSON.stringify(options)], { env, stdio: ["pipe", "pipe", "inherit"] })
   const kill = () => child.kill("SIGKILL")
   process.on("exit", kill)
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
@@ -258,6 +259,9 @@ interface Measurement {
   /** Of the trainers' CPU-seconds: in the log() calls (the rest is finish()'s wait). */
   readonly trainersInLog: number
   readonly wallMs: number
+  /** The record POSTs the server answered 200 (its access log), and their mean time there, ms. */
+  readonly posts: number
+  readonly postMs: number
   /** CPU-seconds a run spent before the start signal (trainer and service). */
   readonly startupPerRun: number
   /** Paced only: ms from log() to acknowledged, of every row, sorted; history answer times, sorted. */
@@ -319,6 +323,8 @@ const measure = async (store: Store, runs: number, rowsPerRun: number, paced: bo
   }
 
   cpu.mark()
+  // On CLOCK_MONOTONIC, in µs, as the profiles' timestamps are: the part of them measured.
+  const profiledFrom = process.hrtime.bigint() / 1000n
   for (const trainer of trainers) trainer.go()
   let finishedAt: number | null = null
   const all = Promise.all(trainers.map((t) => t.done)).finally(() => (finishedAt = performance.now()))
@@ -359,6 +365,9 @@ const measure = async (store: Store, runs: number, rowsPerRun: number, paced: bo
   const done = await all
   await Promise.all([...readers, ...trainers.map((t) => t.exited)])
   const used = await cpu.end()
+  const posts = [...server.output().matchAll(/^.*POST \S+\/records 200 ([\d.]+) ms/gm)].map((line) => Number(line[1]))
+  if (profile !== null) fs.mkdirSync(profile, { recursive: true })
+  if (profile !== null) fs.writeFileSync(path.join(profile, "window.json"), JSON.stringify({ fromUs: Number(profiledFrom), toUs: Number(process.hrtime.bigint() / 1000n) }))
   server.stop()
   await server.exited
   fs.rmSync(work, { recursive: true, force: true })
@@ -395,6 +404,8 @@ const measure = async (store: Store, runs: number, rowsPerRun: number, paced: bo
       server: used.server,
       database: used.database
     },
+    posts: posts.length,
+    postMs: posts.reduce((a, b) => a + b, 0) / posts.length,
     trainersInLog: done.reduce((sum, d) => sum + d.cpuAtLastCallUs - d.cpuAtStartUs, 0) / 1e6,
     wallMs,
     startupPerRun: (done.reduce((sum, d) => sum + d.cpuAtStartUs, 0) / 1e6 + used.servicesBefore) / runs,
@@ -410,7 +421,8 @@ const perMillion = (m: Measurement, seconds: number) => seconds / (m.rows / 1e6)
 const describe = (m: Measurement): string =>
   `${Math.round(m.rowsPerS).toLocaleString("en")} rows/s (${(m.wallMs / 1000).toFixed(2)} s), ${perMillion(m, totalCpu(m)).toFixed(2)} CPU-s per million rows; ` +
   `CPU-s: trainers ${m.cpu.trainers.toFixed(2)} (in log() ${m.trainersInLog.toFixed(2)}), services ${m.cpu.services.toFixed(2)}, ` +
-  `server ${m.cpu.server.toFixed(2)}, database ${m.cpu.database.toFixed(2)}; before the start, a run ${m.startupPerRun.toFixed(2)}`
+  `server ${m.cpu.server.toFixed(2)}, database ${m.cpu.database.toFixed(2)}; before the start, a run ${m.startupPerRun.toFixed(2)}; ` +
+  `${m.posts} record POSTs (${Math.round(m.rows / m.posts).toLocaleString("en")} rows each on average, ${m.postMs.toFixed(1)} ms each in the server)`
 
 if (STORES.includes("postgres")) {
   const started = await startCluster()
@@ -475,7 +487,7 @@ const unpacedRows = STORES.flatMap((store) => {
   })
 })
 report(
-  `many runs at once: ${ROWS.toLocaleString("en")} ten-double rows in all, split over 1, 4, 8 online runs (a training process and its upload service each) logging as fast as possible until acknowledged by one steplog server on loopback; CPU-seconds per million rows over every process, by role (median of ${SITTINGS} sitting(s), min–max; targets at 8 runs against 1 run in the same sitting: CPU ≤ 1.25×, rows/s ≥ 0.8×)`,
+  `many runs at once: ${ROWS.toLocaleString("en")} ten-double rows in all, split over ${RUN_COUNTS.join(", ")} online runs (a training process and its upload service each) logging as fast as possible until acknowledged by one steplog server on loopback; CPU-seconds per million rows over every process, by role (median of ${SITTINGS} sitting(s), min–max; targets at 8 runs against 1 run in the same sitting: CPU ≤ 1.25×, rows/s ≥ 0.8×)`,
   unpacedRows
 )
 

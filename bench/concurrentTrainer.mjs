@@ -7,8 +7,8 @@
 // once or `perTick` every `tickMs` ms on a fixed schedule (a late tick is logged at once, so the
 // rate holds), awaits finish() and says `{"done":…}`: times in ms since the epoch (comparable
 // across processes), this process's CPU (µs) when told to start, after the last log() call and
-// once finish() resolved, the
-// time each tick was logged, and finish()'s result. Stdout lines are written synchronously.
+// once finish() resolved, the time each tick was logged, and finish()'s result. Stdout lines are
+// written synchronously.
 import * as fs from "node:fs"
 import { performance } from "node:perf_hooks"
 import { init } from "steplog"

@@ -113,16 +113,30 @@ export const startServerProcess = async (
   process.on("exit", kill)
   const exited = new Promise<number | null>((resolve) => server.once("exit", (code) => resolve(code)))
   void exited.then(() => process.off("exit", kill))
-  // The server prints where it listens, then its dashboard's one-time sign-in link.
+  // The server prints where it listens, then its dashboard's one-time sign-in link; then its access log.
+  let out = ""
   const [baseUrl, signInUrl] = await new Promise<[string, string]>((resolve, reject) => {
-    let out = ""
+    let started = false
     server.stdout!.on("data", (chunk) => {
       out += chunk
+      if (started) return
       const listening = /listening on (http:\/\/[^\s,]+)/.exec(out)
       const dashboard = /dashboard at (http:\/\/\S+)/.exec(out)
-      if (listening && dashboard) resolve([listening[1]!, dashboard[1]!])
+      if (listening && dashboard) {
+        started = true
+        resolve([listening[1]!, dashboard[1]!])
+      }
     })
     server.on("exit", (code) => reject(new Error(`steplog server exited with ${code}`)))
   })
-  return { baseUrl, signInUrl, apiKey: storedKey(baseUrl, env) ?? "", pid: server.pid!, stop: () => server.kill("SIGTERM"), exited }
+  return {
+    baseUrl,
+    signInUrl,
+    apiKey: storedKey(baseUrl, env) ?? "",
+    pid: server.pid!,
+    stop: () => server.kill("SIGTERM"),
+    exited,
+    /** Everything it has printed so far (one access log line a request). */
+    output: () => out
+  }
 }

@@ -25,6 +25,7 @@ const scenarios: ReadonlyArray<ReadonlyArray<string>> = [
   ["online.ts"],
   ["latency.ts"],
   ["isolation.ts"],
+  ["concurrent.ts"],
   ["dashboard.ts"],
   ["first-init.ts"]
 ]

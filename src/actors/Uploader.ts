@@ -17,6 +17,11 @@
  * any order; an ackSeq below what was acknowledged when its POST was sent means the server lost
  * records, any other is taken as it comes (the highest wins).
  *
+ * A record of a kind the server does not store (its `whoami` lists what it stores: an older server
+ * meeting a newer SDK) is kept back: settled as if held, said once per kind (`notice`), and the
+ * cursor is never written past the first of them, so that `steplog sync`, once the server stores
+ * them, sends from there (the server ignores what it holds already).
+ *
  * A 413 sends the batch again in halves, down to a single record, which, still too large, stops
  * the run's upload. A 401 reloads the key once (Auth.ts). Any other refusal stops the run's upload
  * with `UploadStopped`: the loop ends with it, to be reported once and not restarted; the journal
@@ -39,7 +44,7 @@ import * as zlib from "node:zlib"
 import * as UploadCursor from "../journal/UploadCursor.js"
 import { RunId, type UploadRecord } from "../schemas/Record.js"
 import { UploadStopped } from "../schemas/UploadStopped.js"
-import { blockBytes, fromSeq, lastSeq, splitAfter, totalRows } from "../schemas/UploadRecords.js"
+import { blockBytes, fromSeq, lastSeq, rowCount, splitAfter, totalRows } from "../schemas/UploadRecords.js"
 import { ProjectName } from "../schemas/Wire.js"
 import * as ApiClient from "./ApiClient.js"
 import { Auth, loginHint } from "./Auth.js"
@@ -67,6 +72,21 @@ export interface Uploader {
    * the loop writes it a moment after each move.
    */
   readonly saveCursor: Effect.Effect<void>
+  /** The records kept back so far because the server does not store their kind. */
+  readonly kept: Effect.Effect<Kept>
+}
+
+/** Records kept back from a server that does not store their kind: how many rows, of which kinds. */
+export interface Kept {
+  readonly records: number
+  readonly kinds: ReadonlyArray<string>
+}
+
+/** What the server stores, as its `whoami` says: every kind (null), or these. */
+export interface ServerKinds {
+  readonly stored: ReadonlySet<string> | null
+  /** The server as a warning names it: its URL, version and protocol. */
+  readonly shown: string
 }
 
 /** POSTs in flight at once. */
@@ -133,6 +153,10 @@ export const make = (options: {
   readonly ready?: SubscriptionRef.SubscriptionRef<boolean>
   readonly retry?: RetryOptions
   readonly report?: (message: string) => void
+  /** What the server stores; default every kind. */
+  readonly kinds?: ServerKinds
+  /** Where the one warning per kind kept back goes (the training process's stderr); default `report`. */
+  readonly notice?: (message: string) => void
 }): Effect.Effect<Uploader, never, HttpClient.HttpClient | Auth> =>
   Effect.gen(function* () {
     const httpClient = yield* HttpClient.HttpClient
@@ -167,6 +191,38 @@ export const make = (options: {
     yield* SubscriptionRef.set(ready, true)
     const setBusy = (by: number) => Effect.suspend(() => SubscriptionRef.set(ready, (busy += by) < IN_FLIGHT))
 
+    const stored = options.kinds?.stored ?? null
+    const notice = options.notice ?? report
+    /** Rows kept back (their kind not stored), their kinds, and the first one's seq: the cursor stays below it. */
+    let keptRows = 0
+    const keptKinds = new Set<string>()
+    let firstKept = Infinity
+    /** Settles the records of a kind the server does not store, as kept on disk; answers the rest. */
+    const keepBack = (records: ReadonlyArray<UploadRecord>): ReadonlyArray<UploadRecord> => {
+      if (stored === null || records.every((record) => stored.has(record.kind))) return records
+      const sendable: Array<UploadRecord> = []
+      const spans: Array<SeqSpan> = []
+      for (const record of records) {
+        if (stored.has(record.kind)) {
+          sendable.push(record)
+          continue
+        }
+        if (record.seq + rowCount(record) <= acked) continue
+        spans.push([record.seq, lastSeq(record)])
+        keptRows += rowCount(record)
+        firstKept = Math.min(firstKept, record.seq)
+        if (!keptKinds.has(record.kind)) {
+          keptKinds.add(record.kind)
+          notice(
+            `steplog: ${options.kinds!.shown} does not store "${record.kind}" records, so run ${options.runId} keeps them on disk and uploads the rest; ` +
+              `\`steplog sync\` sends them once the server is upgraded`
+          )
+        }
+      }
+      settled.push(...spans)
+      return sendable
+    }
+
     const stopped = (reason: UploadStopped["reason"], detail: string) =>
       new UploadStopped({ runId: options.runId, reason, detail })
 
@@ -193,9 +249,10 @@ export const make = (options: {
 
     const prepare = (records: ReadonlyArray<UploadRecord>): Effect.Effect<Body | null> =>
       Effect.suspend(() => {
+        const sendable = keepBack(records)
         const from = acked
-        const unsent = fromSeq(records, from)
-        if (unsent.length === 0) return Effect.succeed(null)
+        const unsent = fromSeq(sendable, from)
+        if (unsent.length === 0) return sendable.length < records.length ? Effect.as(advance(settle([], acked)), null) : Effect.succeed(null)
         // Into a buffer of the body's size, reused: msgpackr's own grows to four times a body,
         // copying what it holds at each step, and is allocated anew when full. A million rows:
         // packing ~0.13 → ~0.04 CPU-s, GC ~0.55 → ~0.3 s (bench/sync.ts, profiled).
@@ -287,7 +344,8 @@ export const make = (options: {
      */
     const writeCursor = writing.withPermits(1)(
       Effect.gen(function* () {
-        const next = acked
+        // Never past a record kept back: a later upload (a sync once the server stores it) starts there.
+        const next = Math.min(acked, firstKept)
         if (next === persisted) return
         // The cursor only saves work: without it a restart resends, and the server ignores repeats.
         const written = yield* UploadCursor.write(options.cursorFile, { server: options.baseUrl, ackSeq: next }).pipe(Effect.either)
@@ -352,5 +410,5 @@ export const make = (options: {
       return yield* Effect.never
     }) as Effect.Effect<never, UploadStopped>
 
-    return { acknowledged, ready, loop, saveCursor: writeCursor }
+    return { acknowledged, ready, loop, saveCursor: writeCursor, kept: Effect.sync(() => ({ records: keptRows, kinds: [...keptKinds] })) }
   })

@@ -13,7 +13,7 @@ import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { createRequire } from "node:module"
+import { STEPLOG_VERSION } from "../schemas/Version.js"
 import { exportRun } from "./Export.js"
 import { inspect } from "./Inspect.js"
 import { keys } from "./Keys.js"
@@ -24,8 +24,6 @@ import { serverBackup } from "./ServerBackup.js"
 import { serverMigrate } from "./ServerMigrate.js"
 import { sync } from "./Sync.js"
 
-// src/cli/main.ts and dist/cli/main.js both sit two levels below package.json.
-const { version } = createRequire(import.meta.url)("../../package.json") as { version: string }
 
 const steplog = Command.make("steplog").pipe(
   Command.withDescription(
@@ -45,7 +43,7 @@ const footer = HelpDoc.sequence(
   ])
 )
 
-const cli = Command.run(steplog, { name: "steplog", version, footer })
+const cli = Command.run(steplog, { name: "steplog", version: STEPLOG_VERSION, footer })
 
 const exitStatus = cli(process.argv).pipe(
   Effect.as(0),

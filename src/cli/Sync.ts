@@ -103,9 +103,11 @@ const syncOne = (runDir: string, server: string, stall: Duration.Duration): Effe
       Effect.raceFirst(showProgress(upload).pipe(Effect.zipRight(Effect.never)))
     )
     const crashed = yield* upload.markCrashedIfAbandoned.pipe(Effect.mapError((error) => error.detail))
-    const sent = Math.max(0, done.acknowledged - upload.startAckSeq)
+    const kept = yield* upload.kept
+    const sent = Math.max(0, done.acknowledged - upload.startAckSeq - kept.records)
     const damage = (yield* upload.damage).map((d) => `skipped damage at byte ${d.offset} of its journal (${d.bytes} bytes, ${d.kind}): its records are lost`)
-    const note = [sent === 0 ? "all were already on the server" : null, crashed ? "marked crashed (no exit record, its process is gone)" : null, ...damage].filter((x) => x !== null)
+    const keptNote = kept.records === 0 ? null : `kept ${kept.records} records on disk: the server does not store ${kept.kinds.map((k) => `"${k}"`).join(", ")} records (sync again once it does)`
+    const note = [sent === 0 ? "all were already on the server" : null, crashed ? "marked crashed (no exit record, its process is gone)" : null, keptNote, ...damage].filter((x) => x !== null)
     yield* Console.log(`synced ${upload.project}/${upload.runId} (${upload.name}): ${sent} record${sent === 1 ? "" : "s"}${note.length > 0 ? `; ${note.join("; ")}` : ""}`)
     return { _tag: "synced" } as const
   }).pipe(

@@ -20,7 +20,8 @@ import { credentialsPath, storedKey } from "../actors/Credentials.js"
 import { disabledRun } from "./DisabledRun.js"
 import * as ExitHooks from "./ExitHooks.js"
 import { NoApiKey, RunExists, RunNotFound } from "./InitError.js"
-import { generateRunId, generateRunName, gitCommit, sdkVersion } from "./internal/identity.js"
+import { generateRunId, generateRunName, gitCommit } from "./internal/identity.js"
+import { STEPLOG_VERSION } from "../schemas/Version.js"
 import * as Pipeline from "./Pipeline.js"
 import { ActiveRun, type Run } from "./Run.js"
 import * as RunDir from "./RunDir.js"
@@ -176,7 +177,7 @@ export const openRun = (options: InitOptions = {}, hooks: OpenRunHooks = {}): Ef
       pid: process.pid,
       argv: process.argv,
       gitCommit: gitCommit(process.cwd()),
-      sdkVersion,
+      sdkVersion: STEPLOG_VERSION,
       resumed: from !== null
     }
     pipeline.write(runRecord)

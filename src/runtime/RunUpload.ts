@@ -108,6 +108,8 @@ export interface RunUpload {
   readonly stopped: Effect.Effect<never, UploadStopped>
   /** The damage met in the journal so far, in the order met (its records are lost). */
   readonly damage: Effect.Effect<ReadonlyArray<Damage>>
+  /** Records kept back so far: their kind is one the server does not store (Uploader.ts). */
+  readonly kept: Effect.Effect<Uploader.Kept>
   /**
    * For a run without an `exit` record whose writer is gone: PUTs its metadata with
    * `crashed: true`. Call it once the run is fully uploaded. True when it marked the run.
@@ -128,6 +130,8 @@ export interface RunUploadOptions {
   readonly retry?: RetryOptions
   /** Where warnings go (damage skipped, cursor not written, actor restarts). */
   readonly report?: (message: string) => void
+  /** Where the warning that a kind of record is kept back goes (for a person to read); default `report`. */
+  readonly notice?: (message: string) => void
 }
 
 /** Retries of the metadata PUT: a few, quickly (a person may wait), a server's `Retry-After` winning. */
@@ -239,8 +243,28 @@ export const open = (
       }).pipe(Effect.retry(metadataRetry))
     yield* putMetadata(false)
 
+    /** What the server stores, as its whoami says; a server that says nothing of it (protocol 1) stores every kind there is. */
+    const serverKinds = Effect.gen(function* () {
+      const key = yield* auth.current
+      if (Option.isNone(key)) return yield* fail("no-key", `no API key for ${baseUrl}; ${loginHint(baseUrl)}`)
+      const client = yield* Effect.provideService(ApiClient.make({ baseUrl, key: key.value }), HttpClient.HttpClient, httpClient)
+      const who = yield* client.query.whoami().pipe(
+        Effect.catchAll((failure) => Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.flip(classifyFailure(failure, 1, now)))),
+        Effect.timeoutFail({ duration: requestTimeout(0), onTimeout: () => new UploadFailed({ reason: "timeout", detail: "no answer to whoami" }) }),
+        Effect.mapError(metadataFailure)
+      )
+      const facts = who.server
+      return facts === undefined
+        ? { stored: null, shown: `the server at ${baseUrl} (protocol 1)` }
+        : { stored: new Set(facts.kinds), shown: `the server at ${baseUrl} (steplog ${facts.version}, protocol ${facts.protocol})` }
+    }).pipe(Effect.retry(metadataRetry))
+    const kinds: Uploader.ServerKinds = yield* serverKinds
+
     const stopped = yield* SubscriptionRef.make(Option.none<UploadStopped>())
-    const uploader = yield* Uploader.make({ baseUrl, project, runId, input: queue, from, cursorFile, ready, report, ...(options.retry === undefined ? {} : { retry: options.retry }) })
+    const uploader = yield* Uploader.make({
+      baseUrl, project, runId, input: queue, from, cursorFile, ready, report, kinds, notice: options.notice ?? report,
+      ...(options.retry === undefined ? {} : { retry: options.retry })
+    })
     // A stop is final (the data stays on disk for a later sync), so it is kept, not restarted; a
     // defect is restarted by the supervisor, the Uploader carrying on from its own state.
     yield* supervise(
@@ -279,6 +303,7 @@ export const open = (
       awaitUploaded,
       stopped: stoppedForGood,
       damage: Effect.map(SubscriptionRef.get(tailer.state), (state) => state.damage),
+      kept: uploader.kept,
       markCrashedIfAbandoned: Effect.gen(function* () {
         const state = yield* SubscriptionRef.get(tailer.state)
         if (state.ended || RunDir.holder(dir) !== null) return false

@@ -79,6 +79,8 @@ interface UploadState {
   readonly stopped: string | null
   /** Whether `steplog sync` could upload what is left later (not for a run deleted on the server). */
   readonly syncable: boolean
+  /** Once done: the records kept on disk because the server does not store their kinds; null if none. */
+  readonly kept: { readonly records: number; readonly kinds: ReadonlyArray<string> } | null
 }
 
 interface Entry {
@@ -172,7 +174,10 @@ export const make = (options: {
       if (message._tag === "Progress") {
         const done = message.done && entry.final !== null
         if (done) entries.delete(message.runId)
-        update(entry, (state) => ({ ...state, ackSeq: Math.max(state.ackSeq, message.ackSeq), done: state.done || done }))
+        const kept = done && message.kept > 0 ? { records: message.kept, kinds: message.keptKinds } : null
+        update(entry, (state) => ({ ...state, ackSeq: Math.max(state.ackSeq, message.ackSeq), done: state.done || done, kept: kept ?? state.kept }))
+      } else if (message._tag === "UploadNotice") {
+        entry.options.warn(message.message)
       } else {
         entries.delete(message.runId)
         entry.options.warn(message.message)
@@ -279,7 +284,7 @@ export const make = (options: {
         flushed: linked.flushed,
         final: null,
         sendPending: false,
-        state: run(SubscriptionRef.make<UploadState>({ ackSeq: 0, done: false, stopped: gaveUp, syncable: true }))
+        state: run(SubscriptionRef.make<UploadState>({ ackSeq: 0, done: false, stopped: gaveUp, syncable: true, kept: null }))
       }
       entries.set(linked.runId, entry)
       if (!started) {
@@ -317,6 +322,10 @@ export const make = (options: {
           if (bar !== null) yield* Fiber.interrupt(bar)
           if (Option.isSome(ended)) {
             const state = ended.value
+            if (state.done && state.kept !== null) {
+              const kinds = state.kept.kinds.map((kind) => `"${kind}"`).join(", ")
+              return notUploaded(entry, state.kept.records, 0, `${state.kept.records} records were kept back: the server does not store ${kinds} records`)
+            }
             return state.done ? { uploaded: true } : notUploaded(entry, records, state.ackSeq, state.stopped!, state.syncable)
           }
           const { ackSeq } = yield* SubscriptionRef.get(entry.state)

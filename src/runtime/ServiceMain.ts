@@ -124,7 +124,11 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
     const { runId, runDir, baseUrl, apiKey } = state.message
     const report = (line: string) => debug(runDir, line)
     return Effect.gen(function* () {
-      const upload = yield* RunUpload.open({ dir: runDir, baseUrl, flushed: state.flushed, report }).pipe(
+      const notice = (message: string) => {
+        report(message)
+        send(new Ipc.UploadNotice({ runId, message }))
+      }
+      const upload = yield* RunUpload.open({ dir: runDir, baseUrl, flushed: state.flushed, report, notice }).pipe(
         Effect.tapError((error) => Effect.sync(() => report(`opening the upload: ${error.detail}`))),
         Effect.retry({ schedule: openSchedule, while: (error) => error.reason === "unreachable" }),
         Effect.provide(Auth.layer({ baseUrl, apiKey: apiKey ?? undefined }))
@@ -144,8 +148,9 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
         if (crashed) report("marked the run crashed: no exit record, and its process is gone")
       }
       for (const damage of yield* upload.damage) report(`the journal had damage at byte ${damage.offset} (${damage.bytes} bytes, ${damage.kind}); its records are lost`)
-      report(`uploaded: the server holds all ${total} records`)
-      send(new Ipc.Progress({ runId, ackSeq: acknowledged, records: total, done: true }))
+      const kept = yield* upload.kept
+      report(kept.records === 0 ? `uploaded: the server holds all ${total} records` : `uploaded all but ${kept.records} records kept on disk (${kept.kinds.join(", ")})`)
+      send(new Ipc.Progress({ runId, ackSeq: acknowledged, records: total, done: true, kept: kept.records, keptKinds: kept.kinds }))
     }).pipe(
       Effect.scoped,
       Effect.catchAll((error) =>

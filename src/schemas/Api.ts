@@ -203,3 +203,10 @@ export class Api extends HttpApi.make("steplog")
   .addError(StoreFull)
   .prefix("/api/v1")
 {}
+
+/** Every declared endpoint as `METHOD /path`: what `whoami` says the server has. */
+export const API_ROUTES: ReadonlyArray<string> = (() => {
+  const routes: Array<string> = []
+  HttpApi.reflect(Api, { onGroup: () => {}, onEndpoint: ({ endpoint }) => void routes.push(`${endpoint.method} ${endpoint.path}`) })
+  return routes
+})()

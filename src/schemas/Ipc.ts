@@ -5,7 +5,7 @@
  * steplog version is refused rather than misread.
  *
  *   parent → service   OpenRun · Flushed · Finished
- *   service → parent   Progress · UploadStopped (UploadStopped.ts: the error itself, reason and all)
+ *   service → parent   Progress · UploadNotice · UploadStopped (UploadStopped.ts: the error itself, reason and all)
  */
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -42,11 +42,17 @@ export class Progress extends Schema.TaggedClass<Progress>()("Progress", {
   runId: Schema.String,
   ackSeq: Schema.NonNegativeInt,
   records: Schema.NonNegativeInt,
-  done: Schema.Boolean
+  done: Schema.Boolean,
+  /** Records kept on disk because the server does not store their kinds (`keptKinds`). */
+  kept: Schema.optionalWith(Schema.NonNegativeInt, { default: () => 0 }),
+  keptKinds: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
 }) {}
 
+/** A warning for the person running the training (its stderr), once: the upload goes on. */
+export class UploadNotice extends Schema.TaggedClass<UploadNotice>()("UploadNotice", { runId: Schema.String, message: Schema.String }) {}
+
 /** What the service tells the training process. */
-export const ToParent = Schema.Union(Progress, UploadStopped)
+export const ToParent = Schema.Union(Progress, UploadNotice, UploadStopped)
 export type ToParent = typeof ToParent.Type
 
 /** Decoders for each direction; a message that fails them is ignored by the receiver, and logged (`describeUndecodable`). */

@@ -179,3 +179,10 @@ export type HistoryBlock = typeof HistoryBlock.Type
  */
 export const UploadRecord = Schema.Union(...Record.members, HistoryBlock)
 export type UploadRecord = typeof UploadRecord.Type
+
+/** Every kind of upload record, listed once (the type checker holds the list to the union). */
+const kinds: { readonly [Kind in UploadRecord["kind"]]: true } = {
+  run: true, history: true, config: true, summary: true, output: true, stats: true, exit: true, historyBlock: true
+}
+export type RecordKind = UploadRecord["kind"]
+export const RECORD_KINDS = Object.keys(kinds) as ReadonlyArray<RecordKind>

@@ -163,9 +163,23 @@ export type OutputLines = typeof OutputLines.Type
 export const SessionRequest = Schema.Struct({ key: Schema.String })
 export type SessionRequest = typeof SessionRequest.Type
 
-/** `GET /api/v1/whoami`: the key's name and the projects it may write (`*`: all). */
+/** What a server says of itself: its steplog version, its upload protocol (Version.ts), the record kinds it stores and its routes. */
+export const ServerFacts = Schema.Struct({
+  version: Schema.String,
+  protocol: Schema.Int,
+  kinds: Schema.Array(Schema.String),
+  /** `METHOD /path` of each endpoint, as declared (Api.ts). */
+  routes: Schema.Array(Schema.String)
+})
+export type ServerFacts = typeof ServerFacts.Type
+
+/**
+ * `GET /api/v1/whoami`: the key's name and the projects it may write (`*`: all), and the server's
+ * facts (absent from a server of protocol 1).
+ */
 export const WhoAmI = Schema.Struct({
   name: Schema.String,
-  projects: Schema.Union(Schema.Literal("*"), Schema.Array(ProjectName))
+  projects: Schema.Union(Schema.Literal("*"), Schema.Array(ProjectName)),
+  server: Schema.optional(ServerFacts)
 })
 export type WhoAmI = typeof WhoAmI.Type

@@ -1,6 +1,6 @@
 /**
- * The query group of the API (src/schemas/Api.ts) over the RecordStore: the key's identity, the
- * listings, one run, its history and its console output. The builder has decoded the path and the
+ * The query group of the API (src/schemas/Api.ts) over the RecordStore: the key's identity (and
+ * the server's facts: version, protocol, stored kinds, routes), the listings, one run, its history and its console output. The builder has decoded the path and the
  * query with the declared schemas, and ReadAccess has checked the key and the project, before any
  * of these runs; a store failure is the API's 500 (Refusals.ts).
  */
@@ -8,14 +8,16 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import { Api, limits, Principal } from "../schemas/Api.js"
+import { Api, API_ROUTES, limits, Principal } from "../schemas/Api.js"
 import { NotFound } from "../schemas/ApiErrors.js"
 import type { RunId } from "../schemas/Record.js"
 import { parseRunQuery } from "../schemas/RunQuery.js"
+import { PROTOCOL_VERSION, STEPLOG_VERSION } from "../schemas/Version.js"
 import type { ProjectName } from "../schemas/Wire.js"
 import { allows } from "./store/KeyStore.js"
 import { RecordStore } from "./store/RecordStore.js"
 import { stored } from "./Refusals.js"
+import { StoredKinds } from "./StoredKinds.js"
 
 /** What a run's read found; 404 when the run does not exist. */
 const found = <A>(path: { readonly project: ProjectName; readonly runId: RunId }) => (read: Option.Option<A>) =>
@@ -28,8 +30,9 @@ const found = <A>(path: { readonly project: ProjectName; readonly runId: RunId }
 export const layer = HttpApiBuilder.group(Api, "query", (handlers) =>
   Effect.gen(function* () {
     const store = yield* RecordStore
+    const server = { version: STEPLOG_VERSION, protocol: PROTOCOL_VERSION, kinds: [...(yield* StoredKinds)], routes: API_ROUTES }
     return handlers
-      .handle("whoami", () => Principal)
+      .handle("whoami", () => Effect.map(Principal, (principal) => ({ ...principal, server })))
       .handle("listProjects", () =>
         Effect.gen(function* () {
           const principal = yield* Principal

@@ -19,6 +19,7 @@ import * as fs from "node:fs"
 import * as http from "node:http"
 import * as path from "node:path"
 import { storeKey } from "../actors/Credentials.js"
+import type { RecordKind } from "../schemas/Record.js"
 import * as AccessLog from "./AccessLog.js"
 import * as ApiServer from "./ApiServer.js"
 import * as Dashboard from "./Dashboard.js"
@@ -27,6 +28,7 @@ import { KeyStore } from "./store/KeyStore.js"
 import * as PostgresStore from "./store/postgres/PostgresStore.js"
 import { StoreFailed } from "./store/RecordStore.js"
 import { Sessions } from "./store/SessionStore.js"
+import * as StoredKinds from "./StoredKinds.js"
 import * as SqliteStore from "./store/sqlite/SqliteStore.js"
 
 /** Where the server listens and keeps its data. */
@@ -49,6 +51,8 @@ export interface ServerOptions {
   readonly grace?: Duration.DurationInput
   /** Log a line for each request at Info (AccessLog.ts); default false. */
   readonly accessLog?: boolean
+  /** Record kinds to refuse, as an older server lacking them would (StoredKinds.ts); for tests of mixed versions. */
+  readonly refuseKinds?: ReadonlyArray<RecordKind>
 }
 
 /** The running server. */
@@ -130,7 +134,7 @@ export const layerWith = (options: ServerOptions = {}) =>
     )
     const served = Layer.merge(HttpServer.serve(Dashboard.app(options.webRoot)), info).pipe(
       Layer.provide(ApiServer.layer),
-      Layer.provide(listen)
+      Layer.provide([listen, StoredKinds.layer(options.refuseKinds)])
     )
     const lifecycle = Lifecycle.make(server, options.grace)
     // Stopping is built after what serves requests, so released before it: the handlers outlive the requests in flight.

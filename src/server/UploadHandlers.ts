@@ -20,12 +20,13 @@ import { Unpackr } from "msgpackr"
 import { Api, limits, Principal } from "../schemas/Api.js"
 import { BodyTooLarge, Gone, NotFound, RequestInvalid } from "../schemas/ApiErrors.js"
 import { MAX_BATCH_RECORDS, MAX_KEYS_PER_RUN, overLimit } from "../schemas/Limits.js"
-import { UploadRecord } from "../schemas/Record.js"
+import { RECORD_KINDS, UploadRecord } from "../schemas/Record.js"
 import { totalRows } from "../schemas/UploadRecords.js"
 import { RunMetadata } from "../schemas/Wire.js"
 import { asHistoryRecord, overKeyCap } from "./internal/historyRow.js"
 import { RecordStore, type RunGone } from "./store/RecordStore.js"
 import { storageFailed } from "./Refusals.js"
+import { StoredKinds } from "./StoredKinds.js"
 import { requestBody } from "./RequestBody.js"
 
 // The SDK packs batches with msgpackr's record extension (as the journal does); a standard encoder
@@ -71,6 +72,9 @@ const arrayLength = (bytes: Uint8Array): number | null => {
 export const layer = HttpApiBuilder.group(Api, "upload", (handlers) =>
   Effect.gen(function* () {
     const store = yield* RecordStore
+    const storedKinds = yield* StoredKinds
+    // Only a server with a kind switched off looks at kinds here; the schema refuses unknown ones.
+    const refusing = storedKinds.size < RECORD_KINDS.length
     return handlers
       .handleRaw("putRun", ({ path, request }) =>
         Effect.gen(function* () {
@@ -111,6 +115,13 @@ export const layer = HttpApiBuilder.group(Api, "upload", (handlers) =>
               const over = overLimit(record)
               return over === undefined ? undefined : new RequestInvalid({ error: "over_limit", detail: { index, message: `record ${index} of the batch: ${over}` } })
             }
+            const kind: unknown = refusing ? (batch[index] as { readonly kind?: unknown } | null)?.kind : undefined
+            if (typeof kind === "string" && !storedKinds.has(kind)) {
+              return yield* new RequestInvalid({
+                error: "invalid_record",
+                detail: { index, message: `record ${index} of the batch: this server does not store "${kind}" records (it stores ${[...storedKinds].join(", ")}; whoami lists them)` }
+              })
+            }
             if (overKeyCap(batch[index])) {
               return yield* new RequestInvalid({
                 error: "over_limit",
@@ -127,6 +138,7 @@ export const layer = HttpApiBuilder.group(Api, "upload", (handlers) =>
               continue
             }
             const invalid = (message: string) => new RequestInvalid({ error: "invalid_record", detail: { index, message: `record ${index} of the batch: ${message}` } })
+
             if (!nestsWithin(batch[index], limits.maxNesting)) return yield* invalid(`it is ${tooDeep}`)
             const decoded = decodeRecord(batch[index])
             if (decoded._tag === "Left") return yield* invalid(formatParseError(decoded.left))

@@ -76,7 +76,7 @@ describe("the SQLite server's first start", () => {
       return { baseUrl, key, whoami }
     }
     const first = await start()
-    expect(first.whoami).toEqual({ name: "local", projects: "*" })
+    expect(first.whoami).toMatchObject({ name: "local", projects: "*" })
     expect(storedKey("http://elsewhere:1", env)).toBe("slk_other")
     expect(fs.statSync(credentialsPath(env)).mode & 0o777).toBe(0o600)
 

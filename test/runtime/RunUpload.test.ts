@@ -147,9 +147,11 @@ describe("RunUpload", () => {
   it("sends a metadata PUT that was accepted and never answered again after 10 s (TestClock, a scripted client)", async () => {
     const { run, dir } = await offlineRun(5)
     const puts: Array<number> = []
-    // The first PUT is taken and never answered; the next is; every POST waits (this is about the PUT).
+    // The first PUT is taken and never answered; the next is; whoami is answered (as a protocol-1
+    // server would), and every POST waits (this is about the PUT).
     const client = HttpClient.make((request) =>
       Effect.flatMap(Clock.currentTimeMillis, (at) => {
+        if (request.method === "GET" && request.url.endsWith("/whoami")) return Effect.succeed(HttpClientResponse.fromWeb(request, Response.json({ name: "k", projects: "*" })))
         if (request.method !== "PUT") return Effect.never
         puts.push(at)
         if (puts.length === 1) return Effect.never

@@ -237,7 +237,7 @@ describe("the API with a session cookie", () => {
     const session = await operatorSession()
     const whoami = await request("/api/v1/whoami", { session })
     expect(whoami.status).toBe(200)
-    expect(await whoami.json()).toEqual({ name: "sign-in link", projects: "*" })
+    expect(await whoami.json()).toMatchObject({ name: "sign-in link", projects: "*" })
     const projects = (await (await request("/api/v1/projects", { session })).json()) as { projects: Array<{ name: string }> }
     expect(projects.projects.map((p) => p.name)).toEqual(["alpha", "beta"])
 
@@ -250,7 +250,7 @@ describe("the API with a session cookie", () => {
 
   it("limits a session made from a project-scoped key to its projects (403 elsewhere) and ends it with the key's revocation", async () => {
     const session = await keySession(alphaKey)
-    expect(await (await request("/api/v1/whoami", { session })).json()).toEqual({ name: "alpha-only", projects: ["alpha"] })
+    expect(await (await request("/api/v1/whoami", { session })).json()).toMatchObject({ name: "alpha-only", projects: ["alpha"] })
     expect((await request("/api/v1/projects/alpha/runs/r1", { session })).status).toBe(200)
     const forbidden = await request("/api/v1/projects/beta/runs/r1", { session })
     expect(forbidden.status).toBe(403)
@@ -269,7 +269,7 @@ describe("the API with a session cookie", () => {
   it("lets a Bearer key win over the cookie, and a bad key is refused even with a session", async () => {
     const session = await operatorSession()
     const scoped = await request("/api/v1/whoami", { session, headers: { authorization: `Bearer ${alphaKey}` } })
-    expect(await scoped.json()).toEqual({ name: "alpha-only", projects: ["alpha"] })
+    expect(await scoped.json()).toMatchObject({ name: "alpha-only", projects: ["alpha"] })
     expect((await request("/api/v1/whoami", { session, headers: { authorization: "Bearer slk_wrong" } })).status).toBe(401)
   })
 })

@@ -1,7 +1,6 @@
-/** Where a run comes from: generated ids and names, the git commit, the SDK version. */
+/** Where a run comes from: generated ids and names, and the git commit. */
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
-import { createRequire } from "node:module"
 import * as path from "node:path"
 import type { RunId } from "../../schemas/Record.js"
 
@@ -44,5 +43,3 @@ export const gitCommit = (cwd: string): string | null => {
   }
 }
 
-/** This package's version, from its package.json. */
-export const sdkVersion: string = (createRequire(import.meta.url)("../../../package.json") as { version: string }).version
