@@ -97,14 +97,14 @@ export const refusalOf = (failure: ApiCallFailure): Effect.Effect<Option.Option<
     }))
 }
 
-/** What a runs listing asks for, as texts (src/schemas/RunQuery.ts). */
-export interface RunsParams {
+/** Which runs a listing keeps and in what order, as texts (src/schemas/RunQuery.ts). */
+export interface RunsFilterTexts {
   readonly filter?: string
   readonly sort?: string
 }
 
 /** Every run of `project` that `params` keeps, in its order: the listing's pages followed to the end. */
-export const allRuns = (client: ApiClient, project: ProjectName, params: RunsParams = {}) =>
+export const allRuns = (client: ApiClient, project: ProjectName, params: RunsFilterTexts = {}) =>
   Effect.gen(function* () {
     const runs: Array<RunDetail> = []
     let cursor: string | undefined

@@ -197,6 +197,8 @@ export const make = (options: {
     let keptRows = 0
     const keptKinds = new Set<string>()
     let firstKept = Infinity
+    /** Their spans: settled again should the settled spans be dropped (a server whose store was replaced). */
+    const keptSpans: Array<SeqSpan> = []
     /** Settles the records of a kind the server does not store, as kept on disk; answers the rest. */
     const keepBack = (records: ReadonlyArray<UploadRecord>): ReadonlyArray<UploadRecord> => {
       if (stored === null || records.every((record) => stored.has(record.kind))) return records
@@ -220,6 +222,7 @@ export const make = (options: {
         }
       }
       settled.push(...spans)
+      keptSpans.push(...spans)
       return sendable
     }
 
@@ -326,7 +329,7 @@ export const make = (options: {
           // passed over is resent by `steplog sync`, from the start that the cursor now says.
           report(`steplog: the server now holds run ${options.runId} only below seq ${ackSeq} (it said ${sentAt} before)`)
           serverAck = ackSeq
-          settled = []
+          settled = [...keptSpans]
           return advance(ackSeq)
         }
         serverAck = Math.max(serverAck, ackSeq)

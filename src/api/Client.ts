@@ -27,7 +27,7 @@ export class SteplogApiError extends Error {
   override readonly name = "SteplogApiError"
   constructor(
     readonly status: number,
-    /** The refusal's code (`not_found`, `bad_query`, `unauthorized`, …), or `unreachable`, `no_key`, `bad_answer`. */
+    /** The refusal's code (`not_found`, `bad_query`, `unauthorized`, …), or `unreachable`, `no_key`, `bad_answer`, `internal`. */
     readonly error: string,
     readonly detail: string
   ) {
@@ -97,7 +97,7 @@ const asApiError = (failure: ApiClient.ApiCallFailure | ParseResult.ParseError):
 /** Connects to a server (nothing is sent until a method is called). Rejects when there is no key for it. */
 export const connect = async (options: ConnectOptions = {}): Promise<SteplogApi> => {
   const { baseUrl, apiKey } = resolveServer(options)
-  if (apiKey === null) {
+  if (apiKey === null || apiKey === "") {
     throw new SteplogApiError(0, "no_key", `no API key for ${baseUrl}: pass apiKey, set STEPLOG_API_KEY, or run \`steplog login --base-url ${baseUrl} <key>\``)
   }
   const runtime = ManagedRuntime.make(NodeHttpClient.layerUndici)
@@ -105,7 +105,9 @@ export const connect = async (options: ConnectOptions = {}): Promise<SteplogApi>
   const call = async <A>(effect: Effect.Effect<A, ApiClient.ApiCallFailure | ParseResult.ParseError>): Promise<A> => {
     const exit = await runtime.runPromiseExit(Effect.catchAll(effect, (failure) => Effect.flatMap(asApiError(failure), Effect.fail)))
     if (Exit.isSuccess(exit)) return exit.value
-    throw Cause.squash(exit.cause)
+    const error = Cause.squash(exit.cause)
+    // A refusal as it is; anything else (a bug) still as the one error class every method rejects with.
+    throw error instanceof SteplogApiError ? error : new SteplogApiError(0, "internal", error instanceof Error ? error.message : String(error))
   }
   const path = (project: string, runId?: string) =>
     Effect.map(decodePath({ project, ...(runId === undefined ? {} : { runId }) }), (decoded) => ({ project: decoded.project, runId: decoded.runId! }))

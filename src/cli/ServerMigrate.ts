@@ -33,7 +33,7 @@ export const serverMigrate = Command.make("migrate", { from, to }, (options) =>
     for (const skipped of report.keysSkipped) yield* Console.log(`  key ${skipped}: not copied`)
     const rows = Object.entries(report.rows).map(([table, [inSource, inTarget]]) => `${table} ${inSource}${inSource === inTarget ? "" : ` (PostgreSQL: ${inTarget})`}`)
     yield* Console.log(
-      `done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${report.runsCopied} runs copied, ${report.runsCopiedAgain} copied again, ${report.runsAlreadyThere} already there; ` +
+      `done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${report.runsCopied} runs copied, ${report.runsCopiedAgain} copied again, ${report.runsAlreadyThere} already there, ${report.runsRemoved} removed; ` +
         `${report.keysCopied} keys, ${report.sessions} sessions and sign-in tokens, ${report.deletedRuns} deleted run ids; rows checked: ${rows.join(", ")}`
     )
   })

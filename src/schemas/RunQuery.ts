@@ -9,13 +9,16 @@
  *   field    state | name | group | jobType | host | tags | runId | startedAt | updatedAt
  *            | config.<key>[.<key>]… | summary.<key>… | config["any key"] | summary["val/acc"]
  *   op       = != < <= > >=, ~ (contains, any case: names and other text), has (tags only)
- *   value    a number, "a quoted string", a bare word (finished, mlp), true, false, null
+ *   value    a number, "a quoted string", a bare word (finished, mlp), true, false
  *   sort     field, `-field` for descending (default: -startedAt, newest first)
  *
  *   state = finished and config.lr < 0.01 and summary["val/acc"] > 0.9 and tags has mlp
  *
- * A run without the field's value (no such config key, a string where a number is compared) does
- * not match a clause (`!=` included), and sorts after every run that has one, in either direction.
+ * A run without the field's value does not match a clause (`!=` included), and sorts after every
+ * run that has one, in either direction. Without a value means: no such key, an object or array
+ * there, null (a config `null`, a run with no group), or a number that is not finite (NaN, a
+ * diverged loss's Infinity). A string where a number is compared matches nothing either. A cursor
+ * belongs to its sort: one used with another sort is refused.
  */
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
@@ -26,7 +29,7 @@ export type RunField =
   | { readonly kind: "config" | "summary"; readonly path: ReadonlyArray<string> }
 
 export type Comparison = "=" | "!=" | "<" | "<=" | ">" | ">=" | "~" | "has"
-export type Scalar = number | string | boolean | null
+export type Scalar = number | string | boolean
 
 /** One `field op value` of a filter. */
 export interface Clause {
@@ -48,19 +51,22 @@ export interface RunSort {
  * A run's place in a sort: whether it has the value (runs without one come last), the value, and
  * its id (unique in a project, so the order is total). A cursor is the last listed run's key.
  */
-export type SortKey = readonly [has: boolean, value: Scalar, runId: string]
+export type SortKey = readonly [has: boolean, value: Scalar | null, runId: string]
 
-/** The cursor of the page after the run with `key`. */
-export const encodeCursor = (key: SortKey): string => Buffer.from(JSON.stringify(key)).toString("base64url")
+/** A sort as a cursor names it. */
+const sortName = (sort: RunSort): string => `${sort.descending ? "-" : ""}${JSON.stringify(sort.field)}`
 
-/** A cursor's key, or why it is not one a listing gave. */
-export const decodeCursor = (cursor: string): Either.Either<SortKey, string> => {
+/** The cursor of the page after the run with `key` in `sort`'s order. */
+export const encodeCursor = (key: SortKey, sort: RunSort): string => Buffer.from(JSON.stringify([...key, sortName(sort)])).toString("base64url")
+
+/** A cursor's key and the name of its sort, or why it is not one a listing gave. */
+const decodeCursor = (cursor: string): Either.Either<{ readonly key: SortKey; readonly sort: string }, string> => {
   const refused = Either.left("the cursor is not one a runs listing gave (pass its `next` as it is)")
   try {
     const key: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"))
-    const valid = Array.isArray(key) && key.length === 3 && typeof key[0] === "boolean" && typeof key[2] === "string" &&
-      (key[1] === null || ["number", "string", "boolean"].includes(typeof key[1]))
-    return valid ? Either.right(key as unknown as SortKey) : refused
+    const valid = Array.isArray(key) && key.length === 4 && typeof key[0] === "boolean" && typeof key[2] === "string" && typeof key[3] === "string" &&
+      (key[1] === null || typeof key[1] === "string" || typeof key[1] === "boolean" || (typeof key[1] === "number" && Number.isFinite(key[1])))
+    return valid ? Either.right({ key: [key[0], key[1], key[2]] as SortKey, sort: key[3] as string }) : refused
   } catch {
     return refused
   }
@@ -168,7 +174,7 @@ const scalar = (reader: Reader): Scalar => {
   const word = reader.word("a value (a number, \"a string\", a word, true, false, null)")
   if (word === "true") return true
   if (word === "false") return false
-  if (word === "null") return null
+  if (word === "null") return reader.fail("a value, not null: a run without one matches no clause (see the module comment)")
   const number = Number(word)
   return /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(word) && Number.isFinite(number) ? number : word
 }
@@ -180,7 +186,7 @@ const nonsense = (clause: Clause): string | undefined => {
   if (clause.op === "~" && typeof clause.value !== "string") return `"~" takes a string`
   if (kind === "state" && !(clause.op === "=" || clause.op === "!=") ) return `state takes = or != (state = finished)`
   if (kind === "state" && !STATES.has(String(clause.value))) return `a state is running, finished or crashed, not ${JSON.stringify(clause.value)}`
-  if (["<", "<=", ">", ">="].includes(clause.op) && (clause.value === null || typeof clause.value === "boolean")) return `${clause.op} takes a number or a string`
+  if (["<", "<=", ">", ">="].includes(clause.op) && typeof clause.value === "boolean") return `${clause.op} takes a number or a string`
   return undefined
 }
 
@@ -237,7 +243,7 @@ export const SortText = Schema.String.pipe(
   Schema.filter((text) => Either.match(parseSort(text), { onLeft: (why) => `a sort that parses: ${why}`, onRight: () => true }))
 )
 
-/** A cursor a listing gave. */
+/** A cursor a listing gave (its sort is checked against the query's with the rest: parseRunQuery). */
 export const CursorText = Schema.String.pipe(
   Schema.filter((text) => Either.match(decodeCursor(text), { onLeft: (why) => why, onRight: () => true }))
 )
@@ -255,8 +261,7 @@ export const parseRunQuery = (texts: {
     const limit = texts.limit ?? DEFAULT_RUNS_LIMIT
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_RUNS_LIMIT) return yield* Either.left(`a limit is a whole number from 1 to ${MAX_RUNS_LIMIT}, not ${limit}`)
     if (texts.cursor === undefined) return { filter, sort, limit }
-    return { filter, sort, limit, after: yield* decodeCursor(texts.cursor) }
+    const cursor = yield* decodeCursor(texts.cursor)
+    if (cursor.sort !== sortName(sort)) return yield* Either.left("the cursor belongs to another sort: pass the sort it was given with")
+    return { filter, sort, limit, after: cursor.key }
   })
-
-/** Every run, newest first (what a listing without a query answers, bar its limit). */
-export const ALL_RUNS: RunQuery = { filter: [], sort: DEFAULT_SORT, limit: MAX_RUNS_LIMIT }

@@ -3,7 +3,8 @@
  * server while a run uploads to it, and `steplog server migrate` of that server into a real
  * PostgreSQL, after which a server on PostgreSQL answers every read of every run byte for byte as
  * the SQLite server did, takes the same API keys, and still refuses the deleted run. A second
- * migrate copies nothing; one after the SQLite server took more of a run copies that run again.
+ * migrate copies nothing; one after the SQLite server took more of a run and deleted another copies
+ * that run again and removes the other.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -83,9 +84,9 @@ describe("steplog server backup and migrate", () => {
     // Three runs: the two left of "moved", and the busy one.
     const migrated = await steplogCli(["server", "migrate", "--from", data, "--to", url], env)
     expect(migrated.status, migrated.stderr).toBe(0)
-    expect(migrated.stdout).toMatch(/done in [\d.]+ s: 3 runs copied, 0 copied again, 0 already there; 2 keys, \d+ sessions and sign-in tokens, 1 deleted run ids; rows checked: runs 3, records \d+, held \d+/)
+    expect(migrated.stdout).toMatch(/done in [\d.]+ s: 3 runs copied, 0 copied again, 0 already there, 0 removed; 2 keys, \d+ sessions and sign-in tokens, 1 deleted run ids; rows checked: runs 3, records \d+, held \d+/)
     const again = await steplogCli(["server", "migrate", "--from", data, "--to", url], env)
-    expect(again.stdout).toMatch(/0 runs copied, 0 copied again, 3 already there; 0 keys/)
+    expect(again.stdout).toMatch(/0 runs copied, 0 copied again, 3 already there, 0 removed; 0 keys/)
 
     const postgres = await startServerProcess(["--port", "0", "--database", url], env, temp.dir())
     const after = await reads(postgres, key, "moved", runIds)
@@ -104,12 +105,17 @@ describe("steplog server backup and migrate", () => {
       body: Buffer.from([0x91, 0x84, 0xa4, ...Buffer.from("kind"), 0xa6, ...Buffer.from("config"), 0xa3, ...Buffer.from("seq"), 0xcd, 0x27, 0x10, 0xa2, ...Buffer.from("ts"), 0x01, 0xa5, ...Buffer.from("patch"), 0x81, 0xa5, ...Buffer.from("extra"), 0x01])
     })
     expect(more.status).toBe(200)
+    // …and the other one is deleted there: the next migrate removes it from PostgreSQL too.
+    const removed = runIds.pop()!
+    expect((await fetch(`${resumed.baseUrl}/api/v1/projects/moved/runs/${removed}`, { method: "DELETE", headers: { authorization: `Bearer ${key}` } })).status).toBe(200)
     const updated = await reads(resumed, key, "moved", runIds)
     await stop(resumed)
     const third = await steplogCli(["server", "migrate", "--from", data, "--to", url], env)
     expect(third.stdout).toMatch(new RegExp(`copied run moved/${runIds[0]} again`))
-    expect(third.stdout).toMatch(/0 runs copied, 1 copied again, 2 already there/)
+    expect(third.stdout).toMatch(new RegExp(`removed run moved/${removed}: deleted at the source`))
+    expect(third.stdout).toMatch(/0 runs copied, 1 copied again, 1 already there, 1 removed/)
     const postgresAgain = await startServerProcess(["--port", "0", "--database", url], env, temp.dir())
     expect((await reads(postgresAgain, key, "moved", runIds)).join("\n")).toEqual(updated.join("\n"))
+    expect((await fetch(`${postgresAgain.baseUrl}/api/v1/projects/moved/runs/${removed}`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(404)
   })
 })

@@ -14,8 +14,11 @@ import type { History, HistoryRow, ProjectName, RunMetadata } from "../../src/sc
 import { HISTORY_PAGE_ROWS, OUTPUT_PAGE_BYTES } from "../../src/schemas/Limits.js"
 import { type HistoryQuery, type OutputQuery, RecordStore } from "../../src/server/store/RecordStore.js"
 import { MAX_KEYS_PER_RUN } from "../../src/schemas/Limits.js"
-import { ALL_RUNS, parseRunQuery } from "../../src/schemas/RunQuery.js"
+import { MAX_RUNS_LIMIT, parseRunQuery } from "../../src/schemas/RunQuery.js"
 import { blockOf } from "../support/historyBlock.js"
+
+/** Every run of a project, newest first (up to a listing's most). */
+const ALL_RUNS = Either.getOrThrow(parseRunQuery({ limit: MAX_RUNS_LIMIT }))
 
 let projects = 0
 /** A project nothing else in this process has used. */
@@ -632,5 +635,35 @@ export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordSt
           cursor = page.next
         } while (cursor !== undefined)
         expect(pages).toEqual(["r4,r1", "r2,r3", "r5"])
+        // A cursor is its sort's: with another sort it is refused, not misread.
+        const cursor2 = (yield* ids(undefined, "config.lr", 2)).next!
+        expect(Either.isLeft(parseRunQuery({ sort: "-config.lr", cursor: cursor2 }))).toBe(true)
+      }))
+
+    it.effect("pages through ties, runs without the value and non-finite values, each run once", () =>
+      Effect.gen(function* () {
+        const store = yield* RecordStore
+        const project = freshProject()
+        // loss: three runs tie at 1, one diverged (Infinity: no value), one never logged it, one at 2.
+        const losses: ReadonlyArray<readonly [string, number | undefined]> = [["a", 1], ["b", Infinity], ["c", 1], ["d", undefined], ["e", 2], ["f", 1]]
+        for (const [id, loss] of losses) {
+          const values = loss === undefined ? { acc: 0.5 } : { loss }
+          yield* ingest(project, [runRecord(0, project, id as RunId), historyRecord(1, 0, values)], id as RunId)
+        }
+        for (const [sort, limit, expected] of [
+          ["-summary.loss", 2, ["e", "a", "c", "f", "b", "d"]],
+          ["summary.loss", 4, ["a", "c", "f", "e", "b", "d"]],
+          ["summary.loss", 1, ["a", "c", "f", "e", "b", "d"]]
+        ] as const) {
+          const seen: Array<string> = []
+          let cursor: string | undefined
+          do {
+            const page = yield* store.listRuns(project, Either.getOrThrow(parseRunQuery({ sort, limit, cursor })))
+            seen.push(...page.runs.map((run) => run.runId))
+            cursor = page.next
+          } while (cursor !== undefined && seen.length <= losses.length)
+          expect([sort, limit, seen]).toEqual([sort, limit, expected])
+        }
+        expect((yield* store.listRuns(project, Either.getOrThrow(parseRunQuery({ filter: "summary.loss >= 1" })))).runs.map((run) => run.runId).sort()).toEqual(["a", "c", "e", "f"])
       }))
   })

@@ -7,7 +7,7 @@
  * table against the source's (a mismatch rolls the run back and fails the copy). So the copy can be
  * stopped at any point and run again: a run already copied whole is left alone (its row's
  * `version`, which counts its writes, matches), one the source has written to since is copied
- * again, and one never copied is copied. A run the source server writes to while it is read (its
+ * again, one never copied is copied, and one deleted at the source since is removed. A run the source server writes to while it is read (its
  * version moves) is rolled back and copied again, so a live server may go on ingesting meanwhile;
  * run the copy again once it is stopped, to take the last batches. Run ids are kept; the numeric keys that tie a run's rows together are the
  * target's own.
@@ -21,6 +21,8 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import { connect } from "./postgres/PostgresStore.js"
 import { StoreFailed } from "./RecordStore.js"
+import { RUN_TABLES } from "./internal/runs.js"
+import { migrations } from "./sqlite/Schema.js"
 import { MIGRATIONS_TABLE } from "./StoreLayout.js"
 
 /** The copy cannot go on: the source is not a steplog SQLite store this version reads, or the target disagrees with it. */
@@ -29,9 +31,6 @@ export class CopyRefused extends Data.TaggedError("CopyRefused")<{ readonly deta
     return `steplog server migrate: ${this.detail}`
   }
 }
-
-/** The tables holding a run's rows, by its run_pk. */
-const RUN_TABLES = ["records", "held", "metric_keys", "history_chunks", "history_frames"] as const
 
 /** How each run table's rows are read in order, a page at a time. */
 const ORDER: { readonly [table in (typeof RUN_TABLES)[number]]: string } = {
@@ -64,6 +63,8 @@ export interface CopyReport {
   readonly runsCopied: number
   readonly runsAlreadyThere: number
   readonly runsCopiedAgain: number
+  /** Runs of the target deleted at the source since they were copied, removed. */
+  readonly runsRemoved: number
   /** Rows of every run table, summed over the source's runs: in the source, and in the target for those runs. */
   readonly rows: { readonly [table: string]: readonly [source: number, target: number] }
   readonly keysCopied: number
@@ -99,6 +100,12 @@ export const copyToPostgres = (options: { readonly from: string; readonly to: st
     if (!tables.has(MIGRATIONS_TABLE) || !tables.has("runs")) {
       return yield* new CopyRefused({ detail: `${options.from} is not a steplog server's SQLite store (no runs and no ${MIGRATIONS_TABLE} table)` })
     }
+    // Its tables' columns are copied as they are: a layout this steplog does not know is refused first.
+    const known = Math.max(...Object.keys(migrations).map((name) => Number(name.slice(0, name.indexOf("_")))))
+    const [latest] = yield* source.unsafe<{ id: number }>(`SELECT MAX(migration_id) AS id FROM ${MIGRATIONS_TABLE}`).pipe(Effect.mapError(failed(`read ${options.from}`)))
+    if (Number(latest?.id ?? 0) > known) {
+      return yield* new CopyRefused({ detail: `${options.from} was migrated by a newer steplog (migration ${latest?.id}; this one knows up to ${known}): copy it with that steplog` })
+    }
     const target = yield* connect(options.to)
     const read = <A extends Row = Row>(text: string, params: ReadonlyArray<unknown> = []) => source.unsafe<A>(text, params).pipe(Effect.mapError(failed(`read ${options.from}`)))
     const write = <A, R>(effect: Effect.Effect<A, unknown, R>) =>
@@ -119,10 +126,25 @@ export const copyToPostgres = (options: { readonly from: string; readonly to: st
       const rows = yield* read(`SELECT * FROM ${table}`)
       for (let at = 0; at < rows.length; at += PAGE_ROWS) sessions += (yield* write(insert(target, table, rows.slice(at, at + PAGE_ROWS), "ON CONFLICT DO NOTHING RETURNING hash"))).length
     }
+    // Deleted run ids; a run copied before and deleted at the source since goes from the target too.
     let deletedRuns = 0
+    let runsRemoved = 0
     if (tables.has("deleted_runs")) {
       const rows = yield* read(`SELECT * FROM deleted_runs`)
       for (let at = 0; at < rows.length; at += PAGE_ROWS) deletedRuns += (yield* write(insert(target, "deleted_runs", rows.slice(at, at + PAGE_ROWS), "ON CONFLICT DO NOTHING RETURNING run_id"))).length
+      for (const deleted of rows) {
+        const removed = yield* write(target.withTransaction(Effect.gen(function* () {
+          const [there] = yield* target.unsafe<{ run_pk: number }>(`SELECT run_pk FROM runs WHERE project = $1 AND run_id = $2 FOR UPDATE`, [deleted["project"], deleted["run_id"]])
+          if (there === undefined) return false
+          for (const table of RUN_TABLES) yield* target.unsafe(`DELETE FROM ${table} WHERE run_pk = $1`, [there.run_pk])
+          yield* target.unsafe(`DELETE FROM runs WHERE run_pk = $1`, [there.run_pk])
+          return true
+        })))
+        if (removed) {
+          runsRemoved++
+          yield* options.say(`removed run ${String(deleted["project"])}/${String(deleted["run_id"])}: deleted at the source since it was copied`)
+        }
+      }
     }
 
     const totals: { [table: string]: [number, number] } = Object.fromEntries(["runs", ...RUN_TABLES].map((table) => [table, [0, 0]]))
@@ -142,7 +164,18 @@ export const copyToPostgres = (options: { readonly from: string; readonly to: st
             `SELECT run_pk, version FROM runs WHERE project = $1 AND run_id = $2 FOR UPDATE`,
             [run["project"], run["run_id"]]
           )
-          if (existing !== undefined && Number(existing.version) === Number(run["version"])) return { name, records, outcome: "there" as const, targetPk: existing.run_pk, sourceCounts }
+          const verified = (targetPk: unknown) =>
+            Effect.gen(function* () {
+              const targetCounts = yield* Effect.forEach(RUN_TABLES, (table) => count(target, table, targetPk))
+              const wrong = RUN_TABLES.filter((_, i) => targetCounts[i] !== sourceCounts[i])
+              if (wrong.length > 0) {
+                return yield* new CopyRefused({ detail: `the copy of run ${name} holds other row counts than its source in ${wrong.join(", ")}; it was rolled back` })
+              }
+              return targetCounts
+            })
+          if (existing !== undefined && Number(existing.version) === Number(run["version"])) {
+            return { name, records, outcome: "there" as const, sourceCounts, targetCounts: yield* verified(existing.run_pk) }
+          }
           if (existing !== undefined) {
             for (const table of RUN_TABLES) yield* target.unsafe(`DELETE FROM ${table} WHERE run_pk = $1`, [existing.run_pk])
             yield* target.unsafe(`DELETE FROM runs WHERE run_pk = $1`, [existing.run_pk])
@@ -159,12 +192,8 @@ export const copyToPostgres = (options: { readonly from: string; readonly to: st
           // Every write of a run moves its version: unmoved, the pages read were one state of it.
           const [now] = yield* outside(read(`SELECT version FROM runs WHERE run_pk = ?`, [sourcePk]))
           if (Number(now?.["version"]) !== Number(run["version"])) return yield* new SourceMoved()
-          const targetCounts = yield* Effect.forEach(RUN_TABLES, (table) => count(target, table, targetPk))
-          const wrong = RUN_TABLES.filter((_, i) => targetCounts[i] !== sourceCounts[i])
-          if (wrong.length > 0) {
-            return yield* new CopyRefused({ detail: `the copy of run ${name} holds other row counts than its source in ${wrong.join(", ")}; it was rolled back` })
-          }
-          return { name, records, outcome: existing === undefined ? ("copied" as const) : ("again" as const), targetPk, sourceCounts }
+          const targetCounts = yield* verified(targetPk)
+          return { name, records, outcome: existing === undefined ? ("copied" as const) : ("again" as const), sourceCounts, targetCounts }
         })))
       })
     for (const { run_pk: sourcePk } of yield* read<{ run_pk: number }>(`SELECT run_pk FROM runs ORDER BY run_pk`)) {
@@ -174,12 +203,11 @@ export const copyToPostgres = (options: { readonly from: string; readonly to: st
           Effect.fail(new CopyRefused({ detail: `the source server kept writing to run ${sourcePk} while it was copied; stop that server and run the copy again` })))
       )
       if (copied === null) continue
-      const targetCounts = yield* write(Effect.forEach(RUN_TABLES, (table) => count(target, table, copied.targetPk)))
       totals["runs"]![0]++
       totals["runs"]![1]++
       RUN_TABLES.forEach((table, i) => {
         totals[table]![0] += copied.sourceCounts[i]!
-        totals[table]![1] += targetCounts[i]!
+        totals[table]![1] += copied.targetCounts[i]!
       })
       if (copied.outcome === "there") runsAlreadyThere++
       else {
@@ -188,5 +216,5 @@ export const copyToPostgres = (options: { readonly from: string; readonly to: st
         yield* options.say(`copied run ${copied.name}${copied.outcome === "again" ? " again (written to since the last copy)" : ""}: ${copied.records} records`)
       }
     }
-    return { runsCopied, runsAlreadyThere, runsCopiedAgain, rows: totals, keysCopied, keysSkipped, sessions, deletedRuns } satisfies CopyReport
+    return { runsCopied, runsAlreadyThere, runsCopiedAgain, runsRemoved, rows: totals, keysCopied, keysSkipped, sessions, deletedRuns } satisfies CopyReport
   }).pipe(Effect.scoped, Effect.provide(Reactivity.layer))

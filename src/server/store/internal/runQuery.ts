@@ -19,8 +19,8 @@ const valueOf = (run: RunDetail, field: RunField): Scalar | ReadonlyArray<string
         if (at === null || typeof at !== "object" || Array.isArray(at) || !Object.hasOwn(at, key)) return undefined
         at = (at as { readonly [key: string]: unknown })[key]
       }
-      if (typeof at === "number") return Number.isNaN(at) ? undefined : at
-      return typeof at === "string" || typeof at === "boolean" || at === null ? at : undefined
+      if (typeof at === "number") return Number.isFinite(at) ? at : undefined
+      return typeof at === "string" || typeof at === "boolean" ? at : undefined
     }
     case "tags":
       return run.tags
@@ -58,7 +58,8 @@ const keyOf = (run: RunDetail, sort: RunSort): SortKey => {
 }
 
 const TYPE_RANK = { number: 0, string: 1, boolean: 2, object: 3 } as const
-const compareScalars = (a: Scalar, b: Scalar): number => {
+/** Numbers, then strings, then booleans; null (a run without the value) only meets null. */
+const compareScalars = (a: Scalar | null, b: Scalar | null): number => {
   const rank = TYPE_RANK[typeof a as keyof typeof TYPE_RANK] - TYPE_RANK[typeof b as keyof typeof TYPE_RANK]
   if (rank !== 0) return rank
   return a === null || b === null ? 0 : ordered(a as number | string, b as number | string)
@@ -85,6 +86,6 @@ export const pageOf = <A>(items: ReadonlyArray<A>, runOf: (item: A) => RunDetail
     .filter(({ key }) => after === undefined || compare(key, after) > 0)
     .sort((a, b) => compare(a.key, b.key))
   const page = matching.slice(0, query.limit)
-  const next = matching.length > page.length ? encodeCursor(page.at(-1)!.key) : undefined
+  const next = matching.length > page.length ? encodeCursor(page.at(-1)!.key, query.sort) : undefined
   return { page: page.map(({ item }) => item), next }
 }

@@ -19,14 +19,23 @@ export const findRun = (run: Run, project: string, runId: string, lock = "") =>
     Effect.map((rows) => Option.fromNullable(rows[0] as RunRow | undefined))
   )
 
-/** The row of a run, created first when new (unless it was deleted); locked to the end of the transaction (StoreSql.lockRow). */
+/** Whether the run was deleted (its id is refused for good). */
+const isDeleted = (sql: StoreSql, project: string, runId: string) =>
+  Effect.map(sql.write(`SELECT 1 FROM deleted_runs WHERE project = ? AND run_id = ?`, [project, runId]), (rows) => rows.length > 0)
+
+/**
+ * The row of a run, created first when new (unless it was deleted); locked to the end of the
+ * transaction (StoreSql.lockRow). The deletion is looked for after the row is made and locked: on
+ * PostgreSQL a delete committed by another process while this insert waited on its row is seen
+ * then, and fails this transaction (the row made goes with it).
+ */
 export const ensureRun = (sql: StoreSql, project: string, runId: string) =>
   Effect.gen(function* () {
-    const deleted = yield* sql.write(`SELECT 1 FROM deleted_runs WHERE project = ? AND run_id = ?`, [project, runId])
-    if (deleted.length > 0) return yield* new RunGone({ project, runId })
     const now = yield* Clock.currentTimeMillis
     yield* sql.write(`INSERT INTO runs (project, run_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`, [project, runId, now])
-    return Option.getOrThrow(yield* findRun(sql.write, project, runId, sql.lockRow))
+    const row = Option.getOrThrow(yield* findRun(sql.write, project, runId, sql.lockRow))
+    if (yield* isDeleted(sql, project, runId)) return yield* new RunGone({ project, runId })
+    return row
   })
 
 /** A run as shown, if it exists. */
@@ -114,16 +123,13 @@ export const putRun = (sql: StoreSql, project: ProjectName, runId: RunId, metada
   })
 
 /** Every table holding a run's data by its run_pk (the `runs` row aside). */
-const RUN_TABLES = ["records", "held", "metric_keys", "history_chunks", "history_frames"] as const
+export const RUN_TABLES = ["records", "held", "metric_keys", "history_chunks", "history_frames"] as const
 
 /** deleteRun, inside a write transaction: the run's rows gone, its id kept in deleted_runs. */
 export const deleteRun = (sql: StoreSql, project: ProjectName, runId: RunId) =>
   Effect.gen(function* () {
     const found = yield* findRun(sql.write, project, runId, sql.lockRow)
-    if (Option.isNone(found)) {
-      const deleted = yield* sql.write(`SELECT 1 FROM deleted_runs WHERE project = ? AND run_id = ?`, [project, runId])
-      return deleted.length > 0 ? yield* new RunGone({ project, runId }) : Option.none<DeletedRun>()
-    }
+    if (Option.isNone(found)) return (yield* isDeleted(sql, project, runId)) ? yield* new RunGone({ project, runId }) : Option.none<DeletedRun>()
     const row = found.value
     for (const table of RUN_TABLES) yield* sql.write(`DELETE FROM ${table} WHERE run_pk = ?`, [row.run_pk])
     yield* sql.write(`DELETE FROM runs WHERE run_pk = ?`, [row.run_pk])

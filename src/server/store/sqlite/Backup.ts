@@ -33,11 +33,15 @@ export const backup = (filename: string, destination: string) =>
     const open = (file: string) =>
       SqliteClient.make({ filename: file, readonly: true }).pipe(Effect.catchAllDefect((cause) => Effect.fail(new StoreFailed({ operation: `open ${file}`, cause }))))
     const source = yield* open(filename)
-    yield* source.backup(destination).pipe(Effect.mapError((cause) => new StoreFailed({ operation: `back up ${filename} to ${destination}`, cause })))
-    const copy = yield* open(destination)
-    const checked = (operation: string) => (cause: unknown) => new StoreFailed({ operation: `${operation} of ${destination}`, cause })
-    const [integrity] = yield* copy.unsafe<{ integrity_check: string }>(`PRAGMA integrity_check`).pipe(Effect.mapError(checked("the integrity check")))
-    if (integrity?.integrity_check !== "ok") return yield* new StoreFailed({ operation: `check ${destination}`, cause: integrity?.integrity_check })
-    const [counted] = yield* copy.unsafe<{ n: number }>(`SELECT COUNT(*) AS n FROM runs`).pipe(Effect.mapError(checked("counting the runs")))
-    return { bytes: fs.statSync(destination).size, runs: Number(counted?.n ?? 0) } satisfies BackupMade
+    const made = Effect.gen(function* () {
+      yield* source.backup(destination).pipe(Effect.mapError((cause) => new StoreFailed({ operation: `back up ${filename} to ${destination}`, cause })))
+      const copy = yield* open(destination)
+      const checked = (operation: string) => (cause: unknown) => new StoreFailed({ operation: `${operation} of ${destination}`, cause })
+      const [integrity] = yield* copy.unsafe<{ integrity_check: string }>(`PRAGMA integrity_check`).pipe(Effect.mapError(checked("the integrity check")))
+      if (integrity?.integrity_check !== "ok") return yield* new StoreFailed({ operation: `check ${destination}`, cause: integrity?.integrity_check })
+      const [counted] = yield* copy.unsafe<{ n: number }>(`SELECT COUNT(*) AS n FROM runs`).pipe(Effect.mapError(checked("counting the runs")))
+      return { bytes: fs.statSync(destination).size, runs: Number(counted?.n ?? 0) } satisfies BackupMade
+    }).pipe(Effect.scoped)
+    // A copy that failed is not left behind to be taken for a backup (or to block the next one).
+    return yield* made.pipe(Effect.tapError(() => Effect.sync(() => fs.rmSync(destination, { force: true }))))
   }).pipe(Effect.scoped, Effect.provide(Reactivity.layer))
