@@ -60,7 +60,7 @@ const table = (runs: ReadonlyArray<RunDetail>): string => {
 const filter = Options.text("filter").pipe(
   Options.withAlias("f"),
   Options.withDescription(
-    'Only the runs that meet every clause, joined by "and": a field (state, name, group, jobType, host, tags, runId, startedAt, updatedAt, config.<key>, summary.<key> or summary["val/acc"]), ' +
+    'Only the runs that meet every clause, joined by "and": a field (state, name, group, jobType, host, tags, runId, startedAt, updatedAt, text: all the names and notes at once, config.<key>, summary.<key> or summary["val/acc"]), ' +
       'an operator (= != < <= > >=, ~ contains, has for tags) and a value. Example: \'state = finished and config.lr < 0.01 and summary["val/acc"] > 0.9\'. The server filters.'
   ),
   Options.withSchema(FilterText),

@@ -7,6 +7,7 @@
  *   filter   clause [and clause]…
  *   clause   field op value
  *   field    state | name | group | jobType | host | tags | runId | startedAt | updatedAt
+ *            | text (name, id, notes, group, job type, host and tags at once; with ~ only)
  *            | config.<key>[.<key>]… | summary.<key>… | config["any key"] | summary["val/acc"]
  *   op       = != < <= > >=, ~ (contains, any case: names and other text), has (tags only)
  *   value    a number, "a quoted string", a bare word (finished, mlp), true, false
@@ -25,7 +26,7 @@ import * as Schema from "effect/Schema"
 
 /** A field a clause or a sort names: one of the run's own, or a path into its config or summary. */
 export type RunField =
-  | { readonly kind: "state" | "name" | "group" | "jobType" | "host" | "tags" | "runId" | "startedAt" | "updatedAt" }
+  | { readonly kind: "state" | "name" | "group" | "jobType" | "host" | "tags" | "runId" | "startedAt" | "updatedAt" | "text" }
   | { readonly kind: "config" | "summary"; readonly path: ReadonlyArray<string> }
 
 export type Comparison = "=" | "!=" | "<" | "<=" | ">" | ">=" | "~" | "has"
@@ -87,7 +88,7 @@ export const DEFAULT_SORT: RunSort = { field: { kind: "startedAt" }, descending:
 export const DEFAULT_RUNS_LIMIT = 1_000
 export const MAX_RUNS_LIMIT = 10_000
 
-const OWN_FIELDS = new Set(["state", "name", "group", "jobType", "host", "tags", "runId", "startedAt", "updatedAt"])
+const OWN_FIELDS = new Set(["state", "name", "group", "jobType", "host", "tags", "runId", "startedAt", "updatedAt", "text"])
 const OPS: ReadonlyArray<Comparison> = ["<=", ">=", "!=", "=", "<", ">", "~", "has"]
 const STATES = new Set(["running", "finished", "crashed"])
 
@@ -137,7 +138,7 @@ const field = (reader: Reader): RunField => {
   reader.skipSpace()
   const head = reader.word("a field (state, name, tags, config.<key>, summary.<key>, …)", false)
   if (head !== "config" && head !== "summary") {
-    if (!OWN_FIELDS.has(head)) reader.fail(`a field, not "${head}" (state, name, group, jobType, host, tags, runId, startedAt, updatedAt, config.<key>, summary.<key>)`)
+    if (!OWN_FIELDS.has(head)) reader.fail(`a field, not "${head}" (state, name, group, jobType, host, tags, runId, startedAt, updatedAt, text, config.<key>, summary.<key>)`)
     return { kind: head as "state" }
   }
   const path: Array<string> = []
@@ -183,6 +184,7 @@ const scalar = (reader: Reader): Scalar => {
 const nonsense = (clause: Clause): string | undefined => {
   const { kind } = clause.field
   if ((kind === "tags") !== (clause.op === "has")) return kind === "tags" ? `tags takes "has" (tags has mlp)` : `"has" is for tags only`
+  if (kind === "text" && clause.op !== "~") return `text takes "~" (text ~ resnet)`
   if (clause.op === "~" && typeof clause.value !== "string") return `"~" takes a string`
   if (kind === "state" && !(clause.op === "=" || clause.op === "!=") ) return `state takes = or != (state = finished)`
   if (kind === "state" && !STATES.has(String(clause.value))) return `a state is running, finished or crashed, not ${JSON.stringify(clause.value)}`
@@ -225,7 +227,7 @@ export const parseSort = (text: string): Either.Either<RunSort, string> => {
   try {
     const sortField = field(reader)
     if (!reader.done()) reader.fail("the end of the sort (one field)")
-    if (sortField.kind === "tags") reader.fail("a field to sort by, not tags")
+    if (sortField.kind === "tags" || sortField.kind === "text") reader.fail(`a field to sort by, not ${sortField.kind}`)
     return Either.right({ field: sortField, descending })
   } catch (error) {
     if (error instanceof QuerySyntax) return Either.left(error.message)

@@ -6,7 +6,7 @@
  *
  * A project of up to WHOLE_PROJECT_RUNS runs is read whole and filtered and sorted here. A larger
  * one is filtered and sorted by the server (src/schemas/RunQuery.ts): the filters become a filter
- * text (the search matching names), the sort column a sort text, and the table shows the first
+ * text (the search its `text ~`, which looks where this page's own search does), the sort column a sort text, and the table shows the first
  * runs of that order, PAGE_RUNS more at a time on request.
  */
 import * as api from "./api.js"
@@ -195,7 +195,7 @@ export const runsPage = (root: HTMLElement, project: string): Page => {
   const serverQuery = (): api.RunsQuery => {
     const words = search.value.trim()
     const clauses = [
-      words === "" ? null : `name ~ ${JSON.stringify(words)}`,
+      words === "" ? null : `text ~ ${JSON.stringify(words)}`,
       tagFilter.value === "" ? null : `tags has ${JSON.stringify(tagFilter.value)}`,
       stateFilter.value === "" ? null : `state = ${stateFilter.value}`
     ].filter((clause) => clause !== null)

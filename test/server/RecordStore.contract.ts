@@ -622,6 +622,9 @@ export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordSt
         expect((yield* ids(`config.opt.name = "sgd"`)).ids).toEqual(["r3"])
         expect((yield* ids("config.lr != 0.001")).ids).toEqual(["r4", "r3", "r2"])
         expect((yield* ids("name ~ NAME-R2")).ids).toEqual(["r2"])
+        // text looks in the name, the id, notes, group, job type, host and tags at once.
+        expect((yield* ids("text ~ BIG")).ids).toEqual(["r1"])
+        expect((yield* ids("text ~ r3 and text ~ cnn")).ids).toEqual(["r3"])
         expect((yield* ids("config.missing > 1")).ids).toEqual([])
         // Sorted by val/acc, best first; r4 has none and comes last either way.
         expect((yield* ids(undefined, `-summary["val/acc"]`)).ids).toEqual(["r3", "r1", "r2", "r5", "r4"])

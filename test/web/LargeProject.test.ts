@@ -67,7 +67,7 @@ describe("a project of more runs than the table reads whole", () => {
     await poll("the finished runs named run-03…", async () => ((await rows.count()) === 34 ? true : undefined))
     expect((await ids()).every((id) => id !== null && id.startsWith("run-03") && Number(id.slice(4)) % 3 === 0)).toBe(true)
     const filtered = listings.at(-1)!
-    expect(filtered.get("filter")).toBe(`name ~ "run-03" and state = finished`)
+    expect(filtered.get("filter")).toBe(`text ~ "run-03" and state = finished`)
 
     // Sorted by the summary metric, best first, on the server.
     await page.locator('button[title="Sort by val/acc"]').click()

@@ -24,6 +24,8 @@ const valueOf = (run: RunDetail, field: RunField): Scalar | ReadonlyArray<string
     }
     case "tags":
       return run.tags
+    case "text":
+      return undefined
     default:
       return run[field.kind] ?? undefined
   }
@@ -31,8 +33,16 @@ const valueOf = (run: RunDetail, field: RunField): Scalar | ReadonlyArray<string
 
 const ordered = (a: number | string, b: number | string): number => (a < b ? -1 : a > b ? 1 : 0)
 
+/** A run's text fields, the ones `text ~ …` looks in (as the dashboard's own search does). */
+const textsOf = (run: RunDetail): ReadonlyArray<string> =>
+  [run.name, run.runId, run.notes, run.group, run.jobType, run.host, ...run.tags].filter((text): text is string => text !== null)
+
 /** Whether `run` meets `clause`. */
 const holds = (run: RunDetail, clause: Clause): boolean => {
+  if (clause.field.kind === "text") {
+    const wanted = String(clause.value).toLowerCase()
+    return textsOf(run).some((text) => text.toLowerCase().includes(wanted))
+  }
   const value = valueOf(run, clause.field)
   if (value === undefined) return false
   if (Array.isArray(value)) return value.includes(String(clause.value))
