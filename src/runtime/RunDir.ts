@@ -86,12 +86,22 @@ const pointLatestAt = (dir: RunDir): void => {
   fs.renameSync(temp, path.join(parent, "latest-run"))
 }
 
+/**
+ * Whether the process `pid` runs. A zombie (exited, not yet reaped by its parent) does not: a
+ * training process SIGKILLed under a busy parent stays one for a while, and its service must not
+ * take it for alive and leave its run unmarked (Linux tells by /proc; elsewhere a signal-0 probe).
+ */
 const alive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
-    return true
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat[stat.lastIndexOf(")") + 2] !== "Z"
+  } catch {
+    return true
   }
 }
 

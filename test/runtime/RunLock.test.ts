@@ -3,15 +3,18 @@
  * naming the holder; a run that exists is refused without `resume`; and the lock of a process
  * that died without releasing it is taken over. The holder is a real child process.
  */
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { init } from "../../src/index.js"
 import { RunExists } from "../../src/runtime/InitError.js"
+import * as RunDir from "../../src/runtime/RunDir.js"
 import { RunLocked } from "../../src/runtime/RunDir.js"
 import type { RunRecord } from "../../src/schemas/Record.js"
 import { killChildren, startFixture, type Child } from "../support/child.js"
 import { expectContiguous, journalOf, runDirOf } from "../support/runJournal.js"
+import { poll } from "../support/service.js"
 import { useTempDir } from "../support/tempDir.js"
 
 const temp = useTempDir("run-lock")
@@ -125,5 +128,25 @@ describe("the run lock", () => {
     const runs = scan.records.filter((record): record is RunRecord => record.kind === "run")
     expect(runs.map((record) => record.pid).at(-1)).toBe(winner.pid)
     expect(scan.records.at(-1)).toMatchObject({ kind: "exit", signal: "SIGTERM" })
+  })
+
+  it("counts a lock whose process is a zombie (exited, not yet reaped) as held by no one", async () => {
+    // `sleep 0` exits at once; its parent, the shell, then becomes `sleep 5`, which never reaps it.
+    const parent = spawn("sh", ["-c", "sleep 0 & echo $!; exec sleep 5"], { stdio: ["ignore", "pipe", "ignore"] })
+    try {
+      const zombie = Number(await new Promise<string>((resolve) => parent.stdout!.once("data", (chunk: Buffer) => resolve(chunk.toString()))))
+      await poll("the zombie", () => {
+        const stat = fs.readFileSync(`/proc/${zombie}/stat`, "utf8")
+        return stat[stat.lastIndexOf(")") + 2] === "Z" ? true : undefined
+      })
+      const dir = temp.file("zombie-held")
+      fs.mkdirSync(dir)
+      fs.writeFileSync(path.join(dir, "lock"), String(zombie))
+      expect(RunDir.holder(dir)).toBeNull()
+      fs.writeFileSync(path.join(dir, "lock"), String(parent.pid))
+      expect(RunDir.holder(dir)).toBe(parent.pid)
+    } finally {
+      parent.kill("SIGKILL")
+    }
   })
 })
