@@ -12,6 +12,7 @@
 import * as fs from "node:fs"
 import { performance } from "node:perf_hooks"
 import { init } from "steplog"
+import { row } from "./row.mjs"
 
 const options = JSON.parse(process.argv[2])
 // A guard against orphans: the bench kills this process long before.
@@ -29,19 +30,6 @@ const say = (message) => {
 }
 /** Milliseconds since the epoch, to the microsecond. */
 const now = () => performance.timeOrigin + performance.now()
-/** bench/fixtures.ts `row`, repeated here (this file is not compiled). */
-const row = (step) => ({
-  step,
-  loss: Math.random(),
-  acc: Math.random(),
-  lr: Math.random(),
-  grad_norm: Math.random(),
-  val_loss: Math.random(),
-  val_acc: Math.random(),
-  epoch: Math.random(),
-  tokens_per_s: Math.random(),
-  gpu_mem_gb: Math.random()
-})
 
 const run = await init({
   mode: "online",

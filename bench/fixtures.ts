@@ -10,22 +10,11 @@ import { fileURLToPath } from "node:url"
 import pino from "pino"
 import { storedKey } from "../src/actors/Credentials.js"
 import type { HistoryBlock, HistoryRecord } from "../src/schemas/Record.js"
+import { row } from "./row.mjs"
 
-/** The benchmark row: ten full-precision doubles, built fresh for each call. */
-export const row = (step: number) => ({
-  step,
-  loss: Math.random(),
-  acc: Math.random(),
-  lr: Math.random(),
-  grad_norm: Math.random(),
-  val_loss: Math.random(),
-  val_acc: Math.random(),
-  epoch: Math.random(),
-  tokens_per_s: Math.random(),
-  gpu_mem_gb: Math.random()
-})
+/** The benchmark row: ten full-precision doubles, built fresh for each call (row.mjs). */
+export { row }
 
-/** The benchmark row's type. */
 export type Row = ReturnType<typeof row>
 
 /** `count` benchmark rows from step `from` as history records (seq = step), as a store ingests them. */

@@ -203,7 +203,7 @@ export const open = (
     const httpClient = yield* HttpClient.HttpClient
     const runPath = decodePath({ project, runId })
 
-    /** What a refused or failed PUT means here, by UploadPolicy's classification of its answer. */
+    /** What a refused or failed request of `ask` (the metadata PUT, whoami) means here, by UploadPolicy's classification of its answer. */
     const metadataFailure = (failure: UploadFailure): RunUploadFailed => {
       if (failure._tag === "UploadFailed") {
         return failure.reason === "network" || failure.reason === "timeout"
@@ -220,19 +220,16 @@ export const open = (
     }
 
     /**
-     * PUTs the metadata; network errors, timeouts and 5xx are retried a few times, quickly (a person
-     * waits). The body is small (the server takes at most 1 MiB): the base request timeout.
+     * One small request of the API (a metadata PUT, whoami) with the current key: network errors,
+     * timeouts and 5xx retried a few times, quickly (a person waits); the base request timeout.
      */
-    const putMetadata = (crashed: boolean) =>
+    const ask = <A>(request: (client: ApiClient.ApiClient) => Effect.Effect<A, ApiClient.ApiCallFailure>) =>
       Effect.gen(function* () {
-        if (runPath._tag === "Left") {
-          return yield* fail("rejected", `the server takes no such project or run id: ${ParseResult.TreeFormatter.formatErrorSync(runPath.left)}`)
-        }
         const key = yield* auth.current
         if (Option.isNone(key)) return yield* fail("no-key", `no API key for ${baseUrl}; ${loginHint(baseUrl)}`)
         const client = yield* Effect.provideService(ApiClient.make({ baseUrl, key: key.value }), HttpClient.HttpClient, httpClient)
         const timeout = requestTimeout(0)
-        yield* client.upload.putRun({ path: runPath.right, payload: metadataOf(run, crashed) }).pipe(
+        return yield* request(client).pipe(
           Effect.catchAll((failure) => Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.flip(classifyFailure(failure, 1, now)))),
           Effect.timeoutFail({
             duration: timeout,
@@ -241,24 +238,19 @@ export const open = (
           Effect.mapError(metadataFailure)
         )
       }).pipe(Effect.retry(metadataRetry))
+
+    /** PUTs the metadata (the body is small: the server takes at most 1 MiB). */
+    const putMetadata = (crashed: boolean) =>
+      runPath._tag === "Left"
+        ? Effect.fail(fail("rejected", `the server takes no such project or run id: ${ParseResult.TreeFormatter.formatErrorSync(runPath.left)}`))
+        : Effect.asVoid(ask((client) => client.upload.putRun({ path: runPath.right, payload: metadataOf(run, crashed) })))
     yield* putMetadata(false)
 
-    /** What the server stores, as its whoami says; a server that says nothing of it (protocol 1) stores every kind there is. */
-    const serverKinds = Effect.gen(function* () {
-      const key = yield* auth.current
-      if (Option.isNone(key)) return yield* fail("no-key", `no API key for ${baseUrl}; ${loginHint(baseUrl)}`)
-      const client = yield* Effect.provideService(ApiClient.make({ baseUrl, key: key.value }), HttpClient.HttpClient, httpClient)
-      const who = yield* client.query.whoami().pipe(
-        Effect.catchAll((failure) => Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.flip(classifyFailure(failure, 1, now)))),
-        Effect.timeoutFail({ duration: requestTimeout(0), onTimeout: () => new UploadFailed({ reason: "timeout", detail: "no answer to whoami" }) }),
-        Effect.mapError(metadataFailure)
-      )
-      const facts = who.server
-      return facts === undefined
-        ? { stored: null, shown: `the server at ${baseUrl} (protocol 1)` }
-        : { stored: new Set(facts.kinds), shown: `the server at ${baseUrl} (steplog ${facts.version}, protocol ${facts.protocol})` }
-    }).pipe(Effect.retry(metadataRetry))
-    const kinds: Uploader.ServerKinds = yield* serverKinds
+    // What the server stores, as its whoami says; a server that says nothing of it (protocol 1) stores every kind there is.
+    const facts = (yield* ask((client) => client.query.whoami())).server
+    const kinds: Uploader.ServerKinds = facts === undefined
+      ? { stored: null, shown: `the server at ${baseUrl} (protocol 1)` }
+      : { stored: new Set(facts.kinds), shown: `the server at ${baseUrl} (steplog ${facts.version}, protocol ${facts.protocol})` }
 
     const stopped = yield* SubscriptionRef.make(Option.none<UploadStopped>())
     const uploader = yield* Uploader.make({

@@ -212,7 +212,7 @@ export const makeIngest = (sql: StoreSql) =>
             })
           ),
           lock.withPermits(1),
-          Effect.mapError((error) => (error._tag === "BatchOverLimit" || error._tag === "RunGone" ? error : failed("ingest")(error)))
+          Effect.mapError(failed("ingest"))
         )
       })
 

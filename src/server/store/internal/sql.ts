@@ -47,9 +47,9 @@ export const transactionOf = (client: SqlClient.SqlClient) =>
 
 const isSqlError = (defect: unknown): defect is SqlError => (defect as { readonly _tag?: unknown } | null)?._tag === "SqlError"
 
-/** Maps a database failure to the store's StoreFailed for `operation` (a StoreFailed passes as it is). */
-export const failed = (operation: string) => (cause: SqlError | StoreFailed): StoreFailed =>
-  cause._tag === "StoreFailed" ? cause : new StoreFailed({ operation, cause })
+/** Maps a database failure to the store's StoreFailed for `operation`; the store's own errors (StoreFailed, RunGone, …) pass as they are. */
+export const failed = (operation: string) => <E extends { readonly _tag: string }>(cause: E): Exclude<E, SqlError> | StoreFailed =>
+  cause._tag === "SqlError" ? new StoreFailed({ operation, cause }) : (cause as Exclude<E, SqlError>)
 
 /**
  * Multi-row statements: one prepared statement inserts up to CHUNK rows, and a remainder goes in

@@ -25,11 +25,11 @@ export const makeStores = (sql: StoreSql): Effect.Effect<Context.Context<Stores>
       ingest,
       putRun: (project, runId, metadata) =>
         rewritingRun(project, runId, sql.writeTransaction(Runs.putRun(sql, project, runId, metadata))).pipe(
-          Effect.mapError((error) => (error._tag === "RunGone" ? error : failed("putRun")(error)))
+          Effect.mapError(failed("putRun"))
         ),
       deleteRun: (project, runId) =>
         rewritingRun(project, runId, sql.writeTransaction(Runs.deleteRun(sql, project, runId))).pipe(
-          Effect.mapError((error) => (error._tag === "RunGone" ? error : failed("deleteRun")(error)))
+          Effect.mapError(failed("deleteRun"))
         ),
       getRun: (project, runId) => Runs.getDetail(sql.read, project, runId).pipe(sql.readTransaction, Effect.mapError(failed("getRun"))),
       listRuns: (project, query) => Runs.listRuns(sql.read, project, query).pipe(sql.readTransaction, Effect.mapError(failed("listRuns"))),
