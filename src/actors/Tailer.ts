@@ -13,18 +13,23 @@
  * never unpacked into rows here), sliced where a batch or `from` cuts one.
  *
  * Nothing waits on a timer: a flushed offset wakes the Tailer; what it has read goes at once when
- * the Uploader can send it at once (`whenIdle`), and while the Uploader is busy it gathers until a
+ * the Uploader can send it at once (`idle`), and while the Uploader is busy it gathers until a
  * batch is full (`maxBatchBytes`, 1 MiB: a block counted by the bytes of its columns, any other
  * record by its share of the rest of its frame; or MAX_BATCH_RECORDS records, a block counting its
- * rows: the server's cap) or the Uploader is idle again. Its output queue is bounded (capacity set by whoever wires it): when
- * the Uploader falls behind, the Tailer waits, and the records wait in the journal, not in memory.
+ * rows: the server's cap) or the Uploader is idle again (`nudge`). Its output queue is bounded
+ * (capacity set by whoever wires it): when the Uploader falls behind, the Tailer waits, and the
+ * records wait in the journal, not in memory.
  *
- * One fiber only runs `loop`; `flushedTo` may be called from anywhere.
+ * What it has read is plain state, read synchronously (`state`), and `onRead` says when it moved:
+ * the upload wakes for it once a read, not once a frame. A service wakes ten times a second per
+ * run; each stream subscriber or fiber started on a wake cost it milliseconds of CPU there
+ * (bench/concurrent.ts, profiled), so the Tailer's wake is one latch, nothing more.
+ *
+ * One fiber only runs `loop`; `flushedTo` and `nudge` may be called from anywhere.
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Queue from "effect/Queue"
-import * as SubscriptionRef from "effect/SubscriptionRef"
 import { walk, type Damage } from "../journal/JournalReader.js"
 import { MAX_BATCH_RECORDS } from "../schemas/Limits.js"
 import type { RunRecord, UploadRecord } from "../schemas/Record.js"
@@ -77,8 +82,10 @@ export interface Tailer {
    * ignored. `final`: the journal ends there (the run is over, or its process is gone).
    */
   readonly flushedTo: (offset: number, final?: boolean) => void
-  /** What has been read of the journal, as it is read. */
-  readonly state: SubscriptionRef.SubscriptionRef<TailState>
+  /** The consumer may have become idle (`idle`): what is gathered goes now if it is. */
+  readonly nudge: () => void
+  /** What has been read of the journal so far. */
+  readonly state: () => TailState
   /** The actor's loop: one fiber only. */
   readonly loop: Effect.Effect<never, TailFailed>
 }
@@ -88,17 +95,19 @@ export const make = (options: {
   readonly journal: string
   readonly from: number
   readonly output: Queue.Enqueue<Batch>
-  /** Completes when the consumer could send a batch at once; default: always at once. */
-  readonly whenIdle?: Effect.Effect<void>
+  /** Whether the consumer could send a batch at once (`nudge` when that may have become true); default: always. */
+  readonly idle?: () => boolean
+  /** Called when `state` has moved: after each read, and before a batch is handed on (which may wait). */
+  readonly onRead?: () => void
   readonly maxBatchBytes?: number
   readonly report?: (message: string) => void
 }): Effect.Effect<Tailer> =>
   Effect.gen(function* () {
     const maxBatchBytes = options.maxBatchBytes ?? MAX_BATCH_BYTES
-    const whenIdle = options.whenIdle ?? Effect.void
+    const idle = options.idle ?? (() => true)
+    const onRead = options.onRead ?? (() => {})
     const report = options.report ?? (() => {})
     const wake = yield* Effect.makeLatch(false)
-    const state = yield* SubscriptionRef.make<TailState>({ position: 0, complete: false, lastSeq: -1, run: null, ended: false, damage: [] })
 
     // The loop's state; kept here, not in the loop, so that a restarted loop carries on.
     const journal = walk(options.journal)
@@ -111,9 +120,10 @@ export const make = (options: {
     let bytes = 0
     /** Records in the batch as the server counts them: a block as its rows. */
     let count = 0
-    let read: TailState = yield* SubscriptionRef.get(state)
+    let read: TailState = { position: 0, complete: false, lastSeq: -1, run: null, ended: false, damage: [] }
 
     const emit = Effect.suspend(() => {
+      onRead()
       const batch: Batch = { records, bytes, lost }
       records = []
       lost = []
@@ -158,7 +168,6 @@ export const make = (options: {
           const { damage } = entry
           report(`steplog: skipping damage in ${options.journal} at byte ${damage.offset} (${damage.bytes} bytes): ${damage.kind}: ${damage.detail}`)
           read = { ...read, damage: [...read.damage, damage] }
-          yield* SubscriptionRef.set(state, read)
           continue
         }
         note(entry.records, entry.end)
@@ -194,10 +203,9 @@ export const make = (options: {
           }
         }
         if (full()) yield* emit
-        yield* SubscriptionRef.set(state, read)
       }
       read = { ...read, position: journal.position(), complete: final && journal.position() >= flushed }
-      yield* SubscriptionRef.set(state, read)
+      onRead()
     })
 
     const loop = Effect.gen(function* () {
@@ -209,10 +217,9 @@ export const make = (options: {
           yield* wake.await
           continue
         }
-        // Sent at once when the Uploader could send it at once; else gathered until it could.
-        yield* Effect.raceFirst(wake.await.pipe(Effect.as(false)), whenIdle.pipe(Effect.as(true))).pipe(
-          Effect.flatMap((idle) => (idle ? emit : Effect.void))
-        )
+        // Sent at once when the Uploader could send it at once; else gathered until a flush or a nudge.
+        if (idle()) yield* emit
+        else yield* wake.await
       }
     }) as Effect.Effect<never, TailFailed>
 
@@ -223,7 +230,8 @@ export const make = (options: {
         final = final || ends
         wake.unsafeOpen()
       },
-      state,
+      nudge: () => wake.unsafeOpen(),
+      state: () => read,
       loop
     }
   })

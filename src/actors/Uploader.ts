@@ -7,13 +7,20 @@
  * the resume point: a record below it is never sent again. Seqs the journal lost to damage (the
  * Tailer says which) are never coming, and a batch answered 200 is held whole: both count as
  * acknowledged beyond a gap the server's ackSeq stops at, so that `acknowledged` (a
- * SubscriptionRef, which the upload's progress reads) reaches the end of a damaged journal. Each
- * time it moves the upload cursor is persisted (UploadCursor.ts), never ahead of it; a cursor that
- * cannot be written (a full disk) is reported once, and written when it can.
+ * plain state read by the upload's progress, `onAcknowledged` saying when it moved) reaches the
+ * end of a damaged journal. The upload cursor follows it (UploadCursor.ts), never ahead of it, at
+ * most once every CURSOR_INTERVAL: the cursor only saves resending, and a durable write per batch
+ * cost a run's service ~2 ms of CPU ten times a second (bench/concurrent.ts); whoever closes the
+ * upload writes the last one (`saveCursor`). A cursor that cannot be written (a full disk) is
+ * reported once, and written when it can.
  *
  * Up to IN_FLIGHT (2) POSTs are in flight at once, and the next batch is packed (and gzipped)
  * meanwhile, so that the server always has the next batch at hand when it finishes one: with one
- * POST at a time it sat idle for half of an upload (bench/online.ts). Answers may come back in
+ * POST at a time it sat idle for half of an upload (bench/online.ts). Those are full batches,
+ * which the Tailer hands on whenever one is full. A batch smaller than that goes at once only when
+ * nothing is in flight (`ready`): while a POST is on its way the rows gather, so that a run
+ * logging steadily sends fewer, larger POSTs as the server gets busier, instead of one per flush
+ * whatever it costs (8 runs at 10k rows/s each: bench/concurrent.ts). Answers may come back in
  * any order; an ackSeq below what was acknowledged when its POST was sent means the server lost
  * records, any other is taken as it comes (the highest wins).
  *
@@ -38,7 +45,6 @@ import * as ParseResult from "effect/ParseResult"
 import type * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import * as SubscriptionRef from "effect/SubscriptionRef"
 import { Packr } from "msgpackr"
 import * as zlib from "node:zlib"
 import * as UploadCursor from "../journal/UploadCursor.js"
@@ -62,14 +68,14 @@ import {
 /** The Uploader's face to the service process. */
 export interface Uploader {
   /** Every seq below it is held by the server, or lost to the journal's damage. */
-  readonly acknowledged: SubscriptionRef.SubscriptionRef<number>
-  /** Whether a batch handed on now would be sent at once (fewer than IN_FLIGHT are on their way). */
-  readonly ready: SubscriptionRef.SubscriptionRef<boolean>
+  readonly acknowledged: () => number
+  /** Whether nothing is on its way: a batch handed on now would be sent at once, alone. */
+  readonly ready: () => boolean
   /** The actor's loop: one fiber only; it ends only by failing with `UploadStopped`. */
   readonly loop: Effect.Effect<never, UploadStopped>
   /**
    * Writes the cursor now if `acknowledged` moved past it: for whoever closes the upload, since
-   * the loop writes it a moment after each move.
+   * the loop writes it at most once every CURSOR_INTERVAL.
    */
   readonly saveCursor: Effect.Effect<void>
   /** The records kept back so far because the server does not store their kind. */
@@ -91,6 +97,9 @@ export interface ServerKinds {
 
 /** POSTs in flight at once. */
 const IN_FLIGHT = 2
+
+/** The upload cursor is written at most this often while the upload goes on. */
+export const CURSOR_INTERVAL = Duration.seconds(1)
 
 /** Buffers of delivered bodies kept to pack the next ones into: the POSTs in flight and one more. */
 const SPARE_BUFFERS = IN_FLIGHT + 1
@@ -149,8 +158,10 @@ export const make = (options: {
   /** The cursor the Tailer started from, as read from `cursorFile` for `baseUrl`. */
   readonly from: UploadCursor.UploadCursor
   readonly cursorFile: string
-  /** Where to publish `ready` (the Tailer's wiring may make it first); default a ref of its own. */
-  readonly ready?: SubscriptionRef.SubscriptionRef<boolean>
+  /** Called when `ready` becomes true. */
+  readonly onReady?: () => void
+  /** Called when `acknowledged` moves. */
+  readonly onAcknowledged?: () => void
   readonly retry?: RetryOptions
   readonly report?: (message: string) => void
   /** What the server stores; default every kind. */
@@ -183,13 +194,16 @@ export const make = (options: {
     let acked = options.from.ackSeq
     /** Seqs past `acked` known held (batches answered 200) or lost, as sorted disjoint spans. */
     let settled: Array<SeqSpan> = []
-    const acknowledged = yield* SubscriptionRef.make(acked)
     const moved = yield* Effect.makeLatch(false)
+    const onAcknowledged = options.onAcknowledged ?? (() => {})
+    const onReady = options.onReady ?? (() => {})
     /** Batches taken from the input and not yet delivered. */
     let busy = 0
-    const ready = options.ready ?? (yield* SubscriptionRef.make(true))
-    yield* SubscriptionRef.set(ready, true)
-    const setBusy = (by: number) => Effect.suspend(() => SubscriptionRef.set(ready, (busy += by) < IN_FLIGHT))
+    const setBusy = (by: number) =>
+      Effect.sync(() => {
+        busy += by
+        if (busy === 0) onReady()
+      })
 
     const stored = options.kinds?.stored ?? null
     const notice = options.notice ?? report
@@ -311,11 +325,11 @@ export const make = (options: {
 
     /** Moves `acknowledged` to `to`, for progress readers and `persist`. */
     const advance = (to: number) =>
-      Effect.suspend(() => {
-        if (to === acked) return Effect.void
+      Effect.sync(() => {
+        if (to === acked) return
         acked = to
         moved.unsafeOpen()
-        return SubscriptionRef.set(acknowledged, to)
+        onAcknowledged()
       })
 
     /**
@@ -364,8 +378,8 @@ export const make = (options: {
       })
     )
 
-    /** Writes the cursor whenever `acknowledged` moved, the latest each time, while the POSTs go on. */
-    const persist = Effect.forever(moved.await.pipe(Effect.zipRight(moved.close), Effect.zipRight(writeCursor)))
+    /** Writes the cursor when `acknowledged` moved, the latest each time and at most once every CURSOR_INTERVAL, while the POSTs go on. */
+    const persist = Effect.forever(moved.await.pipe(Effect.zipRight(moved.close), Effect.zipRight(writeCursor), Effect.zipRight(Effect.sleep(CURSOR_INTERVAL))))
 
     /**
      * Delivers `body`, cut again first if the ackSeq moved past its start since it was prepared;
@@ -414,5 +428,11 @@ export const make = (options: {
       return yield* Effect.never
     }) as Effect.Effect<never, UploadStopped>
 
-    return { acknowledged, ready, loop, saveCursor: writeCursor, kept: Effect.sync(() => ({ records: keptSpans.reduce((rows, [lo, hi]) => rows + hi - lo + 1, 0), kinds: [...keptKinds] })) }
+    return {
+      acknowledged: () => acked,
+      ready: () => busy === 0,
+      loop,
+      saveCursor: writeCursor,
+      kept: Effect.sync(() => ({ records: keptSpans.reduce((rows, [lo, hi]) => rows + hi - lo + 1, 0), kinds: [...keptKinds] }))
+    }
   })

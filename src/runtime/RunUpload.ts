@@ -7,8 +7,10 @@
  * which passes on the offsets the training process reports as it flushes, and `final` once the run
  * has ended or its process is gone.
  *
- * Nothing polls. `progress` is a stream of how far the upload is, fed by the Tailer's state and
- * the Uploader's acknowledged seq (both SubscriptionRefs); `awaitUploaded` waits on it. "Fully
+ * Nothing polls. `progress` is a stream of how far the upload is: one SubscriptionRef, recomputed
+ * by one fiber when the Tailer has read, the Uploader acknowledged or the flushed offset moved
+ * (each says so through a latch: no stream per source on the path a service takes ten times a
+ * second per run); `awaitUploaded` waits on it. "Fully
  * uploaded" (as of the offset flushed so far) means: every whole frame before it has been read,
  * and every seq up to the last one read is acknowledged (held by the server, or lost to damage in
  * the journal, which `damage` lists). A run whose journal has no `exit` record at the end and whose
@@ -180,20 +182,39 @@ export const open = (
     const cursorFile = UploadCursor.cursorPath(dir)
     const from = yield* UploadCursor.read(cursorFile, baseUrl)
     const queue = yield* Effect.acquireRelease(Queue.bounded<Tailer.Batch>(QUEUE_CAPACITY), Queue.shutdown)
-    // Ready once the Uploader runs and has room: until then the Tailer gathers.
-    const ready = yield* SubscriptionRef.make(false)
-    const whenIdle = ready.changes.pipe(Stream.filter((idle) => idle), Stream.runHead, Effect.asVoid)
-    const tailer = yield* Tailer.make({ journal, from: from.ackSeq, output: queue, whenIdle, report })
+    /** Opened when what the progress is made of moved: the Tailer read, the Uploader acknowledged, the journal was flushed further. */
+    const moved = yield* Effect.makeLatch(false)
+    /** Set once the metadata is on the server: until then the Tailer gathers. */
+    let uploader: Uploader.Uploader | null = null
+    const tailer = yield* Tailer.make({
+      journal,
+      from: from.ackSeq,
+      output: queue,
+      idle: () => uploader?.ready() ?? false,
+      onRead: () => moved.unsafeOpen(),
+      report
+    })
     yield* supervise("steplog tailer", tailer.loop, { report })
-    const { flushed } = options
-    yield* flushed.changes.pipe(Stream.runForEach(({ offset, final }) => Effect.sync(() => tailer.flushedTo(offset, final))), Effect.forkScoped)
+    let flushedNow: Flushed = { offset: 0, final: false }
+    yield* options.flushed.changes.pipe(
+      Stream.runForEach((flushed) =>
+        Effect.sync(() => {
+          flushedNow = flushed
+          tailer.flushedTo(flushed.offset, flushed.final)
+          moved.unsafeOpen()
+        })),
+      Effect.forkScoped
+    )
 
     // The run record: in the first frame, once it is flushed; none in a whole journal is an error.
-    const read = yield* tailer.state.changes.pipe(
-      Stream.filter((state) => state.run !== null || state.complete),
-      Stream.runHead,
-      Effect.map(Option.getOrThrow)
-    )
+    const read = yield* Effect.gen(function* () {
+      for (;;) {
+        yield* moved.close
+        const state = tailer.state()
+        if (state.run !== null || state.complete) return state
+        yield* moved.await
+      }
+    })
     const run = read.run
     if (run === null) return yield* fail("no-run-record", "its journal holds no run record")
     const project = run.project
@@ -253,28 +274,37 @@ export const open = (
       : { stored: new Set(facts.kinds), shown: `the server at ${baseUrl} (steplog ${facts.version}, protocol ${facts.protocol})` }
 
     const stopped = yield* SubscriptionRef.make(Option.none<UploadStopped>())
-    const uploader = yield* Uploader.make({
-      baseUrl, project, runId, input: queue, from, cursorFile, ready, report, kinds, notice: options.notice ?? report,
+    const started = yield* Uploader.make({
+      baseUrl, project, runId, input: queue, from, cursorFile, report, kinds, notice: options.notice ?? report,
+      onReady: () => tailer.nudge(),
+      onAcknowledged: () => moved.unsafeOpen(),
       ...(options.retry === undefined ? {} : { retry: options.retry })
     })
+    uploader = started
+    tailer.nudge()
     // A stop is final (the data stays on disk for a later sync), so it is kept, not restarted; a
     // defect is restarted by the supervisor, the Uploader carrying on from its own state.
     yield* supervise(
       "steplog uploader",
-      uploader.loop.pipe(Effect.catchAll((why) => SubscriptionRef.set(stopped, Option.some(why)).pipe(Effect.zipRight(Effect.never)))),
+      started.loop.pipe(Effect.catchAll((why) => SubscriptionRef.set(stopped, Option.some(why)).pipe(Effect.zipRight(Effect.never)))),
       { report }
     )
     // Closed once everything is acknowledged, the cursor must say so (or a next sync resends it).
-    yield* Effect.addFinalizer(() => uploader.saveCursor)
+    yield* Effect.addFinalizer(() => started.saveCursor)
 
-    const progress = Stream.zipLatestAll(tailer.state.changes, uploader.acknowledged.changes, flushed.changes).pipe(
-      Stream.map(([state, acknowledged, upTo]): Progress => ({
-        acknowledged,
-        total: state.lastSeq + 1,
-        uploaded: state.position >= upTo.offset && acknowledged >= state.lastSeq + 1
-      })),
-      Stream.changesWith((a, b) => a.acknowledged === b.acknowledged && a.total === b.total && a.uploaded === b.uploaded)
-    )
+    const progressNow = (): Progress => {
+      const state = tailer.state()
+      const acknowledged = started.acknowledged()
+      return { acknowledged, total: state.lastSeq + 1, uploaded: state.position >= flushedNow.offset && acknowledged >= state.lastSeq + 1 }
+    }
+    const current = yield* SubscriptionRef.make(progressNow())
+    yield* Effect.forkScoped(Effect.forever(Effect.gen(function* () {
+      yield* moved.await
+      yield* moved.close
+      const [was, now] = [yield* SubscriptionRef.get(current), progressNow()]
+      if (was.acknowledged !== now.acknowledged || was.total !== now.total || was.uploaded !== now.uploaded) yield* SubscriptionRef.set(current, now)
+    })))
+    const progress = current.changes
     const stoppedForGood: Effect.Effect<never, UploadStopped> = stopped.changes.pipe(
       Stream.filterMap((why) => why),
       Stream.runHead,
@@ -294,10 +324,10 @@ export const open = (
       progress,
       awaitUploaded,
       stopped: stoppedForGood,
-      damage: Effect.map(SubscriptionRef.get(tailer.state), (state) => state.damage),
-      kept: uploader.kept,
+      damage: Effect.sync(() => tailer.state().damage),
+      kept: started.kept,
       markCrashedIfAbandoned: Effect.gen(function* () {
-        const state = yield* SubscriptionRef.get(tailer.state)
+        const state = tailer.state()
         if (state.ended || RunDir.holder(dir) !== null) return false
         yield* putMetadata(true)
         return true

@@ -5,9 +5,11 @@
  * (RunUpload.ts) per run, reading the journal up to the offsets the parent reports (`Flushed`);
  * only offsets cross IPC, the data is read from disk.
  *
- * Nothing here polls. A `Flushed` message goes straight to the run's upload (its Tailer wakes); its
- * progress, a stream of acknowledgements, goes straight back as `Progress`; `Finished` says where
- * the journal ends, and once all of it is acknowledged the run is reported `done` and dropped.
+ * Nothing here polls. A `Flushed` message goes straight to the run's upload (its Tailer wakes); how
+ * far the server has acknowledged goes back as `Progress` when it moves, at most once every
+ * PROGRESS_INTERVAL (the parent reads it only while `finish()` waits, and each message cost both
+ * processes CPU ten times a second); `Finished` says where the journal ends, and once all of it is
+ * acknowledged the run is reported `done` at once and dropped.
  * When the parent dies (IPC "disconnect": the kernel closes the channel however the parent dies,
  * SIGKILL included), every run ends at the journal's size on disk, is uploaded to there, a run
  * without an `exit` record is marked crashed (RunUpload does that), and the process exits by
@@ -39,6 +41,9 @@ import * as RunUpload from "./RunUpload.js"
 
 /** How long the service uploads after its parent died, in ms, unless STEPLOG_UPLOAD_DEADLINE_MS says. */
 export const DEFAULT_UPLOAD_DEADLINE_MS = 10 * 60 * 1000
+
+/** `Progress` goes to the parent at most this often, the latest each time. */
+const PROGRESS_INTERVAL = Duration.millis(250)
 
 /** Retries of opening a run: the server may be down. */
 const openSchedule = Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("2 seconds")))
@@ -133,10 +138,18 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
         Effect.retry({ schedule: openSchedule, while: (error) => error.reason === "unreachable" }),
         Effect.provide(Auth.layer({ baseUrl, apiKey: apiKey ?? undefined }))
       )
-      yield* upload.progress.pipe(
-        Stream.runForEach(({ acknowledged, total }) => Effect.sync(() => send(new Ipc.Progress({ runId, ackSeq: acknowledged, records: total, done: false })))),
-        Effect.forkScoped
+      let told = upload.startAckSeq
+      const tellProgress = upload.progress.pipe(
+        Stream.filter(({ acknowledged }) => acknowledged !== told),
+        Stream.runHead,
+        Effect.map(Option.getOrThrow),
+        Effect.flatMap(({ acknowledged, total }) => {
+          told = acknowledged
+          send(new Ipc.Progress({ runId, ackSeq: acknowledged, records: total, done: false }))
+          return Effect.sleep(PROGRESS_INTERVAL)
+        })
       )
+      yield* Effect.forkScoped(Effect.forever(tellProgress))
       // Until the journal's end is known, the upload follows it (a stop meanwhile is told at once);
       // then it is done once all is acknowledged.
       yield* Effect.raceFirst(state.flushed.changes.pipe(Stream.filter(({ final }) => final), Stream.runHead), upload.stopped)

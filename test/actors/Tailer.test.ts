@@ -9,7 +9,6 @@ import { expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Queue from "effect/Queue"
-import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as fs from "node:fs"
 import { describe } from "vitest"
 import * as Tailer from "../../src/actors/Tailer.js"
@@ -33,17 +32,17 @@ const appendFrames = (journal: JournalWriter, groups: ReadonlyArray<ReadonlyArra
     return { offset, end: journal.offset }
   })
 
-/** A Tailer over `journal` from seq `from`; its consumer idle unless `busy` says otherwise (`idle.open`/`close`). */
+/** A Tailer over `journal` from seq `from`; its consumer idle unless `busy` says otherwise (`idle.open` nudges it). */
 const startTailer = (journal: JournalWriter, from = 0, options: { readonly busy?: boolean; readonly maxBatchBytes?: number } = {}) =>
   Effect.gen(function* () {
     const output = yield* Queue.unbounded<Tailer.Batch>()
     const reports: Array<string> = []
-    const idle = yield* Effect.makeLatch(options.busy !== true)
+    let idleNow = options.busy !== true
     const tailer = yield* Tailer.make({
       journal: journal.path,
       from,
       output,
-      whenIdle: idle.await,
+      idle: () => idleNow,
       report: (message) => reports.push(message),
       ...(options.maxBatchBytes === undefined ? {} : { maxBatchBytes: options.maxBatchBytes })
     })
@@ -53,6 +52,7 @@ const startTailer = (journal: JournalWriter, from = 0, options: { readonly busy?
       yield* settle()
       return Chunk.toReadonlyArray(yield* Queue.takeAll(output))
     })
+    const idle = { open: Effect.sync(() => ((idleNow = true), tailer.nudge())) }
     return { tailer, taken, reports, idle }
   })
 
@@ -71,7 +71,7 @@ describe("Tailer", () => {
 
       tailer.flushedTo(b!.end)
       expect((yield* taken).map(seqs)).toEqual([[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]])
-      expect(yield* SubscriptionRef.get(tailer.state)).toMatchObject({ position: b!.end, lastSeq: 9, complete: false })
+      expect(tailer.state()).toMatchObject({ position: b!.end, lastSeq: 9, complete: false })
 
       tailer.flushedTo(journal.offset)
       expect((yield* taken).map(seqs)).toEqual([[10, 11, 12, 13, 14]])
@@ -151,7 +151,7 @@ describe("Tailer", () => {
 
       tailer.flushedTo(a!.end + half)
       expect((yield* taken).map(seqs)).toEqual([[0, 1, 2, 3]])
-      expect(yield* SubscriptionRef.get(tailer.state)).toMatchObject({ position: a!.end, damage: [] })
+      expect(tailer.state()).toMatchObject({ position: a!.end, damage: [] })
 
       fs.appendFileSync(journal.path, frame.subarray(half))
       tailer.flushedTo(a!.end + frame.length)
@@ -168,7 +168,7 @@ describe("Tailer", () => {
       const { tailer, taken } = yield* startTailer(journal)
       tailer.flushedTo(a!.end + 10, true)
       expect((yield* taken).map(seqs)).toEqual([[0, 1, 2, 3]])
-      const state = yield* SubscriptionRef.get(tailer.state)
+      const state = tailer.state()
       expect(state).toMatchObject({ complete: true, lastSeq: 3, position: a!.end + 10 })
       expect(state.damage.map((damage) => [damage.kind, damage.offset])).toEqual([["torn-tail", a!.end]])
     }))
@@ -189,7 +189,7 @@ describe("Tailer", () => {
       expect(reports).toHaveLength(1)
       expect(reports[0]).toContain(`at byte ${b!.offset}`)
       expect(reports[0]).toContain("corrupt-frame")
-      expect((yield* SubscriptionRef.get(tailer.state)).damage.map((damage) => damage.kind)).toEqual(["corrupt-frame"])
+      expect((tailer.state()).damage.map((damage) => damage.kind)).toEqual(["corrupt-frame"])
     }))
 
   it.scoped("resumes from a cursor's seq: reads the whole journal once, hands on nothing below it, and knows its run record and end", () =>
@@ -203,7 +203,7 @@ describe("Tailer", () => {
       const { tailer, taken } = yield* startTailer(journal, 7)
       tailer.flushedTo(journal.offset)
       expect((yield* taken).map(seqs)).toEqual([[7, 8, 9, 10, 11, 12, 13, 14]])
-      expect(yield* SubscriptionRef.get(tailer.state)).toMatchObject({ lastSeq: 14, ended: true, run: { name: "n" } })
+      expect(tailer.state()).toMatchObject({ lastSeq: 14, ended: true, run: { name: "n" } })
     }))
 
   it.scoped("hands on like history rows as the journal's column blocks, cut where a batch fills or the cursor falls", () =>

@@ -16,7 +16,6 @@ import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
-import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as TestClock from "effect/TestClock"
 import { Unpackr } from "msgpackr"
 import * as fs from "node:fs"
@@ -126,6 +125,7 @@ const startUploader = (options: {
   readonly apiKey?: string
   readonly env?: { XDG_CONFIG_HOME: string }
   readonly baseUrl?: string
+  readonly onReady?: () => void
 }) =>
   Effect.gen(function* () {
     const env = options.env ?? { XDG_CONFIG_HOME: path.join(options.runDir, "no-config") }
@@ -139,7 +139,8 @@ const startUploader = (options: {
       input: options.input,
       from: options.from ?? UploadCursor.start(baseUrl),
       cursorFile: UploadCursor.cursorPath(options.runDir),
-      report: (message) => reports.push(message)
+      report: (message) => reports.push(message),
+      ...(options.onReady === undefined ? {} : { onReady: options.onReady })
     }).pipe(Effect.provideService(HttpClient.HttpClient, options.server.client), Effect.provideService(Auth.Auth, auth))
     const fiber = yield* uploader.loop.pipe(Effect.withRandom(Random.fixed([0.5])), Effect.either, Effect.forkScoped)
     yield* settle()
@@ -150,15 +151,26 @@ const startUploader = (options: {
 const batchOf = (records: ReadonlyArray<UploadRecord>, lost: ReadonlyArray<Tailer.SeqSpan> = []): Tailer.Batch => ({ records, bytes: records.length * 40, lost })
 
 /** What the Uploader has acknowledged now. */
-const ackedOf = (uploader: Uploader.Uploader): number => Effect.runSync(SubscriptionRef.get(uploader.acknowledged))
+const ackedOf = (uploader: Uploader.Uploader): number => uploader.acknowledged()
 
 const seqsOf = (received: ReadonlyArray<Received>) => received.map((got) => got.records.map((record) => record.seq))
 
 const readCursor = (runDir: string) => Effect.runSync(UploadCursor.read(UploadCursor.cursorPath(runDir), BASE_URL))
 
-/** Waits (driving the actors) until the cursor file says `ackSeq`: it is written off the request path, after the acknowledgement. */
+/**
+ * Waits (driving the actors) until the cursor file says `ackSeq`: it is written off the request
+ * path, after the acknowledgement, at most once every CURSOR_INTERVAL (the clock is moved on by that).
+ */
 const cursorReads = (server: Server, runDir: string, ackSeq: number) =>
-  Effect.zipRight(drive(server, () => readCursor(runDir).ackSeq === ackSeq), Effect.sync(() => expect(readCursor(runDir)).toEqual({ server: BASE_URL, ackSeq })))
+  Effect.gen(function* () {
+    const deadline = Date.now() + 10_000
+    while (readCursor(runDir).ackSeq !== ackSeq && Date.now() < deadline) {
+      yield* drive(server, () => true)
+      yield* TestClock.adjust(Uploader.CURSOR_INTERVAL)
+      yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
+    }
+    expect(readCursor(runDir)).toEqual({ server: BASE_URL, ackSeq })
+  })
 
 /**
  * Runs the actors until `done` holds. gzip runs on libuv's thread pool, so between checks the
@@ -504,26 +516,27 @@ describe("Uploader", () => {
       yield* cursorReads(server, runDir, 8)
     }))
 
-  it.scoped("is ready for a batch while fewer than two POSTs are on their way, and not while two are", () =>
+  it.scoped("is ready for a batch only while none is on its way, and says so when the last one is answered", () =>
     Effect.gen(function* () {
       const runDir = makeRunDir()
       const server = scriptedServer()
       const release = yield* Deferred.make<void>()
       const client = HttpClient.make((request) => Effect.zipRight(Deferred.await(release), server.client.execute(request)))
       const input = yield* Queue.bounded<Tailer.Batch>(4)
-      const { uploader } = yield* startUploader({ server: { ...server, client }, input, runDir })
-      const readyNow = () => Effect.runSync(SubscriptionRef.get(uploader.ready))
+      let readied = 0
+      const { uploader } = yield* startUploader({ server: { ...server, client }, input, runDir, onReady: () => readied++ })
 
-      expect(readyNow()).toBe(true)
+      expect(uploader.ready()).toBe(true)
       yield* input.offer(batchOf(histories(0, 2)))
       yield* settle()
-      expect(readyNow()).toBe(true)
+      expect(uploader.ready()).toBe(false)
+      // A second batch (a full one, as the Tailer hands on whatever the Uploader's state) goes alongside.
       yield* input.offer(batchOf(histories(2, 2)))
       yield* settle()
-      expect(readyNow()).toBe(false)
+      expect([uploader.ready(), server.received.length, readied]).toEqual([false, 0, 0])
       yield* Deferred.succeed(release, undefined)
-      yield* drive(server, () => ackedOf(uploader) === 4)
-      expect(readyNow()).toBe(true)
+      yield* drive(server, () => ackedOf(uploader) === 4 && uploader.ready())
+      expect([seqsOf(server.received), readied]).toEqual([[[0, 1], [2, 3]], 1])
     }))
 
   it.scoped("sends a body again unchanged after a retry, while later bodies are packed into reused buffers", () =>

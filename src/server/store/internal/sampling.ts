@@ -63,14 +63,15 @@ export const sampled = (run: Run, runPk: number, ids: string, names: ReadonlyMap
       if (step > cell.step) (cell.step = step), (cell.ts = ts), (cell.value = value)
     }
     /** Folds the entries of a stored chunk that lie in the range. */
-    const addEntries = (row: Parameters<typeof Chunk.decode>[0] & { readonly key_id: number }) => {
-      const chunk = Chunk.decode(row)
+    const addEntries = (row: Parameters<typeof Chunk.entriesOf>[0] & { readonly key_id: number }) => {
+      const chunk = Chunk.entriesOf(row)
       for (let i = 0; i < chunk.steps.length; i++) {
         const step = chunk.steps[i]!
         if (step < steps.from || step > steps.to) continue
         const v = chunk.vals[i]!
-        const number = chunk.texts[i] === null ? v : NaN
-        add(step, row.key_id, number, number, step, chunk.ts[i]!, Chunk.fromPair(v, chunk.texts[i]!))
+        const text = chunk.texts?.[i] ?? null
+        const number = text === null ? v : NaN
+        add(step, row.key_id, number, number, step, chunk.ts[i]!, Chunk.fromPair(v, text))
       }
     }
     const entries = `SELECT h.key_id, h.chunk, ${entryColumns} FROM ${withFrames} WHERE h.run_pk = ? AND h.key_id IN (${ids})`
