@@ -4,7 +4,7 @@
  * side, and only the fields the pages read.
  */
 
-/** A number JSON cannot carry, as the API writes it in history (Wire.ts's JsonNumber). */
+/** A number JSON cannot carry, as the API writes it in history (Wire.ts's JsonValues). */
 export interface NonFiniteNumber {
   readonly number: "NaN" | "Infinity" | "-Infinity" | "-0"
 }

@@ -286,19 +286,37 @@ export const decode = (row: {
   }
 }
 
+/** Steps and ts a chunk's keys share, unpacked once for all of them. */
+export interface SharedColumns {
+  readonly steps: Float64Array
+  readonly ts: Float64Array
+}
+
+/** A frame's columns (historyFrame.ts) unpacked, for `entriesOf`. */
+export const sharedColumns = (frame: { readonly steps: Uint8Array; readonly ts: Uint8Array }): SharedColumns => ({
+  steps: unpackFloats(frame.steps),
+  ts: unpackFloats(frame.ts)
+})
+
 /**
- * A stored chunk's entries as a read walks them: its columns as they are stored, without the
- * arrays `decode` builds for a merge (a sampled read of a run still under 64k steps walks every
- * entry, and the copies were most of its time: bench/concurrent.ts, profiled).
+ * A stored key chunk's entries as a read walks them: its columns as stored, steps and ts its own
+ * or the first `n` of its frame's (`shared`), without the arrays `decode` builds for a merge. A
+ * sampled read of a run under 64k steps walks every entry of every key, and copying each key's
+ * share of the frame and then each column into arrays was most of its time (bench/concurrent.ts,
+ * profiled).
  */
-export const entriesOf = (row: {
-  readonly steps: Uint8Array
-  readonly ts: Uint8Array
-  readonly vals: Uint8Array
-  readonly texts: string | null
-}): { readonly steps: Float64Array; readonly ts: Float64Array; readonly vals: Float64Array; readonly texts: { readonly [index: string]: string } | null } => ({
-  steps: unpackFloats(row.steps),
-  ts: unpackFloats(row.ts),
+export const entriesOf = (
+  row: {
+    readonly n: number
+    readonly steps: Uint8Array | null
+    readonly ts: Uint8Array | null
+    readonly vals: Uint8Array
+    readonly texts: string | null
+  },
+  shared: SharedColumns | undefined
+): { readonly steps: Float64Array; readonly ts: Float64Array; readonly vals: Float64Array; readonly texts: { readonly [index: string]: string } | null } => ({
+  steps: row.steps !== null ? unpackFloats(row.steps) : shared!.steps.subarray(0, row.n),
+  ts: row.ts !== null ? unpackFloats(row.ts) : shared!.ts.subarray(0, row.n),
   vals: unpackFloats(row.vals),
   texts: row.texts === null ? null : (JSON.parse(row.texts) as { [index: string]: string })
 })

@@ -7,7 +7,6 @@
 import * as Effect from "effect/Effect"
 import type { Value } from "../../../schemas/Record.js"
 import type { HistoryRow } from "../../../schemas/Wire.js"
-import { entryColumns, withFrames } from "./chunks.js"
 import * as Chunk from "./historyChunk.js"
 import type { Run } from "./sql.js"
 
@@ -50,31 +49,52 @@ export const sampled = (run: Run, runPk: number, ids: string, names: ReadonlyMap
       width = Math.ceil(Math.ceil((hi - origin + 1) / samples) / Chunk.BLOCK) * Chunk.BLOCK
     }
     interface Cell { min: number; max: number; step: number; ts: number; value: Value }
-    const buckets = new Map<number, Map<number, Cell>>()
-    /** Folds an entry or block whose first step is `at` into its bucket. */
-    const add = (at: number, keyId: number, min: number, max: number, step: number, ts: number, value: Value) => {
+    // key_id → its cells by bucket number (at most `samples` of them): arrays, not maps, since a
+    // read of a run under 64k steps folds every entry here (~500k for ten keys of 50k steps).
+    const cellsByKey = new Map<number, Array<Cell | undefined>>()
+    const cellsOf = (keyId: number): Array<Cell | undefined> => {
+      let cells = cellsByKey.get(keyId)
+      if (cells === undefined) cellsByKey.set(keyId, (cells = []))
+      return cells
+    }
+    /** Folds an entry or block whose first step is `at` into its bucket of `cells` (one key's). */
+    const add = (cells: Array<Cell | undefined>, at: number, min: number, max: number, step: number, ts: number, value: Value) => {
       const bucket = Math.floor((at - origin) / width)
-      let cells = buckets.get(bucket)
-      if (cells === undefined) buckets.set(bucket, (cells = new Map()))
-      const cell = cells.get(keyId)
-      if (cell === undefined) return void cells.set(keyId, { min, max, step, ts, value })
+      const cell = cells[bucket]
+      if (cell === undefined) return void (cells[bucket] = { min, max, step, ts, value })
       cell.min = Chunk.minOf(cell.min, min)
       cell.max = Chunk.maxOf(cell.max, max)
       if (step > cell.step) (cell.step = step), (cell.ts = ts), (cell.value = value)
     }
     /** Folds the entries of a stored chunk that lie in the range. */
-    const addEntries = (row: Parameters<typeof Chunk.entriesOf>[0] & { readonly key_id: number }) => {
-      const chunk = Chunk.entriesOf(row)
+    const addEntries = (row: Parameters<typeof Chunk.entriesOf>[0] & { readonly key_id: number; readonly chunk: number }, frames: ReadonlyMap<number, Chunk.SharedColumns>) => {
+      const chunk = Chunk.entriesOf(row, frames.get(row.chunk))
+      const cells = cellsOf(row.key_id)
       for (let i = 0; i < chunk.steps.length; i++) {
         const step = chunk.steps[i]!
         if (step < steps.from || step > steps.to) continue
         const v = chunk.vals[i]!
-        const text = chunk.texts?.[i] ?? null
-        const number = text === null ? v : NaN
-        add(step, row.key_id, number, number, step, chunk.ts[i]!, Chunk.fromPair(v, text))
+        const text = chunk.texts === null ? null : (chunk.texts[i] ?? null)
+        if (text === null) add(cells, step, v, v, step, chunk.ts[i]!, v)
+        else add(cells, step, NaN, NaN, step, chunk.ts[i]!, Chunk.fromPair(v, text))
       }
     }
-    const entries = `SELECT h.key_id, h.chunk, ${entryColumns} FROM ${withFrames} WHERE h.run_pk = ? AND h.key_id IN (${ids})`
+    /**
+     * The entries of the key chunks `where` says, folded: each chunk's frame read and unpacked
+     * once, not once a key (a join repeats it on every key's row).
+     */
+    const addEntriesWhere = (where: string, params: ReadonlyArray<unknown>) =>
+      Effect.gen(function* () {
+        const rows = yield* run(`SELECT h.key_id, h.chunk, h.n, h.steps, h.ts, h.vals, h.texts FROM history_chunks h WHERE h.run_pk = ? AND h.key_id IN (${ids}) ${where}`, [runPk, ...params])
+        const shared = [...new Set(rows.filter((row) => row.steps === null || row.ts === null).map((row) => row.chunk as number))]
+        const frames = new Map<number, Chunk.SharedColumns>()
+        if (shared.length > 0) {
+          for (const frame of yield* run(`SELECT chunk, steps, ts FROM history_frames WHERE run_pk = ? AND chunk IN (${shared.join(",")})`, [runPk])) {
+            frames.set(frame.chunk, Chunk.sharedColumns(frame))
+          }
+        }
+        for (const row of rows) addEntries(row, frames)
+      })
     if (blocks) {
       const stored = yield* run(
         `SELECT key_id, chunk, first_step, last_step, blocks, block_texts FROM history_chunks h
@@ -88,27 +108,31 @@ export const sampled = (run: Run, runPk: number, ids: string, names: ReadonlyMap
           continue
         }
         // A block's first step decides its bucket: buckets are aligned to blocks.
-        Chunk.forEachBlock(row.chunk, row.blocks, row.block_texts, (b) =>
-          add(b.block * Chunk.BLOCK, row.key_id, b.min, b.max, b.lastStep, b.lastTs, b.lastValue))
+        const cells = cellsOf(row.key_id)
+        Chunk.forEachBlock(row.chunk, row.blocks, row.block_texts, (b) => add(cells, b.block * Chunk.BLOCK, b.min, b.max, b.lastStep, b.lastTs, b.lastValue))
       }
       if (cut.size > 0) {
         // Only the chunks holding `from` and `to` can be cut; the keys' other chunks there are skipped.
-        const edges = yield* run(`${entries} AND h.chunk IN (?, ?)`, [runPk, Chunk.chunkOf(steps.from), Chunk.chunkOf(steps.to)])
-        for (const row of edges) if (cut.has(`${row.key_id}/${row.chunk}`)) addEntries(row)
+        const edges = [...cut].map((at) => `(${at.replace("/", ",")})`).join(",")
+        yield* addEntriesWhere(`AND (h.key_id, h.chunk) IN (VALUES ${edges})`, [])
       }
     } else {
-      for (const row of yield* run(`${entries} ${within.where}`, [runPk, ...within.params])) addEntries(row)
+      yield* addEntriesWhere(within.where, within.params)
     }
     const rows: Array<HistoryRow> = []
-    for (const bucket of [...buckets.keys()].sort((a, b) => a - b)) {
-      const row = { step: -1, ts: 0, values: {} as { [key: string]: Value }, min: {} as { [key: string]: number }, max: {} as { [key: string]: number } }
-      for (const [keyId, cell] of buckets.get(bucket)!) {
-        const name = names.get(keyId)!
+    const keys = [...cellsByKey].sort(([a], [b]) => a - b).map(([keyId, cells]) => ({ name: names.get(keyId)!, cells }))
+    const buckets = Math.max(0, ...keys.map(({ cells }) => cells.length))
+    for (let bucket = 0; bucket < buckets; bucket++) {
+      let row: { step: number; ts: number; values: { [key: string]: Value }; min: { [key: string]: number }; max: { [key: string]: number } } | null = null
+      for (const { name, cells } of keys) {
+        const cell = cells[bucket]
+        if (cell === undefined) continue
+        row ??= { step: -1, ts: 0, values: {}, min: {}, max: {} }
         if (cell.step > row.step) (row.step = cell.step), (row.ts = cell.ts)
         row.values[name] = cell.value
         if (!Number.isNaN(cell.min)) (row.min[name] = cell.min), (row.max[name] = cell.max)
       }
-      rows.push(row)
+      if (row !== null) rows.push(row)
     }
     return rows
   })
