@@ -26,6 +26,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
@@ -53,6 +54,8 @@ interface OpenRunState {
   readonly message: Ipc.OpenRun
   /** How far the parent reported the journal flushed; final once it ended (`Finished`, or the file size after the parent died). */
   readonly flushed: SubscriptionRef.SubscriptionRef<RunUpload.Flushed>
+  /** Done once the journal's end is known (the same moment `flushed` turns final). */
+  readonly ended: Deferred.Deferred<void>
   fiber: Fiber.RuntimeFiber<void> | null
 }
 
@@ -152,7 +155,7 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
       yield* Effect.forkScoped(Effect.forever(tellProgress))
       // Until the journal's end is known, the upload follows it (a stop meanwhile is told at once);
       // then it is done once all is acknowledged.
-      yield* Effect.raceFirst(state.flushed.changes.pipe(Stream.filter(({ final }) => final), Stream.runHead), upload.stopped)
+      yield* Effect.raceFirst(Deferred.await(state.ended), upload.stopped)
       const { acknowledged, total } = yield* upload.awaitUploaded
       if (orphaned) {
         const crashed = yield* upload.markCrashedIfAbandoned.pipe(
@@ -182,7 +185,12 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
       switch (message._tag) {
         case "OpenRun": {
           if (state !== undefined) return yield* RunUpload.flushedTo(state.flushed, message.flushed)
-          const fresh: OpenRunState = { message, flushed: yield* SubscriptionRef.make({ offset: message.flushed, final: false }), fiber: null }
+          const fresh: OpenRunState = {
+            message,
+            flushed: yield* SubscriptionRef.make({ offset: message.flushed, final: false }),
+            ended: yield* Deferred.make<void>(),
+            fiber: null
+          }
           runs.set(message.runId, fresh)
           debug(message.runDir, `uploading run ${message.runId} to ${message.baseUrl}`)
           fresh.fiber = yield* Effect.forkDaemon(uploadRun(fresh))
@@ -192,7 +200,7 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
           if (state !== undefined) yield* RunUpload.flushedTo(state.flushed, message.offset)
           return
         case "Finished":
-          if (state !== undefined) yield* RunUpload.flushedTo(state.flushed, message.offset, true)
+          if (state !== undefined) yield* RunUpload.flushedTo(state.flushed, message.offset, true).pipe(Effect.zipRight(Deferred.done(state.ended, Exit.void)))
           return
       }
     })
@@ -209,7 +217,7 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
   for (const state of pending) {
     const size = fileSize(state.message.runDir)
     debug(state.message.runDir, `the training process is gone; uploading what is on disk (${size} bytes)`)
-    yield* RunUpload.flushedTo(state.flushed, size, true)
+    yield* RunUpload.flushedTo(state.flushed, size, true).pipe(Effect.zipRight(Deferred.done(state.ended, Exit.void)))
   }
   const deadline = deadlineMs(process.env)
   const all = Effect.forEach(pending, (state) => (state.fiber === null ? Effect.void : Fiber.join(state.fiber)), { discard: true })
