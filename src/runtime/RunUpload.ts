@@ -184,13 +184,13 @@ export const open = (
     const queue = yield* Effect.acquireRelease(Queue.bounded<Tailer.Batch>(QUEUE_CAPACITY), Queue.shutdown)
     /** Opened when what the progress is made of moved: the Tailer read, the Uploader acknowledged, the journal was flushed further. */
     const moved = yield* Effect.makeLatch(false)
-    /** Set once the metadata is on the server: until then the Tailer gathers. */
-    let uploader: Uploader.Uploader | null = null
+    /** Whether the Uploader would send a batch at once: never until it runs (the metadata is on the server); the Tailer gathers meanwhile. */
+    let uploaderReady = (): boolean => false
     const tailer = yield* Tailer.make({
       journal,
       from: from.ackSeq,
       output: queue,
-      idle: () => uploader?.ready() ?? false,
+      idle: () => uploaderReady(),
       onRead: () => moved.unsafeOpen(),
       report
     })
@@ -274,36 +274,37 @@ export const open = (
       : { stored: new Set(facts.kinds), shown: `the server at ${baseUrl} (steplog ${facts.version}, protocol ${facts.protocol})` }
 
     const stopped = yield* SubscriptionRef.make(Option.none<UploadStopped>())
-    const started = yield* Uploader.make({
+    const uploader = yield* Uploader.make({
       baseUrl, project, runId, input: queue, from, cursorFile, report, kinds, notice: options.notice ?? report,
       onReady: () => tailer.nudge(),
       onAcknowledged: () => moved.unsafeOpen(),
       ...(options.retry === undefined ? {} : { retry: options.retry })
     })
-    uploader = started
+    uploaderReady = uploader.ready
     tailer.nudge()
     // A stop is final (the data stays on disk for a later sync), so it is kept, not restarted; a
     // defect is restarted by the supervisor, the Uploader carrying on from its own state.
     yield* supervise(
       "steplog uploader",
-      started.loop.pipe(Effect.catchAll((why) => SubscriptionRef.set(stopped, Option.some(why)).pipe(Effect.zipRight(Effect.never)))),
+      uploader.loop.pipe(Effect.catchAll((why) => SubscriptionRef.set(stopped, Option.some(why)).pipe(Effect.zipRight(Effect.never)))),
       { report }
     )
     // Closed once everything is acknowledged, the cursor must say so (or a next sync resends it).
-    yield* Effect.addFinalizer(() => started.saveCursor)
+    yield* Effect.addFinalizer(() => uploader.saveCursor)
 
     const progressNow = (): Progress => {
       const state = tailer.state()
-      const acknowledged = started.acknowledged()
+      const acknowledged = uploader.acknowledged()
       return { acknowledged, total: state.lastSeq + 1, uploaded: state.position >= flushedNow.offset && acknowledged >= state.lastSeq + 1 }
     }
     const current = yield* SubscriptionRef.make(progressNow())
-    yield* Effect.forkScoped(Effect.forever(Effect.gen(function* () {
+    const refresh = Effect.gen(function* () {
       yield* moved.await
       yield* moved.close
       const [was, now] = [yield* SubscriptionRef.get(current), progressNow()]
       if (was.acknowledged !== now.acknowledged || was.total !== now.total || was.uploaded !== now.uploaded) yield* SubscriptionRef.set(current, now)
-    })))
+    })
+    yield* Effect.forkScoped(Effect.forever(refresh))
     const progress = current.changes
     const stoppedForGood: Effect.Effect<never, UploadStopped> = stopped.changes.pipe(
       Stream.filterMap((why) => why),
@@ -325,7 +326,7 @@ export const open = (
       awaitUploaded,
       stopped: stoppedForGood,
       damage: Effect.sync(() => tailer.state().damage),
-      kept: started.kept,
+      kept: uploader.kept,
       markCrashedIfAbandoned: Effect.gen(function* () {
         const state = tailer.state()
         if (state.ended || RunDir.holder(dir) !== null) return false
