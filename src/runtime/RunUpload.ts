@@ -195,12 +195,10 @@ export const open = (
       report
     })
     yield* supervise("steplog tailer", tailer.loop, { report })
-    let flushedNow: Flushed = { offset: 0, final: false }
     yield* options.flushed.changes.pipe(
-      Stream.runForEach((flushed) =>
+      Stream.runForEach(({ offset, final }) =>
         Effect.sync(() => {
-          flushedNow = flushed
-          tailer.flushedTo(flushed.offset, flushed.final)
+          tailer.flushedTo(offset, final)
           moved.unsafeOpen()
         })),
       Effect.forkScoped
@@ -292,16 +290,16 @@ export const open = (
     // Closed once everything is acknowledged, the cursor must say so (or a next sync resends it).
     yield* Effect.addFinalizer(() => uploader.saveCursor)
 
-    const progressNow = (): Progress => {
+    const progressNow = Effect.map(SubscriptionRef.get(options.flushed), (flushed): Progress => {
       const state = tailer.state()
       const acknowledged = uploader.acknowledged()
-      return { acknowledged, total: state.lastSeq + 1, uploaded: state.position >= flushedNow.offset && acknowledged >= state.lastSeq + 1 }
-    }
-    const current = yield* SubscriptionRef.make(progressNow())
+      return { acknowledged, total: state.lastSeq + 1, uploaded: state.position >= flushed.offset && acknowledged >= state.lastSeq + 1 }
+    })
+    const current = yield* SubscriptionRef.make(yield* progressNow)
     const refresh = Effect.gen(function* () {
       yield* moved.await
       yield* moved.close
-      const [was, now] = [yield* SubscriptionRef.get(current), progressNow()]
+      const [was, now] = [yield* SubscriptionRef.get(current), yield* progressNow]
       if (was.acknowledged !== now.acknowledged || was.total !== now.total || was.uploaded !== now.uploaded) yield* SubscriptionRef.set(current, now)
     })
     yield* Effect.forkScoped(Effect.forever(refresh))

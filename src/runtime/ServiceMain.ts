@@ -73,6 +73,10 @@ const debug = (runDir: string, line: string): void => {
   }
 }
 
+/** The run's journal ends at `offset`: its upload reads to there, and the run is done once all of it is acknowledged. */
+const endAt = (state: OpenRunState, offset: number): Effect.Effect<void> =>
+  RunUpload.flushedTo(state.flushed, offset, true).pipe(Effect.zipRight(Deferred.done(state.ended, Exit.void)))
+
 const fileSize = (runDir: string): number => {
   try {
     return fs.statSync(path.join(runDir, "journal.slog")).size
@@ -200,7 +204,7 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
           if (state !== undefined) yield* RunUpload.flushedTo(state.flushed, message.offset)
           return
         case "Finished":
-          if (state !== undefined) yield* RunUpload.flushedTo(state.flushed, message.offset, true).pipe(Effect.zipRight(Deferred.done(state.ended, Exit.void)))
+          if (state !== undefined) yield* endAt(state, message.offset)
           return
       }
     })
@@ -217,7 +221,7 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
   for (const state of pending) {
     const size = fileSize(state.message.runDir)
     debug(state.message.runDir, `the training process is gone; uploading what is on disk (${size} bytes)`)
-    yield* RunUpload.flushedTo(state.flushed, size, true).pipe(Effect.zipRight(Deferred.done(state.ended, Exit.void)))
+    yield* endAt(state, size)
   }
   const deadline = deadlineMs(process.env)
   const all = Effect.forEach(pending, (state) => (state.fiber === null ? Effect.void : Fiber.join(state.fiber)), { discard: true })

@@ -111,6 +111,13 @@ export const copyToPostgres = (options: { readonly from: string; readonly to: st
     const write = <A, R>(effect: Effect.Effect<A, unknown, R>) =>
       effect.pipe(Effect.mapError((cause) => (cause instanceof CopyRefused || cause instanceof StoreFailed || cause instanceof SourceMoved ? cause : failed("write to PostgreSQL")(cause))))
 
+    /** Removes a run of the target, its rows first (inside the caller's transaction). */
+    const removeRun = (runPk: unknown) =>
+      Effect.gen(function* () {
+        for (const table of RUN_TABLES) yield* target.unsafe(`DELETE FROM ${table} WHERE run_pk = $1`, [runPk])
+        yield* target.unsafe(`DELETE FROM runs WHERE run_pk = $1`, [runPk])
+      })
+
     // Keys by their id; one whose name an unrevoked target key has already is left out, and said.
     let keysCopied = 0
     const keysSkipped: Array<string> = []
@@ -136,8 +143,7 @@ export const copyToPostgres = (options: { readonly from: string; readonly to: st
         const removed = yield* write(target.withTransaction(Effect.gen(function* () {
           const [there] = yield* target.unsafe<{ run_pk: number }>(`SELECT run_pk FROM runs WHERE project = $1 AND run_id = $2 FOR UPDATE`, [deleted["project"], deleted["run_id"]])
           if (there === undefined) return false
-          for (const table of RUN_TABLES) yield* target.unsafe(`DELETE FROM ${table} WHERE run_pk = $1`, [there.run_pk])
-          yield* target.unsafe(`DELETE FROM runs WHERE run_pk = $1`, [there.run_pk])
+          yield* removeRun(there.run_pk)
           return true
         })))
         if (removed) {
@@ -176,10 +182,7 @@ export const copyToPostgres = (options: { readonly from: string; readonly to: st
           if (existing !== undefined && Number(existing.version) === Number(run["version"])) {
             return { name, records, outcome: "there" as const, sourceCounts, targetCounts: yield* verified(existing.run_pk) }
           }
-          if (existing !== undefined) {
-            for (const table of RUN_TABLES) yield* target.unsafe(`DELETE FROM ${table} WHERE run_pk = $1`, [existing.run_pk])
-            yield* target.unsafe(`DELETE FROM runs WHERE run_pk = $1`, [existing.run_pk])
-          }
+          if (existing !== undefined) yield* removeRun(existing.run_pk)
           const [made] = yield* insert(target, "runs", [columns], "RETURNING run_pk")
           const targetPk = made!["run_pk"]
           for (const table of RUN_TABLES) {
