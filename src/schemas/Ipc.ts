@@ -1,11 +1,12 @@
 /**
- * The IPC messages between a training process and its service process (DESIGN.md, "The service
- * process"). Only offsets and counts cross the boundary, never records: the journal on disk is the
- * hand-off. Both sides decode what they receive with these schemas, so a message from another
- * steplog version is refused rather than misread.
+ * The messages between a training process and the upload service (DESIGN.md, "The service
+ * process"), one JSON line each over the service's socket (runtime/ServiceSocket.ts). Only offsets
+ * and counts cross the boundary, never records: the journal on disk is the hand-off. Both sides
+ * decode what they receive with these schemas, so a message from another steplog version is
+ * refused rather than misread.
  *
- *   parent → service   OpenRun · Flushed · Finished
- *   service → parent   Progress · UploadNotice · UploadStopped (UploadStopped.ts: the error itself, reason and all)
+ *   training process → service   OpenRun · Flushed · Finished
+ *   service → training process   Welcome · Progress · UploadNotice · UploadStopped (UploadStopped.ts: the error itself, reason and all)
  */
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
@@ -48,17 +49,20 @@ export class Progress extends Schema.TaggedClass<Progress>()("Progress", {
   keptKinds: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
 }) {}
 
+/** The first message on every connection: which process the service is (for the runs' debug.log). */
+export class Welcome extends Schema.TaggedClass<Welcome>()("Welcome", { pid: Schema.Int }) {}
+
 /** A warning for the person running the training (its stderr), once: the upload goes on. */
 export class UploadNotice extends Schema.TaggedClass<UploadNotice>()("UploadNotice", { runId: Schema.String, message: Schema.String }) {}
 
 /** What the service tells the training process. */
-export const ToParent = Schema.Union(Progress, UploadNotice, UploadStopped)
+export const ToParent = Schema.Union(Welcome, Progress, UploadNotice, UploadStopped)
 export type ToParent = typeof ToParent.Type
 
 /** Decoders for each direction; a message that fails them is ignored by the receiver, and logged (`describeUndecodable`). */
 export const decodeToService = Schema.decodeUnknownEither(ToService)
 export const decodeToParent = Schema.decodeUnknownEither(ToParent)
-/** Encoders: what goes to `process.send` (plain objects, as structured clone carries them). */
+/** Encoders: plain objects, each written as one JSON line. */
 export const encodeToService = Schema.encodeSync(ToService)
 export const encodeToParent = Schema.encodeSync(ToParent)
 

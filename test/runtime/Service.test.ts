@@ -1,7 +1,7 @@
 /**
  * Online runs end to end with real processes: a server in this process (127.0.0.1, a free port,
- * an in-memory store), a training process running test/fixtures/onlineRun.mjs against it, and the
- * service process that training process forks. The oracle is the journal on disk: what the server
+ * an in-memory store), training processes running test/fixtures/onlineRun.mjs against it, and the
+ * upload service they share (the first starts it, the next find it listening). The oracle is the journal on disk: what the server
  * holds must be exactly the history the journal holds, row for row, whatever was killed on the way.
  */
 import * as Layer from "effect/Layer"
@@ -118,6 +118,34 @@ describe("SIGKILL of the service process", () => {
     const expected = Array.from({ length: ROWS }, (_, i) => ({ step: i, values: { i, loss: 1 / (i + 1) } }))
     expect(await serverRows(runId)).toEqual(expected)
     expect((await child.exited()).code).toBe(0)
+  })
+})
+
+describe("two training processes at once", () => {
+  it("share one upload service; SIGKILL of one: its run is uploaded and marked crashed, the other's upload goes on, and the service exits after both", async () => {
+    const first = train({ ROWS: "0", PER_TICK: "10", TICK_MS: "5" })
+    const one = await started(first)
+    const pid = await poll("the first process to start the service", () => servicePids(one.runDir)[0])
+    await poll("the first run to reach the server", async () => ((await fetch(`${baseUrl}/api/v1/projects/svc/runs/${one.runId}`, { headers: { authorization: `Bearer ${key}` } })).status === 200 ? true : undefined))
+    const second = train({ ROWS: "3000", PER_TICK: "10", TICK_MS: "2" })
+    const two = await started(second)
+    await poll("the second process to find the service", () => (servicePids(two.runDir).length > 0 ? true : undefined))
+    expect(servicePids(two.runDir)).toEqual([pid])
+    expect(fs.readFileSync(path.join(two.runDir, "debug.log"), "utf8")).toContain(`upload service ${pid} takes this run`)
+
+    await second.waitForLine((l) => l.startsWith("logged ") && Number(l.split(" ")[1]) >= 500)
+    first.process.kill("SIGKILL")
+    await first.exited()
+    const result = JSON.parse((await second.waitForLine((l) => l.startsWith("finished "), 60_000)).slice("finished ".length))
+    expect(result).toEqual({ uploaded: true, records: 3003, written: 3003, dropped: 0 })
+    expect((await second.exited()).code).toBe(0)
+    await poll("the service to exit", () => (alive(pid) ? undefined : true))
+
+    const killed = journalRows(one.runDir).rows
+    expect(await serverRows(one.runId)).toEqual(killed)
+    expect(await get(`/api/v1/projects/svc/runs/${one.runId}`)).toMatchObject({ state: "crashed", historyRows: killed.length })
+    expect(await serverRows(two.runId)).toEqual(journalRows(two.runDir).rows)
+    expect(await get(`/api/v1/projects/svc/runs/${two.runId}`)).toMatchObject({ state: "finished", historyRows: 3000 })
   })
 })
 

@@ -1,10 +1,11 @@
 /**
  * The service entry (dist/runtime/ServiceEntry.cjs) turns on Node's compile cache where Node has
- * one (≥ 22.1), after its IPC listeners are in place, and starts as before where it has none.
- * Each test forks the entry and disconnects at once, as a parent that died right after the fork:
- * the service loads, finds nothing to upload and exits.
+ * one (≥ 22.1), before any module loads, and starts as before where it has none. Each test starts
+ * the entry as ServiceLink does (the socket as its argument, a pipe as its stdin) and closes the
+ * pipe at once, as a training process that died right after: the service loads, finds nothing to
+ * upload and exits.
  */
-import { fork } from "node:child_process"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -15,11 +16,11 @@ import { useTempDir } from "../support/tempDir.js"
 const entry = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../dist/runtime/ServiceEntry.cjs")
 const temp = useTempDir("service-entry")
 
-/** Forks the service with `tmp` as its temp folder, disconnects at once, and resolves with how it exited. */
+/** Starts the service with `tmp` as its temp folder, closes its stdin at once, and resolves with how it exited. */
 const orphanedService = (tmp: string): Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }> => {
   fs.mkdirSync(tmp)
-  const child = fork(entry, [], { env: envWithTmp(tmp), stdio: "ignore" })
-  child.disconnect()
+  const child = spawn(process.execPath, [entry, path.join(tmp, "service.sock")], { env: envWithTmp(tmp), stdio: ["pipe", "ignore", "ignore"] })
+  child.stdin.end()
   return new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })))
 }
 

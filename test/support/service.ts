@@ -43,7 +43,7 @@ export const journalRows = (runDir: string) => {
 export const serviceTracker = () => {
   const seen = new Set<number>()
   return {
-    /** Service pids the run's debug.log names, in the order they were started. */
+    /** The pids of the services that served the run (started by its process or found listening), as its debug.log names them, in order. */
     pids: (runDir: string): Array<number> => {
       let log = ""
       try {
@@ -51,7 +51,7 @@ export const serviceTracker = () => {
       } catch {
         return []
       }
-      const pids = [...log.matchAll(/upload service (\d+) started/g)].map((match) => Number(match[1]))
+      const pids = [...new Set([...log.matchAll(/upload service (\d+) (?:started|takes this run)/g)].map((match) => Number(match[1])))]
       for (const pid of pids) seen.add(pid)
       return pids
     },
