@@ -21,7 +21,10 @@
  * written, run row updated. The run row's `version` counts its writes: a cached entry is used only
  * when the row still has the version it left, so a batch another server process stored in between
  * (PostgreSQL replicas) or a putRun makes this one read the state afresh. An ingest that does not
- * commit drops its run's entry. Ingests of one process run one at a time (`lock`).
+ * commit drops its run's entry. Ingests of one run take turns in a process (`lockOf`), and those
+ * of different runs as the database allows (`StoreSql.concurrentWrites`: one at a time on SQLite,
+ * side by side on PostgreSQL, where each waited on the last one's round trips and commit before);
+ * each is answered once its commit is on disk (`synced`).
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -42,6 +45,9 @@ interface Cached {
   readonly history: HistoryState
 }
 
+/** Locks the runs' writes are spread over: two runs share one (and take turns) with odds 1 in LOCK_STRIPES. */
+const LOCK_STRIPES = 64
+
 /** Runs whose ingest state is kept; the least recently ingested is dropped beyond it. */
 const CACHED_RUNS = 64
 
@@ -55,8 +61,18 @@ const yieldToEventLoop = Effect.async<void>((resume) => {
 export const makeIngest = (sql: StoreSql) =>
   Effect.gen(function* () {
     const cache = new Map<string, Cached>()
-    const lock = yield* Effect.makeSemaphore(1)
     const cacheKey = (project: string, runId: string) => `${project}\u0000${runId}`
+    // A run's writes take turns on its lock (striped: the same one for a run always, with none to
+    // make or drop per run), then on one of the database's write slots.
+    const locks = yield* Effect.forEach(Array.from({ length: LOCK_STRIPES }), () => Effect.makeSemaphore(1))
+    const slots = yield* Effect.makeSemaphore(sql.concurrentWrites)
+    const lockOf = (project: string, runId: string) => {
+      const key = cacheKey(project, runId)
+      let hash = 0
+      for (let i = 0; i < key.length; i++) hash = (hash * 31 + key.charCodeAt(i)) | 0
+      const lock = locks[Math.abs(hash) % LOCK_STRIPES]!
+      return <A, E, R>(effect: Effect.Effect<A, E, R>) => lock.withPermits(1)(slots.withPermits(1)(effect))
+    }
 
     /** The run's row, locked, and its cached state when that is still what the store holds. */
     const load = (project: string, runId: string) =>
@@ -211,14 +227,16 @@ export const makeIngest = (sql: StoreSql) =>
               if (cache.size > CACHED_RUNS) cache.delete(cache.keys().next().value!)
             })
           ),
-          lock.withPermits(1),
+          lockOf(project, runId),
+          // Outside the lock: the next batch commits while this one's commit is synced.
+          Effect.zipLeft(sql.synced),
           Effect.mapError(failed("ingest"))
         )
       })
 
     /** Runs a write of a run's row (putRun) under the ingest lock; the run's cached state is dropped. */
     const rewritingRun = <A, E, R>(project: string, runId: string, effect: Effect.Effect<A, E, R>) =>
-      effect.pipe(Effect.ensuring(Effect.sync(() => cache.delete(cacheKey(project, runId)))), lock.withPermits(1))
+      effect.pipe(Effect.ensuring(Effect.sync(() => cache.delete(cacheKey(project, runId)))), lockOf(project, runId))
 
     return { ingest, rewritingRun }
   })

@@ -60,7 +60,7 @@ export const makeKeys = (sql: StoreSql) => {
         return yield* inserted.left
       }
       return { key, info: { id, name, projects: options.projects, createdAt: now, revokedAt: null } }
-    }).pipe(Effect.mapError(failed("create a key")))
+    }).pipe(Effect.zipLeft(sql.synced), Effect.mapError(failed("create a key")))
 
   const revoke = (idOrName: string) =>
     sql.writeTransaction(
@@ -73,7 +73,7 @@ export const makeKeys = (sql: StoreSql) => {
         yield* sql.write(`UPDATE api_keys SET revoked_at = ? WHERE id = ?`, [now, row.id])
         return toKeyInfo({ ...row, revoked_at: now })
       })
-    ).pipe(Effect.mapError(failed("revoke a key")))
+    ).pipe(Effect.zipLeft(sql.synced), Effect.mapError(failed("revoke a key")))
 
   return KeyStore.of({
     create,

@@ -34,15 +34,15 @@ export const makeSessions = (sql: StoreSql) => {
       yield* sql.write(`DELETE FROM sign_in_tokens WHERE expires_at <= ?`, [now])
       yield* sql.write(`INSERT INTO sign_in_tokens (hash, expires_at) VALUES (?, ?)`, [hash(token), now + Duration.toMillis(TOKEN_TTL)])
       return token
-    }).pipe(Effect.mapError(failed("mint a sign-in token"))),
+    }).pipe(Effect.zipLeft(sql.synced), Effect.mapError(failed("mint a sign-in token"))),
     redeemToken: (token) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         // Deleted whether or not it is still valid: a token is spent by its first use.
         const [spent] = yield* sql.write(`DELETE FROM sign_in_tokens WHERE hash = ? RETURNING expires_at`, [hash(token)])
         return spent !== undefined && now < spent.expires_at ? Option.some(yield* openFor(null)) : Option.none()
-      }).pipe(Effect.mapError(failed("redeem a sign-in token"))),
-    open: (key) => openFor(key).pipe(Effect.mapError(failed("open a session"))),
+      }).pipe(Effect.zipLeft(sql.synced), Effect.mapError(failed("redeem a sign-in token"))),
+    open: (key) => openFor(key).pipe(Effect.zipLeft(sql.synced), Effect.mapError(failed("open a session"))),
     get: (id) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
@@ -54,6 +54,6 @@ export const makeSessions = (sql: StoreSql) => {
         if (row === undefined || now >= row.expires_at || (row.key_id !== null && row.id === null)) return Option.none()
         return Option.some({ key: row.key_id === null ? null : toKeyInfo(row), expiresAt: row.expires_at as number })
       }).pipe(Effect.mapError(failed("read a session"))),
-    drop: (id) => sql.write(`DELETE FROM sessions WHERE hash = ?`, [hash(id)]).pipe(Effect.asVoid, Effect.mapError(failed("end a session")))
+    drop: (id) => sql.write(`DELETE FROM sessions WHERE hash = ?`, [hash(id)]).pipe(Effect.zipRight(sql.synced), Effect.mapError(failed("end a session")))
   })
 }

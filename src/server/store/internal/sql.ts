@@ -24,6 +24,17 @@ export interface StoreSql {
   readonly read: Run
   /** `effect` in one transaction of the writer: all of its writes or none. */
   readonly writeTransaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError, R>
+  /**
+   * Write transactions of different runs that may run at once: 1 on SQLite (one writer
+   * connection); on PostgreSQL some of the pool's connections, the rest left to reads.
+   */
+  readonly concurrentWrites: number
+  /**
+   * Waits until every commit made so far is on disk: what a write does before it is answered.
+   * SQLite in a file: a sync of its WAL off the event loop, shared by the commits before it
+   * (sqlite/WalSync.ts). PostgreSQL (synchronous_commit=on) and SQLite in memory: nothing to wait for.
+   */
+  readonly synced: Effect.Effect<void, SqlError>
   /** `effect`'s reads in one transaction of the reader: one snapshot. */
   readonly readTransaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError, R>
   /**

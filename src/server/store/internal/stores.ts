@@ -25,10 +25,12 @@ export const makeStores = (sql: StoreSql): Effect.Effect<Context.Context<Stores>
       ingest,
       putRun: (project, runId, metadata) =>
         rewritingRun(project, runId, sql.writeTransaction(Runs.putRun(sql, project, runId, metadata))).pipe(
+          Effect.zipLeft(sql.synced),
           Effect.mapError(failed("putRun"))
         ),
       deleteRun: (project, runId) =>
         rewritingRun(project, runId, sql.writeTransaction(Runs.deleteRun(sql, project, runId))).pipe(
+          Effect.zipLeft(sql.synced),
           Effect.mapError(failed("deleteRun"))
         ),
       getRun: (project, runId) => Runs.getDetail(sql.read, project, runId).pipe(sql.readTransaction, Effect.mapError(failed("getRun"))),

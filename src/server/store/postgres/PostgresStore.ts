@@ -24,8 +24,9 @@ import { StoreFailed } from "../RecordStore.js"
 import type { StoreLayoutUnsupported } from "../StoreLayout.js"
 import * as Migrations from "./Migrations.js"
 
-/** Connections a server process holds at most: ingests (one at a time) and reads share them. */
+/** Connections a server process holds at most: ingests (of different runs, up to CONCURRENT_INGESTS at once) and reads share them. */
 const POOL_CONNECTIONS = 10
+const CONCURRENT_INGESTS = 4
 
 /** The connection URL with `synchronous_commit=on` added to the startup options it may already carry. */
 const durable = (url: URL): URL => {
@@ -90,6 +91,8 @@ export const layer = (url: string): Layer.Layer<Stores, StoreFailed | StoreLayou
         write: (text, params = []) => client.unsafe(toPg(text), params),
         read: (text, params = []) => client.unsafe(toPg(text), params),
         writeTransaction: transactionOf(client),
+        concurrentWrites: CONCURRENT_INGESTS,
+        synced: Effect.void,
         readTransaction: client.withTransaction,
         lockRow: " FOR UPDATE"
       }

@@ -5,9 +5,11 @@
  * reads the last commit while an ingest writes instead of queueing behind it (bench/read-wait.ts).
  * An in-memory database has one connection for both (a second would open another database).
  *
- * Durability: synchronous=FULL in WAL, so a commit is synced (fsync of the WAL) before ingest
- * answers: an acknowledged batch survives an OS crash or power cut, which NORMAL (the WAL synced
- * only at checkpoints) did not promise. bench/store-ingest.ts measures what it costs.
+ * Durability: a write is answered once its commit is on disk, so an acknowledged batch survives an
+ * OS crash or power cut. In a file the writer commits with synchronous=NORMAL and the WAL is synced
+ * off the event loop before the answer (WalSync.ts: one sync for every commit before it); over a
+ * client of the caller's (layerFromClient) SQLite syncs each commit itself (synchronous=FULL).
+ * bench/store-ingest.ts measures what it costs.
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as SqlClient from "@effect/sql/SqlClient"
@@ -19,19 +21,22 @@ import { type StoreSql, transactionOf } from "../internal/sql.js"
 import { StoreFailed } from "../RecordStore.js"
 import type { StoreLayoutUnsupported } from "../StoreLayout.js"
 import * as Migrations from "./Migrations.js"
+import * as WalSync from "./WalSync.js"
 
 /** Where and how durably. */
 export interface SqliteOptions {
   /** The database file (":memory:" for a database gone with the layer). */
   readonly filename: string
-  /** FULL (the default): a commit is synced before ingest answers. NORMAL only to measure what FULL costs (bench/store-ingest.ts). */
-  readonly synchronous?: "FULL" | "NORMAL"
+  /** True (the default): a write is answered once its commit is on disk. False only to measure what that costs (bench/store-ingest.ts). */
+  readonly synced?: boolean
 }
 
-const statementsOf = (writer: SqlClient.SqlClient, reader: SqlClient.SqlClient): StoreSql => ({
+const statementsOf = (writer: SqlClient.SqlClient, reader: SqlClient.SqlClient, synced: WalSync.Synced): StoreSql => ({
   write: (text, params = []) => writer.unsafe(text, params),
   read: (text, params = []) => reader.unsafe(text, params),
   writeTransaction: transactionOf(writer),
+  concurrentWrites: 1,
+  synced,
   readTransaction: reader.withTransaction,
   lockRow: ""
 })
@@ -55,7 +60,7 @@ export const layerFromClient: Layer.Layer<Stores, StoreFailed | StoreLayoutUnsup
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     yield* prepare(sql, "FULL")
-    return yield* makeStores(statementsOf(sql, sql))
+    return yield* makeStores(statementsOf(sql, sql, Effect.void))
   })
 )
 
@@ -68,10 +73,14 @@ export const layer = (options: SqliteOptions): Layer.Layer<Stores, StoreFailed |
           Effect.catchAllDefect((cause) => Effect.fail(new StoreFailed({ operation: `open ${options.filename}`, cause })))
         )
       const writer = yield* open(false)
-      yield* prepare(writer, options.synchronous ?? "FULL")
+      yield* prepare(writer, "NORMAL")
+      const inMemory = options.filename === ":memory:"
       // Opened once the writer has made the file and put it in WAL mode.
-      const reader = options.filename === ":memory:" ? writer : yield* open(true)
-      return yield* makeStores(statementsOf(writer, reader))
+      const reader = inMemory ? writer : yield* open(true)
+      const synced = inMemory || options.synced === false
+        ? Effect.void
+        : yield* WalSync.make(options.filename).pipe(Effect.mapError((cause) => new StoreFailed({ operation: `open ${options.filename}`, cause })))
+      return yield* makeStores(statementsOf(writer, reader, synced))
     })
   ).pipe(Layer.provide(Reactivity.layer))
 
