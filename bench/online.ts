@@ -4,7 +4,7 @@
  * run, from the first `log()` until `finish()` resolves, which it does once the server has
  * acknowledged the last record (rows per second; target ≥ 200,000); `finish()` time after the last
  * call; and `init()` in online mode, median of 20 runs opened against the running server (target
- * < 100 ms; the first also forks the upload service, and is shown apart). The baseline, measured in
+ * < 100 ms; the first also starts the upload service, and is shown apart). The baseline, measured in
  * the same process: the same million rows logged offline, until `finish()` (on disk): what the
  * upload path adds is the difference. Importing steplog is paid once per process and shown apart.
  */
@@ -75,7 +75,7 @@ report(`init() in online mode against a running steplog server (target: median <
   {
     "median ms": ms(quantile(sorted, 0.5)),
     "p90 ms": ms(quantile(sorted, 0.9)),
-    "first ms (forks the upload service)": ms(firstInit!),
+    "first ms (starts the upload service)": ms(firstInit!),
     runs: sorted.length,
     "import steplog ms (once per process)": ms(importNs)
   }

@@ -129,7 +129,7 @@ export const openRun = (options: InitOptions = {}, hooks: OpenRunHooks = {}): Ef
       }
       // Online: the service is told about the run now and about every flush after; init() never
       // waits for it (or for the network): the run logs to disk whatever the service is doing.
-      // The link (and the IPC schemas) load with the first online run.
+      // The link (and the message schemas) load with the first online run.
       const link = settings.mode !== "online"
         ? null
         : hooks.serviceLink ?? (yield* Effect.promise(() => import("./ServiceLink.js"))).processLink()

@@ -199,7 +199,13 @@ export const main = (socketFile: string) => Effect.gen(function* () {
     ServiceSocket.onLines(connection.input, (raw) => {
       const decoded = Ipc.decodeToService(raw)
       if (Either.isRight(decoded)) inbox.unsafeOffer({ client, message: decoded.right })
-      else for (const runId of client.runs) debug(runs.get(runId)?.message.runDir ?? ".", `ignored a message from a training process: ${Ipc.describeUndecodable(raw, decoded.left)}`)
+      else {
+        const why = `ignored a message from a training process: ${Ipc.describeUndecodable(raw, decoded.left)}`
+        for (const runId of client.runs) {
+          const state = runs.get(runId)
+          if (state !== undefined) debug(state.message.runDir, why)
+        }
+      }
     })
     return client
   }

@@ -1,7 +1,8 @@
 /**
  * The upload of one run stopped for good; its data stays on disk for `steplog sync`. One class for
- * every place that learns it: the Uploader that meets the refusal, the service process that sends
- * it over IPC, and the training process that warns once and answers `finish()` with it.
+ * every place that learns it: the Uploader that meets the refusal, the upload service that sends
+ * it to the run's training process (Ipc.ts), and the training process that warns once and answers
+ * `finish()` with it.
  */
 import * as Schema from "effect/Schema"
 

@@ -1,6 +1,6 @@
 /**
  * The training process's side of the upload service: when a dead service is restarted and when the
- * link gives up (CrashLoop.ts, then a link forking test/fixtures/deadService.mjs with every delay
+ * link gives up (CrashLoop.ts, then a link starting test/fixtures/deadService.mjs with every delay
  * on the TestClock), `finish()`'s timeout and progress bar on the TestClock (a service that never
  * answers), and the progress bar as the promise facade draws it on a real pseudo-terminal (`script`,
  * and a server in this process whose ingests a gate holds).

@@ -1,7 +1,7 @@
 /**
  * Online runs against a server that is not always there or not always willing, with real
  * processes: a steplog server in this process (SQLite in a temp dir, 127.0.0.1), a training process
- * running test/fixtures/onlineRun.mjs, and the upload service it forks. The server is stopped and
+ * running test/fixtures/onlineRun.mjs, and the upload service it starts. The server is stopped and
  * started again on the same port over the same database, put behind a front that answers 429, or
  * given a key it refuses. The journal on disk is the oracle of what must arrive.
  */
