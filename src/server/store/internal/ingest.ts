@@ -39,10 +39,11 @@ import { type SeqRange, SeqRanges } from "./seqRanges.js"
 import { slices } from "./slices.js"
 import { failed, insertRows, type StoreSql } from "./sql.js"
 
-/** What ingest keeps of a run between batches: its row as the last ingest left it, and its history state. */
+/** What ingest keeps of a run between batches: its row as the last ingest left it, its history state, and the seqs it holds (read on first use). */
 interface Cached {
   row: RunRow
   readonly history: HistoryState
+  held: SeqRanges | undefined
 }
 
 /** Locks the runs' writes are spread over: two runs share one (and take turns) with odds 1 in LOCK_STRIPES. */
@@ -83,7 +84,7 @@ export const makeIngest = (sql: StoreSql) =>
         const hit = cache.get(key)
         cache.delete(key) // re-inserted after the ingest commits: most recently used last
         if (hit !== undefined && hit.row.run_pk === row.run_pk && hit.row.version === row.version) return hit
-        return { row, history: yield* loadHistoryState(sql.write, row.run_pk) } satisfies Cached
+        return { row, history: yield* loadHistoryState(sql.write, row.run_pk), held: undefined } satisfies Cached
       })
 
     /** Stores one slice of a batch; `entry.row` becomes the run's row after it. */
@@ -96,12 +97,15 @@ export const makeIngest = (sql: StoreSql) =>
         let lo = Infinity
         let hi = -Infinity
         for (const record of batch) (lo = Math.min(lo, record.seq), (hi = Math.max(hi, lastSeq(record))))
-        // The held ranges that overlap or touch the batch's span (one, for a run uploaded in order).
-        const read: Array<SeqRange> = (yield* sql.write(
-          `SELECT lo, hi FROM held WHERE run_pk = ? AND lo <= ? AND hi >= ? ORDER BY lo`,
-          [runPk, hi + 1, lo - 1]
-        )).map((row) => [row.lo as number, row.hi as number])
-        const held = new SeqRanges([...read])
+        // Every range the run holds, kept between batches: a run uploaded in order holds one, which
+        // each batch extends with one UPDATE (on PostgreSQL a round trip each: read, delete and
+        // insert were three).
+        const held = entry.held ??= new SeqRanges((yield* sql.write(`SELECT lo, hi FROM held WHERE run_pk = ? ORDER BY lo`, [runPk])).map(
+          (row): SeqRange => [row.lo as number, row.hi as number]
+        ))
+        // The held ranges that overlap or touch the batch's span, before and after it is taken.
+        const touching = () => held.ranges.filter(([l, h]) => l <= hi + 1 && h >= lo - 1)
+        const read = touching()
         const fresh: Array<Record> = []
         const fromBlocks: Array<HistoryBlock> = []
         let freshCount = 0
@@ -119,11 +123,15 @@ export const makeIngest = (sql: StoreSql) =>
         // The fresh rows of blocks, as few blocks as they make in a row: one piece a key a chunk.
         const blocks = joinBlocks(fromBlocks)
 
-        if (read.length > 0) {
-          yield* sql.write(`DELETE FROM held WHERE run_pk = ? AND lo IN (${read.map(() => "?").join(",")})`, [runPk, ...read.map(([l]) => l)])
+        const merged = touching()
+        if (read.length === 1 && merged.length === 1 && read[0]![0] === merged[0]![0]) {
+          yield* sql.write(`UPDATE held SET hi = ? WHERE run_pk = ? AND lo = ?`, [merged[0]![1], runPk, merged[0]![0]])
+        } else {
+          if (read.length > 0) {
+            yield* sql.write(`DELETE FROM held WHERE run_pk = ? AND lo IN (${read.map(() => "?").join(",")})`, [runPk, ...read.map(([l]) => l)])
+          }
+          yield* insertRows(sql.write, "held", ["run_pk", "lo", "hi"], merged.map(([l, h]) => [runPk, l, h]))
         }
-        const merged = held.ranges
-        yield* insertRows(sql.write, "held", ["run_pk", "lo", "hi"], merged.map(([l, h]) => [runPk, l, h]))
         // ackSeq: the end of the held range holding the current ack (which, not held before, is
         // held now only if this batch brought it, so its range is among the merged ones).
         const acked = merged.find(([l, h]) => l <= runRow.ack_seq && runRow.ack_seq <= h)
