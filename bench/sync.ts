@@ -4,7 +4,7 @@
  * gzipped on loopback) to a `steplog server` on SQLite in another process, on loopback: rows per
  * second from the first request until the server has acknowledged the last row. The baseline, measured in the same run,
  * is reading and decoding the same journal alone, as the upload reads it: the floor of the client's side.
- * Leaves out: the training process and the service process (their IPC adds offsets only).
+ * Leaves out: the training process and the upload service (what passes between them is offsets only).
  * Target (issue 3, end to end): at least 200,000 rows/s.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"

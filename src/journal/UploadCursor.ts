@@ -15,6 +15,7 @@ import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { syncDirectory } from "./SyncDirectory.js"
 
 /** Where uploading a run to `server` resumes: the seq that server acknowledged. */
 export const UploadCursor = Schema.Struct({ server: Schema.String, ackSeq: Schema.NonNegativeInt })
@@ -61,7 +62,7 @@ export const write = (file: string, cursor: UploadCursor): Effect.Effect<void, C
   Effect.tryPromise({
     try: async () => {
       // One temporary name per process: two services never upload one run at once (the run lock
-      // belongs to its training process, and each training process has one service).
+      // belongs to its training process, which talks to one service).
       const temp = `${file}.tmp-${process.pid}`
       try {
         const handle = await fs.promises.open(temp, "w", 0o644)
@@ -77,20 +78,10 @@ export const write = (file: string, cursor: UploadCursor): Effect.Effect<void, C
         await fs.promises.rm(temp, { force: true }).catch(() => {})
         throw cause
       }
-      await syncDirectory(path.dirname(file))
+      // Makes the rename durable; best effort (some platforms cannot open a directory): the cursor
+      // only ever saves work, never data.
+      await syncDirectory(path.dirname(file)).catch(() => {})
     },
     catch: (cause) => new CursorWriteFailed({ path: file, cause })
   })
 
-/** Makes the rename itself durable; some platforms cannot open a directory, which is not an error. */
-const syncDirectory = async (dir: string): Promise<void> => {
-  let handle: fs.promises.FileHandle | undefined
-  try {
-    handle = await fs.promises.open(dir, "r")
-    await handle.sync()
-  } catch {
-    // best effort: the cursor only ever saves work, never data
-  } finally {
-    await handle?.close()
-  }
-}

@@ -91,7 +91,7 @@ const pointLatestAt = (dir: RunDir): void => {
  * training process SIGKILLed under a busy parent stays one for a while, and its service must not
  * take it for alive and leave its run unmarked (Linux tells by /proc; elsewhere a signal-0 probe).
  */
-const alive = (pid: number): boolean => {
+export const processAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
   } catch (error) {
@@ -121,7 +121,7 @@ export const lock = (dir: RunDir): Either.Either<() => void, RunLocked | RunDirU
     }
     const pid = pidIn(file)
     if (pid === "gone") continue // released between our attempt and this read
-    if (pid !== null && alive(pid)) return Either.left(new RunLocked({ dir: dir.path, pid }))
+    if (pid !== null && processAlive(pid)) return Either.left(new RunLocked({ dir: dir.path, pid }))
     // Stale: its process is gone. Moving it aside by rename succeeds for one process only; that
     // process then checks it moved the stale lock, not a fresh one that replaced it meanwhile.
     const aside = `${file}.stale.${process.pid}`
@@ -132,7 +132,7 @@ export const lock = (dir: RunDir): Either.Either<() => void, RunLocked | RunDirU
       return unusable(error)
     }
     const moved = pidIn(aside)
-    if (moved !== pid && moved !== "gone" && moved !== null && alive(moved)) {
+    if (moved !== pid && moved !== "gone" && moved !== null && processAlive(moved)) {
       try {
         fs.linkSync(aside, file)
       } catch {
@@ -158,7 +158,7 @@ export const holder = (dirPath: string): number | null => {
   } catch {
     return null
   }
-  return typeof pid === "number" && alive(pid) ? pid : null
+  return typeof pid === "number" && processAlive(pid) ? pid : null
 }
 
 /** The pid a lock file names: null when it names none, "gone" when the file is not there. */

@@ -40,6 +40,7 @@ import * as CrashLoop from "./CrashLoop.js"
 import { progressBar } from "./ProgressBar.js"
 import type { UploadOutcome } from "./Run.js"
 import * as ServiceSocket from "./ServiceSocket.js"
+import * as ServiceStartLock from "./ServiceStartLock.js"
 
 /** The connection to the service closed, or no service could be started (the link tries again unless it gives up). */
 class ServiceDied extends Data.TaggedError("ServiceDied")<{ readonly detail: string }> {}
@@ -229,10 +230,13 @@ export const make = (options: {
       input.unref()
       output.unref()
       spawned.once("exit", (code, signal) => {
-        ServiceSocket.releaseStartLock(socketFile, process.pid)
+        ServiceStartLock.release(socketFile, process.pid)
         died(signal !== null ? `killed by ${signal}` : `exit status ${code}`)
       })
-      spawned.once("error", (error) => died(error.message))
+      spawned.once("error", (error) => {
+        ServiceStartLock.release(socketFile, process.pid)
+        died(error.message)
+      })
       servicePid = spawned.pid ?? null
       for (const entry of entries.values()) debug(entry.options.runDir, `upload service ${spawned.pid} started`)
       attach({ input, output })
@@ -240,7 +244,7 @@ export const make = (options: {
 
     /**
      * One connection to the service: to the one listening on the socket, or, when none does, to a
-     * service started here (ServiceSocket.startLock: one process starts it, the others wait for it
+     * service started here (ServiceStartLock.ts: one process starts it, the others wait for it
      * to listen, trying every CONNECT_RETRY_MS in real time, up to LISTEN_TIMEOUT_MS). Fails with
      * ServiceDied when the connection ends or none could be made.
      */
@@ -263,10 +267,11 @@ export const make = (options: {
           attach({ input: connecting, output: connecting })
         })
         connecting.once("error", (error: NodeJS.ErrnoException) => {
-          if (ServiceSocket.startLock(socketFile, LISTEN_TIMEOUT_MS)) {
+          if (ServiceStartLock.take(socketFile, LISTEN_TIMEOUT_MS)) {
             try {
               return spawnService(died)
             } catch (spawnError) {
+              ServiceStartLock.release(socketFile, process.pid)
               return died((spawnError as Error).message)
             }
           }

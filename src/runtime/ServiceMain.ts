@@ -18,8 +18,9 @@
  * from the process's death, on Effect's Clock) is left for `steplog sync`. The service exits by
  * itself once no training process is connected and no run is left; nothing keeps it alive past that.
  *
- * It has no stdio (a service holding a training process's pipes would keep them open); what it has
- * to say goes to the runs' `debug.log`, and what a training process must know goes over its socket.
+ * Its stdin and stdout are pipes to the process that started it, never a terminal's or a training
+ * job's own (a service holding those would keep them open); what it has to say goes to the runs'
+ * `debug.log`, and what a training process must know goes over its connection.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type * as HttpClient from "@effect/platform/HttpClient"
@@ -43,6 +44,7 @@ import * as Ipc from "../schemas/Ipc.js"
 import { UploadStopped } from "../schemas/UploadStopped.js"
 import * as RunUpload from "./RunUpload.js"
 import * as ServiceSocket from "./ServiceSocket.js"
+import * as ServiceStartLock from "./ServiceStartLock.js"
 
 /** How long the service uploads a run after its training process died, in ms, unless STEPLOG_UPLOAD_DEADLINE_MS says. */
 export const DEFAULT_UPLOAD_DEADLINE_MS = 10 * 60 * 1000
@@ -130,14 +132,22 @@ const stopOf = (runId: string, failed: RunUpload.RunUploadFailed): UploadStopped
 const listen = (listener: net.Server, socketFile: string): Effect.Effect<boolean> =>
   Effect.async((resume) => {
     const attempt = (removedStale: boolean) => {
-      listener.once("error", (error: NodeJS.ErrnoException) => {
+      const listening = () => {
+        listener.off("error", failed)
+        resume(Effect.succeed(true))
+      }
+      const failed = (error: NodeJS.ErrnoException) => {
+        listener.off("listening", listening)
         if (error.code !== "EADDRINUSE" || removedStale) return resume(Effect.succeed(false))
         const probe = net.createConnection(socketFile)
         probe.once("connect", () => {
           probe.destroy()
           resume(Effect.succeed(false))
         })
-        probe.once("error", () => {
+        probe.once("error", (probeError: NodeJS.ErrnoException) => {
+          // Nobody listens there (a killed service left it): taken over. Any other answer (a
+          // full backlog) may be a live service's.
+          if (probeError.code !== "ECONNREFUSED" && probeError.code !== "ENOENT") return resume(Effect.succeed(false))
           try {
             fs.unlinkSync(socketFile)
           } catch {
@@ -145,11 +155,10 @@ const listen = (listener: net.Server, socketFile: string): Effect.Effect<boolean
           }
           attempt(true)
         })
-      })
-      listener.listen(socketFile, () => {
-        listener.removeAllListeners("error")
-        resume(Effect.succeed(true))
-      })
+      }
+      listener.once("listening", listening)
+      listener.once("error", failed)
+      listener.listen(socketFile)
     }
     attempt(false)
   })
@@ -216,8 +225,10 @@ export const main = (socketFile: string) => Effect.gen(function* () {
     const client = connect({ input: socket, output: socket }, ["close"])
     ServiceSocket.sendLine(client.output, Ipc.encodeToParent(new Ipc.Welcome({ pid: process.pid })))
   })
+  // A connection it could not take (too many open files) fails that connection, not the service.
+  listener.on("error", () => {})
   yield* listen(listener, socketFile)
-  ServiceSocket.releaseStartLock(socketFile)
+  ServiceStartLock.release(socketFile)
   yield* Effect.addFinalizer(() => Effect.sync(() => listener.listening && listener.close()))
 
   /** Uploads one run until its final offset is acknowledged; reports progress and a stop to its training process. */
@@ -307,9 +318,13 @@ export const main = (socketFile: string) => Effect.gen(function* () {
       switch (message._tag) {
         case "OpenRun": {
           client.runs.add(message.runId)
+          if (state !== undefined && state.client === client) return yield* RunUpload.flushedTo(state.flushed, message.flushed)
           if (state !== undefined) {
-            state.client = client
-            return yield* RunUpload.flushedTo(state.flushed, message.flushed)
+            // Another process opened the run: resumed after its process died (its upload ends at
+            // the old end of the journal). That upload stops (its cursor saved) and a new one follows the run.
+            debug(message.runDir, "the run was opened again by another process; its upload starts over from the cursor")
+            runs.delete(message.runId)
+            if (state.fiber !== null) yield* Fiber.interrupt(state.fiber)
           }
           const fresh: OpenRunState = {
             message,

@@ -1,24 +1,47 @@
 /**
  * Where the machine's upload service listens, and how messages travel there: one JSON line each
- * (the schemas of schemas/Ipc.ts) over a Unix socket.
+ * (the schemas of schemas/Ipc.ts) over a Unix socket (or, to the process that started it, over its
+ * stdin and stdout). Who starts it: ServiceStartLock.ts.
  *
  * One service serves every online run of every training process that would start an identical
- * one: the same user, Node binary and steplog build, and the same upload settings read from the
- * environment (the credentials file, STEPLOG_API_KEY, STEPLOG_UPLOAD_DEADLINE_MS). The socket's
- * name is a hash of those, in the system's temporary folder. So eight training processes of a
- * sweep share one service (one heap, one JIT, one event loop for eight uploads: bench/concurrent.ts)
- * instead of starting eight, while a process with other settings gets a service of its own.
+ * one: the same user, Node binary and steplog version and build, and the same upload settings read
+ * from the environment (the credentials file, STEPLOG_API_KEY, STEPLOG_UPLOAD_DEADLINE_MS). The
+ * socket's name is a hash of those, in a folder of the user's own (mode 0700) in the system's
+ * temporary folder: no other user can listen there in its place (and hear the API keys `OpenRun`
+ * carries) or hold its start lock. So eight training processes of a sweep share one service (one
+ * heap, one JIT, one event loop for eight uploads: bench/concurrent.ts) instead of starting eight,
+ * while a process with other settings gets a service of its own. Where that folder is not safe (not
+ * the user's own, open to others, a link), each process gets a service of its own, as before.
  */
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { credentialsPath } from "../actors/Credentials.js"
+import { STEPLOG_VERSION } from "../schemas/Version.js"
+
+/** The user's folder for service sockets, made if need be; null when it is not safe to share. */
+const sharedFolder = (): string | null => {
+  const uid = process.getuid?.()
+  if (uid === undefined) return null
+  const folder = path.join(os.tmpdir(), `steplog-${uid}`)
+  try {
+    fs.mkdirSync(folder, { mode: 0o700 })
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") return null
+  }
+  try {
+    const stat = fs.lstatSync(folder)
+    return stat.isDirectory() && stat.uid === uid && (stat.mode & 0o077) === 0 ? folder : null
+  } catch {
+    return null
+  }
+}
 
 /** The socket of the service that `servicePath`, spawned with `env`, would be. */
 export const socketPath = (servicePath: string, env: Readonly<Record<string, string | undefined>>): string => {
   const identity = [
-    process.getuid?.() ?? 0,
+    STEPLOG_VERSION,
     process.execPath,
     servicePath,
     credentialsPath(env),
@@ -26,51 +49,26 @@ export const socketPath = (servicePath: string, env: Readonly<Record<string, str
     env["STEPLOG_UPLOAD_DEADLINE_MS"] ?? ""
   ].join("\0")
   const hash = crypto.createHash("sha256").update(identity).digest("hex").slice(0, 20)
-  return path.join(os.tmpdir(), `steplog-service-${hash}.sock`)
+  return path.join(sharedFolder() ?? privateFolder(), `service-${hash}.sock`)
+}
+
+/**
+ * A folder of this process's own, for a service no other process finds. Where none can be made
+ * (no temporary folder), a path where nothing listens: the service then serves the process that
+ * started it over its pipes alone, and nothing fails.
+ */
+const privateFolder = (): string => {
+  try {
+    return fs.mkdtempSync(path.join(os.tmpdir(), "steplog-"))
+  } catch {
+    return path.join(os.tmpdir(), `steplog-unavailable-${process.pid}`)
+  }
 }
 
 /** One side of a connection between a training process and the service: a socket, or a pair of pipes. */
 export interface Connection {
   readonly input: NodeJS.ReadableStream
   readonly output: NodeJS.WritableStream
-}
-
-const lockFile = (socketFile: string) => `${socketFile}.starting`
-
-/**
- * Takes the right to start the service (a file beside the socket, holding this process's pid):
- * true for one caller at a time; the others wait for the service to listen. A lock older than
- * `staleMs` is taken over (its holder died before the service listened).
- */
-export const startLock = (socketFile: string, staleMs: number): boolean => {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      fs.writeFileSync(lockFile(socketFile), String(process.pid), { flag: "wx" })
-      return true
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") return true // no lock to be had here (a read-only folder): start anyway
-      try {
-        if (Date.now() - fs.statSync(lockFile(socketFile)).mtimeMs < staleMs) return false
-        fs.unlinkSync(lockFile(socketFile))
-      } catch {
-        // gone meanwhile: try again
-      }
-    }
-  }
-  return false
-}
-
-/**
- * Ends the wait for the service to start: the service calls it once it listens (or failed to),
- * whoever took the lock (its starter may be gone); a starter whose service died calls it with its
- * own pid, to give up the lock only if it still holds it.
- */
-export const releaseStartLock = (socketFile: string, holder?: number): void => {
-  try {
-    if (holder === undefined || fs.readFileSync(lockFile(socketFile), "utf8") === String(holder)) fs.unlinkSync(lockFile(socketFile))
-  } catch {
-    // not there: nothing to give up
-  }
 }
 
 /**

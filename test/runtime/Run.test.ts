@@ -548,7 +548,7 @@ describe("modes", () => {
     expect(fs.existsSync(dir)).toBe(false)
   })
 
-  /** A service link that forks nothing: it records what it was told and reports every finish as uploaded. */
+  /** A service link that starts no service: it records what it was told and reports every finish as uploaded. */
   const fakeLink = () => {
     const registered: Array<LinkedRunOptions> = []
     const link: ServiceLink = {

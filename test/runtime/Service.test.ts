@@ -1,42 +1,23 @@
 /**
  * Online runs end to end with real processes: a server in this process (127.0.0.1, a free port,
- * an in-memory store), training processes running test/fixtures/onlineRun.mjs against it, and the
- * upload service they share (the first starts it, the next find it listening). The oracle is the journal on disk: what the server
- * holds must be exactly the history the journal holds, row for row, whatever was killed on the way.
+ * an in-memory store, ingests it can hold back), training processes running
+ * test/fixtures/onlineRun.mjs against it, and the upload service they share (the first starts it,
+ * the next find it listening). The oracle is the journal on disk: what the server holds must be
+ * exactly the history the journal holds, row for row, whatever was killed on the way.
  */
-import * as Layer from "effect/Layer"
-import * as Effect from "effect/Effect"
-import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest"
-import { storedKey } from "../../src/actors/Credentials.js"
-import * as ApiKeys from "../../src/server/store/KeyStore.js"
-import * as SqliteStore from "../../src/server/store/sqlite/SqliteStore.js"
-import * as Server from "../../src/server/Server.js"
+import { afterEach, describe, expect, it } from "vitest"
 import { killChildren, type Child } from "../support/child.js"
 import { alive, journalRows, poll, serviceTracker, startedRun, trainOnline } from "../support/service.js"
 import { useTempDir } from "../support/tempDir.js"
+import { useTestServer } from "../support/testServer.js"
 
 const temp = useTempDir("service")
-
-let runtime: ManagedRuntime.ManagedRuntime<ApiKeys.KeyStore | Server.ServerInfo, unknown>
-let baseUrl = ""
-let key = ""
-let config = ""
-
-beforeAll(async () => {
-  config = temp.file("xdg")
-  const env = { XDG_CONFIG_HOME: config }
-  const stores = SqliteStore.layerMemory
-  runtime = ManagedRuntime.make(Server.layerWith({ port: 0, env, say: () => Effect.void }).pipe(Layer.provideMerge(stores)))
-  baseUrl = (await runtime.runPromise(Server.ServerInfo)).baseUrl
-  key = storedKey(baseUrl, env) ?? ""
-})
-
-afterAll(async () => {
-  await runtime?.dispose()
-})
+/** The training processes' config folder (their credentials file), one for the file: they share one service. */
+let configDir: string | undefined
+const config = () => (configDir ??= temp.file("xdg"))
+const server = useTestServer(config)
 
 const services = serviceTracker()
 
@@ -45,15 +26,19 @@ afterEach(async () => {
   services.killAll()
 })
 
-/** Starts the training fixture online against the test server. */
-const train = (env: { readonly [key: string]: string }): Child => trainOnline({ baseUrl, key, config, workDir: temp.dir() }, env)
+/** Where a training fixture uploads, working in `workDir`. */
+const target = (workDir = temp.dir()) => ({ baseUrl: server.baseUrl, key: server.key, config: config(), workDir })
+/** Starts the training fixture online against the test server, in a folder of its own. */
+const train = (env: { readonly [key: string]: string }): Child => trainOnline(target(), env)
+/** Whether the server has the run yet. */
+const onServer = async (runId: string) => (await fetch(`${server.baseUrl}/api/v1/projects/svc/runs/${runId}`, { headers: { authorization: `Bearer ${server.key}` } })).status === 200
 
 const started = startedRun
 
 const servicePids = services.pids
 
 const get = async (url: string) => {
-  const response = await fetch(`${baseUrl}${url}`, { headers: { authorization: `Bearer ${key}` } })
+  const response = await fetch(`${server.baseUrl}${url}`, { headers: { authorization: `Bearer ${server.key}` } })
   expect(response.status).toBe(200)
   return response.json()
 }
@@ -126,7 +111,7 @@ describe("two training processes at once", () => {
     const first = train({ ROWS: "0", PER_TICK: "10", TICK_MS: "5" })
     const one = await started(first)
     const pid = await poll("the first process to start the service", () => servicePids(one.runDir)[0])
-    await poll("the first run to reach the server", async () => ((await fetch(`${baseUrl}/api/v1/projects/svc/runs/${one.runId}`, { headers: { authorization: `Bearer ${key}` } })).status === 200 ? true : undefined))
+    await poll("the first run to reach the server", async () => ((await onServer(one.runId)) ? true : undefined))
     const second = train({ ROWS: "3000", PER_TICK: "10", TICK_MS: "2" })
     const two = await started(second)
     await poll("the second process to find the service", () => (servicePids(two.runDir).length > 0 ? true : undefined))
@@ -149,13 +134,41 @@ describe("two training processes at once", () => {
   })
 })
 
+describe("a run resumed by a new process after SIGKILL, within the upload deadline", () => {
+  it("is uploaded whole: the killed process's rows and the new one's, each once, and finish() reports it", async () => {
+    const both = target()
+    const run = { STEPLOG_RUN_ID: "resumed-after-kill" }
+    const first = trainOnline(both, { ...run, ROWS: "0", PER_TICK: "10", TICK_MS: "5" })
+    const { runId, runDir } = await started(first)
+    await poll("the run to reach the server", async () => ((await onServer(runId)) ? true : undefined))
+    // The server holds the uploads back: the killed process's run is still uploading when the new process opens it.
+    server.ingestGate.close()
+    await first.waitForLine((l) => l.startsWith("logged ") && Number(l.split(" ")[1]) >= 300)
+    await poll("an upload to be held", () => (server.ingestGate.waiting() > 0 ? true : undefined))
+    first.process.kill("SIGKILL")
+    await first.exited()
+
+    const second = trainOnline(both, { ...run, STEPLOG_RESUME: "allow", ROWS: "500", PER_TICK: "50", TICK_MS: "5" })
+    expect((await started(second)).runDir).toBe(runDir)
+    await second.waitForLine((l) => l.startsWith("logged 500 "))
+    server.ingestGate.open()
+    const result = JSON.parse((await second.waitForLine((l) => l.startsWith("finished "), 60_000)).slice("finished ".length))
+    expect(result).toMatchObject({ uploaded: true })
+    expect((await second.exited()).code).toBe(0)
+    const { rows } = journalRows(runDir)
+    expect(rows.length).toBeGreaterThan(800)
+    expect(await serverRows(runId)).toEqual(rows)
+    expect(await get(`/api/v1/projects/svc/runs/${runId}`)).toMatchObject({ state: "finished", historyRows: rows.length })
+  })
+})
+
 describe("a run deleted on the server while it trains", () => {
   it("stops uploading with one warning, goes on logging to disk, never comes back on the server, and finish() says why", async () => {
     const stopFile = temp.file("stop")
     const child = train({ ROWS: "0", PER_TICK: "10", TICK_MS: "5", STOP_FILE: stopFile })
     const { runId, runDir } = await started(child)
-    const runUrl = `${baseUrl}/api/v1/projects/svc/runs/${runId}`
-    const headers = { authorization: `Bearer ${key}` }
+    const runUrl = `${server.baseUrl}/api/v1/projects/svc/runs/${runId}`
+    const headers = { authorization: `Bearer ${server.key}` }
     await poll("the run to reach the server", async () => ((await fetch(runUrl, { headers })).status === 200 ? true : undefined))
     expect((await fetch(runUrl, { method: "DELETE", headers })).status).toBe(200)
 

@@ -78,17 +78,24 @@ export interface OnlineTarget {
   readonly workDir: string
 }
 
-/** Starts test/fixtures/onlineRun.mjs online against `target`, with `env` on top. */
-export const trainOnline = (target: OnlineTarget, env: { readonly [key: string]: string }, options: StartOptions = {}): Child =>
-  startFixture("onlineRun.mjs", {
+/**
+ * Starts test/fixtures/onlineRun.mjs online against `target`, with `env` on top. Its temporary
+ * folder is `target.config`: the upload service's socket and start lock stay in the test's folder,
+ * shared by the processes that share the config.
+ */
+export const trainOnline = (target: OnlineTarget, env: { readonly [key: string]: string }, options: StartOptions = {}): Child => {
+  fs.mkdirSync(target.config, { recursive: true })
+  return startFixture("onlineRun.mjs", {
     STEPLOG_MODE: "online",
     STEPLOG_BASE_URL: target.baseUrl,
     STEPLOG_API_KEY: target.key,
     STEPLOG_PROJECT: "svc",
     STEPLOG_DIR: path.join(target.workDir, "runs"),
     XDG_CONFIG_HOME: target.config,
+    TMPDIR: target.config,
     ...env
   }, target.workDir, options)
+}
 
 /** The run id and directory the fixture announced. */
 export const startedRun = async (child: Child) => {

@@ -5,8 +5,9 @@
  *
  * Guarantees every backend gives:
  * - `ingest` stores a batch in one transaction: all of it or none of it.
- * - an acknowledged batch is durable: committed and synced (SQLite synchronous=FULL, PostgreSQL
- *   synchronous_commit=on) before `ingest` answers, so it survives a power cut.
+ * - an acknowledged batch is durable: committed and synced (SQLite: its WAL synced after the
+ *   commit, sqlite/WalSync.ts; PostgreSQL: synchronous_commit=on) before `ingest` answers, so it
+ *   survives a power cut.
  * - a huge batch does not hold other requests: it is stored in slices that yield to the event
  *   loop (still one transaction), and reads do not wait for it.
  * - each (run, seq) is stored once: a re-sent record changes nothing.

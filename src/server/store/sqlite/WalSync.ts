@@ -9,11 +9,16 @@
  * and every read and upload queued behind it (bench/concurrent.ts, paced).
  *
  * SQLite syncs the WAL before a checkpoint copies it into the database, and the database after, so
- * a commit synced here stays on disk when its WAL frames are checkpointed and overwritten.
+ * a commit synced here stays on disk when its WAL frames are checkpointed and overwritten. The WAL's
+ * directory entry is synced once, when the store opens (SQLite makes the file anew each start).
+ * A failed sync fails every later write too: Linux may have dropped the pages it could not write,
+ * so a retry could find a batch held that is not on disk; the server must be restarted.
  */
 import { SqlError } from "@effect/sql/SqlError"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
+import * as path from "node:path"
+import { syncDirectory } from "../../../journal/SyncDirectory.js"
 
 /** Waits until every commit made before it was called is on disk. */
 export type Synced = Effect.Effect<void, SqlError>
@@ -23,8 +28,14 @@ export const groupSync = (sync: () => Promise<void>): Synced => {
   /** The sync running now, and the one that follows it, for every caller since it began. */
   let running: Promise<void> | null = null
   let following: Promise<void> | null = null
+  /** Why a sync failed, once one has: every later one fails with it. */
+  let broken: unknown = null
   const start = (): Promise<void> => {
-    const run: Promise<void> = sync().finally(() => {
+    if (broken !== null) return Promise.reject(broken)
+    const run: Promise<void> = sync().catch((error: unknown) => {
+      broken = error
+      throw error
+    }).finally(() => {
       if (running === run) running = null
     })
     running = run
@@ -54,5 +65,6 @@ export const make = (filename: string) =>
       Effect.tryPromise({ try: () => fs.promises.open(`${filename}-wal`, "r"), catch: (cause) => new SqlError({ cause, message: `opening ${filename}-wal failed` }) }),
       (handle) => Effect.promise(() => handle.close())
     )
+    yield* Effect.tryPromise({ try: () => syncDirectory(path.dirname(filename)), catch: (cause) => new SqlError({ cause, message: `syncing the folder of ${filename} failed` }) })
     return groupSync(() => wal.datasync())
   })
