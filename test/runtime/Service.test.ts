@@ -134,10 +134,12 @@ describe("two training processes at once", () => {
   })
 })
 
-describe("a run resumed by a new process after SIGKILL, within the upload deadline", () => {
+describe("a run resumed by a new process after SIGKILL, while its upload still runs", () => {
   it("is uploaded whole: the killed process's rows and the new one's, each once, and finish() reports it", async () => {
     const both = target()
-    const run = { STEPLOG_RUN_ID: "resumed-after-kill" }
+    // A short upload deadline: the killed process's upload would be given up on while the new
+    // process still logs, were the new process's run still that upload.
+    const run = { STEPLOG_RUN_ID: "resumed-after-kill", STEPLOG_UPLOAD_DEADLINE_MS: "1500" }
     const first = trainOnline(both, { ...run, ROWS: "0", PER_TICK: "10", TICK_MS: "5" })
     const { runId, runDir } = await started(first)
     await poll("the run to reach the server", async () => ((await onServer(runId)) ? true : undefined))
@@ -148,9 +150,11 @@ describe("a run resumed by a new process after SIGKILL, within the upload deadli
     first.process.kill("SIGKILL")
     await first.exited()
 
+    const killedAt = Date.now()
     const second = trainOnline(both, { ...run, STEPLOG_RESUME: "allow", ROWS: "500", PER_TICK: "50", TICK_MS: "5" })
     expect((await started(second)).runDir).toBe(runDir)
     await second.waitForLine((l) => l.startsWith("logged 500 "))
+    await poll("the killed process's upload deadline to pass", () => (Date.now() - killedAt > 2500 ? true : undefined))
     server.ingestGate.open()
     const result = JSON.parse((await second.waitForLine((l) => l.startsWith("finished "), 60_000)).slice("finished ".length))
     expect(result).toMatchObject({ uploaded: true })
