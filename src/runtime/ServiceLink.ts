@@ -222,21 +222,15 @@ export const make = (options: {
      * the pipe until the service reads it, so a training process that dies right after still has
      * its runs uploaded, and the pipe's end tells the service it is gone.
      */
-    const spawnService = (died: (detail: string) => void): void => {
+    const spawnService = (lost: (detail: string) => void): void => {
       const spawned = spawn(process.execPath, [...process.execArgv, servicePath, socketFile], { detached: true, stdio: ["pipe", "pipe", "ignore"], env })
       spawned.unref()
       const input = spawned.stdout as net.Socket
       const output = spawned.stdin as net.Socket
       input.unref()
       output.unref()
-      spawned.once("exit", (code, signal) => {
-        ServiceStartLock.release(socketFile, process.pid)
-        died(signal !== null ? `killed by ${signal}` : `exit status ${code}`)
-      })
-      spawned.once("error", (error) => {
-        ServiceStartLock.release(socketFile, process.pid)
-        died(error.message)
-      })
+      spawned.once("exit", (code, signal) => lost(signal !== null ? `killed by ${signal}` : `exit status ${code}`))
+      spawned.once("error", (error) => lost(error.message))
       servicePid = spawned.pid ?? null
       for (const entry of entries.values()) debug(entry.options.runDir, `upload service ${spawned.pid} started`)
       attach({ input, output })
@@ -268,11 +262,15 @@ export const make = (options: {
         })
         connecting.once("error", (error: NodeJS.ErrnoException) => {
           if (ServiceStartLock.take(socketFile, LISTEN_TIMEOUT_MS)) {
-            try {
-              return spawnService(died)
-            } catch (spawnError) {
+            // The service started here is gone (or never started): the lock goes too, if still this process's.
+            const lost = (detail: string) => {
               ServiceStartLock.release(socketFile, process.pid)
-              return died((spawnError as Error).message)
+              died(detail)
+            }
+            try {
+              return spawnService(lost)
+            } catch (spawnError) {
+              return lost((spawnError as Error).message)
             }
           }
           if (Date.now() > deadline) return died(`no upload service listened on ${socketFile} within ${LISTEN_TIMEOUT_MS} ms (${error.code ?? error.message})`)

@@ -39,11 +39,15 @@ import { type SeqRange, SeqRanges } from "./seqRanges.js"
 import { slices } from "./slices.js"
 import { failed, insertRows, type StoreSql } from "./sql.js"
 
-/** What ingest keeps of a run between batches: its row as the last ingest left it, its history state, and the seqs it holds (read on first use). */
+/** What ingest keeps of a run between batches: its row as the last ingest left it, its history state, and the seqs it holds. */
 interface Cached {
   row: RunRow
   readonly history: HistoryState
-  held: SeqRanges | undefined
+  /**
+   * Every range the run holds: a run uploaded in order holds one, which each batch extends with
+   * one UPDATE (on PostgreSQL a round trip each: read, delete and insert were three).
+   */
+  readonly held: SeqRanges
 }
 
 /** Locks the runs' writes are spread over: two runs share one (and take turns) with odds 1 in LOCK_STRIPES. */
@@ -84,7 +88,10 @@ export const makeIngest = (sql: StoreSql) =>
         const hit = cache.get(key)
         cache.delete(key) // re-inserted after the ingest commits: most recently used last
         if (hit !== undefined && hit.row.run_pk === row.run_pk && hit.row.version === row.version) return hit
-        return { row, history: yield* loadHistoryState(sql.write, row.run_pk), held: undefined } satisfies Cached
+        const held = (yield* sql.write(`SELECT lo, hi FROM held WHERE run_pk = ? ORDER BY lo`, [row.run_pk])).map(
+          (range): SeqRange => [range.lo as number, range.hi as number]
+        )
+        return { row, history: yield* loadHistoryState(sql.write, row.run_pk), held: new SeqRanges(held) } satisfies Cached
       })
 
     /** Stores one slice of a batch; `entry.row` becomes the run's row after it. */
@@ -97,12 +104,7 @@ export const makeIngest = (sql: StoreSql) =>
         let lo = Infinity
         let hi = -Infinity
         for (const record of batch) (lo = Math.min(lo, record.seq), (hi = Math.max(hi, lastSeq(record))))
-        // Every range the run holds, kept between batches: a run uploaded in order holds one, which
-        // each batch extends with one UPDATE (on PostgreSQL a round trip each: read, delete and
-        // insert were three).
-        const held = entry.held ??= new SeqRanges((yield* sql.write(`SELECT lo, hi FROM held WHERE run_pk = ? ORDER BY lo`, [runPk])).map(
-          (row): SeqRange => [row.lo as number, row.hi as number]
-        ))
+        const held = entry.held
         // The held ranges that overlap or touch the batch's span, before and after it is taken.
         const touching = () => held.ranges.filter(([l, h]) => l <= hi + 1 && h >= lo - 1)
         const read = touching()
