@@ -6,11 +6,12 @@
  * reading the journal up to the offsets its training process reports (`Flushed`); only offsets
  * cross the socket, the data is read from disk.
  *
- * Nothing here polls. A `Flushed` message goes straight to the run's upload (its Tailer wakes); how
- * far the server has acknowledged goes back as `Progress` when it moves, at most once every
- * PROGRESS_INTERVAL (the training process reads it only while `finish()` waits, and each message
- * cost both processes CPU ten times a second); `Finished` says where the journal ends, and once all
- * of it is acknowledged the run is reported `done` at once and dropped.
+ * Nothing here polls. A `Flushed` message goes straight to the run's upload (its Tailer wakes);
+ * `Finished` says where the journal ends, and from then on how far the server has acknowledged
+ * goes back as `Progress` when it moves, at most once every PROGRESS_INTERVAL (the training
+ * process reads it only while `finish()` waits: told while it logs, each message woke both
+ * processes four times a second a run, ~0.2 ms of CPU a wake-up on a 2-core VM); once all of it
+ * is acknowledged the run is reported `done` at once and dropped.
  * When a training process dies (its connection closes: the kernel closes the socket however the
  * process dies, SIGKILL included), each of its runs ends at the journal's size on disk, is uploaded
  * to there, a run without an `exit` record is marked crashed (RunUpload does that), and what is
@@ -256,7 +257,7 @@ export const main = (socketFile: string) => Effect.gen(function* () {
           return Effect.sleep(PROGRESS_INTERVAL)
         })
       )
-      yield* Effect.forkScoped(Effect.forever(tellProgress))
+      yield* Effect.forkScoped(Effect.zipRight(Deferred.await(state.ended), Effect.forever(tellProgress)))
       // Until the journal's end is known, the upload follows it (a stop meanwhile is told at once);
       // then it is done once all is acknowledged.
       yield* Effect.raceFirst(Deferred.await(state.ended), upload.stopped)

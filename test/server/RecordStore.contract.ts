@@ -561,6 +561,20 @@ export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordSt
         expect(edge.map((row) => [row.step, row.values["k0"], row.values["k1"]])).toEqual([[19_998, 19_998, 19_999], [19_999, 19_999, 20_000], [20_000, 0, -0], [20_001, 1, -1]])
       }))
 
+    it.effect("stores a slice whose writes pass PostgreSQL's 65,535 parameters of a statement, whole", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        // One slice (slices.ts): 12,000 output lines (48,000 parameters) and 3,000 rows a chunk apart (a frame and a chunk each: 57,000).
+        const lines = Array.from({ length: 12_000 }, (_, i): Record => ({ kind: "output", seq: 1 + i, ts: i, stream: "stdout", text: `line ${i}` }))
+        const sparse = Array.from({ length: 3_000 }, (_, i) => historyRecord(12_001 + i, i * 2_048, { loss: i }))
+        expect(yield* ingest(project, [runRecord(0, project, RUN), ...lines, ...sparse])).toEqual({ ackSeq: 15_001 })
+        expect([(yield* detail(project)).records, (yield* detail(project)).historyRows]).toEqual([15_001, 3_000])
+        const read = yield* output(project, { after: 11_995, limit: 10 })
+        expect(read.lines.map((line) => line.text)).toEqual(["line 11995", "line 11996", "line 11997", "line 11998", "line 11999"])
+        const tail = yield* history(project, { minStep: 2_996 * 2_048 })
+        expect(tail.map((row) => [row.step, row.values["loss"]])).toEqual([[2_996 * 2_048, 2_996], [2_997 * 2_048, 2_997], [2_998 * 2_048, 2_998], [2_999 * 2_048, 2_999]])
+      }))
+
     it.effect("deletes a run whole, keeps other runs, and refuses every later write of its id with RunGone", () =>
       Effect.gen(function* () {
         const store = yield* RecordStore

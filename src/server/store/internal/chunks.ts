@@ -24,7 +24,7 @@ import { BatchOverLimit } from "../RecordStore.js"
 import * as Chunk from "./historyChunk.js"
 import * as Frame from "./historyFrame.js"
 import { advanceLast, type LastValues } from "./runRow.js"
-import { insertRows, replacing, type Run } from "./sql.js"
+import { inserts, replacing, type Run, type Statement } from "./sql.js"
 
 /** history_chunks (as `h`) with the frame of each chunk (as `f`): what `entryColumns` reads from. */
 export const withFrames = `history_chunks h LEFT JOIN history_frames f ON f.run_pk = h.run_pk AND f.chunk = h.chunk`
@@ -99,8 +99,10 @@ const cutBlock = (
 }
 
 /**
- * Stores history rows, and blocks of fresh rows, in the chunks of their keys (each chunk touched
- * is read, merged and written back whole, block summaries recomputed) and advances the last values.
+ * Puts history rows, and blocks of fresh rows, in the chunks of their keys (each chunk touched is
+ * read, merged and written back whole, block summaries recomputed) and advances the last values.
+ * Answers the writes that store them (new keys, frames, chunks: rows no other write of an ingest
+ * touches), for the caller to send with the run's row (StoreSql.writeAll).
  */
 export const ingestHistory = (
   run: Run,
@@ -155,7 +157,6 @@ export const ingestHistory = (
     if (keyIds.size > MAX_KEYS_PER_RUN) {
       return yield* new BatchOverLimit({ detail: `it would give the run ${keyIds.size} history keys; a run may have ${MAX_KEYS_PER_RUN}` })
     }
-    if (newKeys.length > 0) yield* insertRows(run, "metric_keys", ["run_pk", "key_id", "name"], newKeys)
     // Only the chunks neither known absent (past the key's highest) nor held in the state are read.
     const held = new Map<string, Chunk.StoredChunk>()
     const readKeys = new Set<number>()
@@ -215,8 +216,11 @@ export const ingestHistory = (
         ])
       }
     }
-    yield* insertRows(run, "history_frames", frameColumns, frameRows, replaceFrame)
-    yield* insertRows(run, "history_chunks", chunkColumns, rows, replaceChunk)
+    return [
+      ...inserts("metric_keys", ["run_pk", "key_id", "name"], newKeys),
+      ...inserts("history_frames", frameColumns, frameRows, replaceFrame),
+      ...inserts("history_chunks", chunkColumns, rows, replaceChunk)
+    ] satisfies Array<Statement>
   })
 
 /** The frames of chunks `cs` of a run: the known top one, none past it, the others read. */

@@ -17,8 +17,10 @@
  * every other request for its whole ingest (bench/read-wait.ts), and is still all or nothing.
  *
  * Between batches this process keeps each run's row and history state in memory (`Cached`), so an
- * in-order batch is: run row read (locked on PostgreSQL), held ranges read, held/records/keys/chunks
- * written, run row updated. The run row's `version` counts its writes: a cached entry is used only
+ * in-order batch is two statements: the run row read (locked on PostgreSQL), then its writes (held
+ * range, records, keys, frames, chunks) together with the run row's update (StoreSql.writeAll: on
+ * PostgreSQL one round trip, where a batch of the paced bench took five, and BEGIN and COMMIT
+ * two more). The run row's `version` counts its writes: a cached entry is used only
  * when the row still has the version it left, so a batch another server process stored in between
  * (PostgreSQL replicas) or a putRun makes this one read the state afresh. An ingest that does not
  * commit drops its run's entry. Ingests of one run take turns in a process (`lockOf`), and those
@@ -37,7 +39,7 @@ import { ensureRun, findRun, recomputeConfig, recomputeSummary } from "./runs.js
 import { pack, packLast, type RunRow, unpackLast } from "./runRow.js"
 import { type SeqRange, SeqRanges } from "./seqRanges.js"
 import { slices } from "./slices.js"
-import { failed, insertRows, type StoreSql } from "./sql.js"
+import { failed, inserts, type Statement, type StoreSql } from "./sql.js"
 
 /** What ingest keeps of a run between batches: its row as the last ingest left it, its history state, and the seqs it holds. */
 interface Cached {
@@ -125,14 +127,17 @@ export const makeIngest = (sql: StoreSql) =>
         // The fresh rows of blocks, as few blocks as they make in a row: one piece a key a chunk.
         const blocks = joinBlocks(fromBlocks)
 
+        // The slice's writes, sent together with the run row's update at its end (StoreSql.writeAll).
+        const writes: Array<Statement> = []
         const merged = touching()
         if (read.length === 1 && merged.length === 1 && read[0]![0] === merged[0]![0]) {
-          yield* sql.write(`UPDATE held SET hi = ? WHERE run_pk = ? AND lo = ?`, [merged[0]![1], runPk, merged[0]![0]])
+          writes.push({ text: `UPDATE held SET hi = ? WHERE run_pk = ? AND lo = ?`, params: [merged[0]![1], runPk, merged[0]![0]] })
         } else {
+          // At once: the inserted ranges may start where the deleted ones did, which one statement could not do.
           if (read.length > 0) {
             yield* sql.write(`DELETE FROM held WHERE run_pk = ? AND lo IN (${read.map(() => "?").join(",")})`, [runPk, ...read.map(([l]) => l)])
           }
-          yield* insertRows(sql.write, "held", ["run_pk", "lo", "hi"], merged.map(([l, h]) => [runPk, l, h]))
+          writes.push(...inserts("held", ["run_pk", "lo", "hi"], merged.map(([l, h]) => [runPk, l, h])))
         }
         // ackSeq: the end of the held range holding the current ack (which, not held before, is
         // held now only if this batch brought it, so its range is among the merged ones).
@@ -140,9 +145,7 @@ export const makeIngest = (sql: StoreSql) =>
         const ackSeq = acked === undefined ? runRow.ack_seq : acked[1] + 1
 
         const kept = fresh.filter((record) => record.kind !== "history")
-        if (kept.length > 0) {
-          yield* insertRows(sql.write, "records", ["run_pk", "seq", "kind", "payload"], kept.map((record) => [runPk, record.seq, record.kind, pack(record)]))
-        }
+        writes.push(...inserts("records", ["run_pk", "seq", "kind", "payload"], kept.map((record) => [runPk, record.seq, record.kind, pack(record)])))
 
         let updatedAt = runRow.updated_at ?? -Infinity
         let blockRows = 0
@@ -187,13 +190,15 @@ export const makeIngest = (sql: StoreSql) =>
 
         const historyRows = history.length + blockRows
         const lastValues = unpackLast(runRow.last_values)
-        if (historyRows > 0) yield* ingestHistory(sql.write, runPk, history, blocks, lastValues, entry.history)
+        if (historyRows > 0) writes.push(...yield* ingestHistory(sql.write, runPk, history, blocks, lastValues, entry.history))
+        // Config and summary are folded from the records, this slice's included: those are written first.
+        if (configChanged || summaryChanged) yield* sql.writeAll(writes.splice(0))
         const config = configChanged ? yield* recomputeConfig(sql.write, runPk, runRow.meta_config) : runRow.config
         const summary = summaryChanged ? yield* recomputeSummary(sql.write, runPk) : runRow.summary
 
         const r = runRecord
-        const [updated] = yield* sql.write(
-          `UPDATE runs SET ack_seq = ?, records = records + ?, history_rows = history_rows + ?, updated_at = ?,
+        writes.push({
+          text: `UPDATE runs SET ack_seq = ?, records = records + ?, history_rows = history_rows + ?, updated_at = ?,
              exit_seq = ?, exit_code = ?, config = ?, summary = ?, last_values = ?,
              run_seq = COALESCE(?, run_seq), name = COALESCE(?, name), tags = COALESCE(?, tags),
              notes = CASE WHEN ? = 1 THEN ? ELSE notes END, grp = CASE WHEN ? = 1 THEN ? ELSE grp END,
@@ -201,7 +206,7 @@ export const makeIngest = (sql: StoreSql) =>
              started_at = CASE WHEN ? = 1 AND (started_at IS NULL OR ? = 0) THEN ? ELSE started_at END,
              version = version + 1
            WHERE run_pk = ? RETURNING *`,
-          [
+          params: [
             ackSeq, freshCount, historyRows, updatedAt, exitSeq, exitCode, config, summary,
             historyRows > 0 ? packLast(lastValues) : runRow.last_values,
             r?.seq ?? null, r?.name ?? null, r === undefined ? null : pack(r.tags),
@@ -212,7 +217,8 @@ export const makeIngest = (sql: StoreSql) =>
             r !== undefined ? 1 : 0, r?.resumed === true ? 1 : 0, r?.ts ?? null,
             runPk
           ]
-        )
+        })
+        const [updated] = yield* sql.writeAll(writes)
         entry.row = updated as RunRow
       })
 

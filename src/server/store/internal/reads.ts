@@ -27,12 +27,17 @@ const OUTPUT_READ = 64
 export const history = (sql: StoreSql, project: ProjectName, runId: RunId, query: HistoryQuery) =>
   sql.readTransaction(
     Effect.gen(function* () {
-      const found = yield* findRun(sql.read, project, runId)
-      if (Option.isNone(found)) return Option.none<History>()
-      const runPk = found.value.run_pk
+      // The run and its keys in one statement: a row a key, or one without a key.
+      const keys = yield* sql.read(
+        `SELECT r.run_pk, k.key_id, k.name FROM runs r LEFT JOIN metric_keys k ON k.run_pk = r.run_pk
+           WHERE r.project = ? AND r.run_id = ? ORDER BY k.key_id`,
+        [project, runId]
+      )
+      if (keys.length === 0) return Option.none<History>()
+      const runPk = keys[0].run_pk as number
       const names = new Map<number, string>()
-      for (const row of yield* sql.read(`SELECT key_id, name FROM metric_keys WHERE run_pk = ? ORDER BY key_id`, [runPk])) {
-        if (query.keys === undefined || query.keys.includes(row.name)) names.set(row.key_id, row.name)
+      for (const row of keys) {
+        if (row.name !== null && (query.keys === undefined || query.keys.includes(row.name))) names.set(row.key_id, row.name)
       }
       if (names.size === 0) return Option.some<History>({ rows: [], next: null })
       const ids = [...names.keys()].join(",")

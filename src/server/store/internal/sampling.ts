@@ -37,13 +37,18 @@ export const inRange = (steps: StepRange) => ({
 export const sampled = (run: Run, runPk: number, ids: string, names: ReadonlyMap<number, string>, steps: StepRange, samples: number) =>
   Effect.gen(function* () {
     const within = inRange(steps)
-    const [range] = yield* run(
-      `SELECT MIN(first_step) AS lo, MAX(last_step) AS hi FROM history_chunks h WHERE run_pk = ? AND key_id IN (${ids}) ${within.where}`,
+    // The chunks' small columns first: their steps bound the buckets, and a long run's are read from their blocks alone.
+    const stored = yield* run(
+      `SELECT key_id, chunk, first_step, last_step, blocks, block_texts FROM history_chunks h
+         WHERE run_pk = ? AND key_id IN (${ids}) ${within.where}`,
       [runPk, ...within.params]
     )
-    if (range.lo === null) return []
-    const lo = Math.max(range.lo as number, steps.from)
-    const hi = Math.min(range.hi as number, steps.to)
+    if (stored.length === 0) return []
+    let lo = steps.to
+    let hi = steps.from
+    for (const row of stored) (lo = Math.min(lo, row.first_step), (hi = Math.max(hi, row.last_step)))
+    lo = Math.max(lo, steps.from)
+    hi = Math.min(hi, steps.to)
     let origin = lo
     let width = Math.ceil((hi - lo + 1) / samples)
     const blocks = width * 2 >= Chunk.BLOCK
@@ -99,11 +104,6 @@ export const sampled = (run: Run, runPk: number, ids: string, names: ReadonlyMap
         for (const row of rows) addEntries(row, frames)
       })
     if (blocks) {
-      const stored = yield* run(
-        `SELECT key_id, chunk, first_step, last_step, blocks, block_texts FROM history_chunks h
-           WHERE run_pk = ? AND key_id IN (${ids}) ${within.where}`,
-        [runPk, ...within.params]
-      )
       const cut = new Set<string>()
       for (const row of stored) {
         if (row.first_step < steps.from || row.last_step > steps.to) {

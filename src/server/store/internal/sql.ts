@@ -13,6 +13,12 @@ import { StoreFailed } from "../RecordStore.js"
 /** Runs one statement; answers its rows (none for a write without RETURNING). */
 export type Run = (text: string, params?: ReadonlyArray<unknown>) => Effect.Effect<ReadonlyArray<any>, SqlError>
 
+/** A statement to run later: its text, with `?` placeholders, and its parameters. */
+export interface Statement {
+  readonly text: string
+  readonly params: ReadonlyArray<unknown>
+}
+
 /** A database as the store code uses it. */
 export interface StoreSql {
   /** Statements that change the store, and the reads of a write transaction. */
@@ -22,6 +28,13 @@ export interface StoreSql {
    * while an ingest writes), so a read never queues behind an ingest. PostgreSQL: the pool.
    */
   readonly read: Run
+  /**
+   * Runs `statements` in order on the writer and answers the last one's rows. PostgreSQL gets them
+   * as one statement (the others as data-modifying WITH clauses before the last): one round trip
+   * instead of one each, on a database whose processes share the server's cores. They then share
+   * one snapshot, so none of them may read or change a row another of them writes.
+   */
+  readonly writeAll: (statements: ReadonlyArray<Statement>) => Effect.Effect<ReadonlyArray<any>, SqlError>
   /** `effect` in one transaction of the writer: all of its writes or none. */
   readonly writeTransaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError, R>
   /**
@@ -35,7 +48,11 @@ export interface StoreSql {
    * (sqlite/WalSync.ts). PostgreSQL (synchronous_commit=on) and SQLite in memory: nothing to wait for.
    */
   readonly synced: Effect.Effect<void, SqlError>
-  /** `effect`'s reads in one transaction of the reader: one snapshot. */
+  /**
+   * `effect`'s reads as one: on SQLite one transaction of the reader (one snapshot); on PostgreSQL
+   * as they are, each statement reading the last commit (READ COMMITTED), so a read of several
+   * statements may see a batch stored between them.
+   */
   readonly readTransaction: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | SqlError, R>
   /**
    * Ends the SELECT of a run's row that begins an ingest or putRun: ` FOR UPDATE` on PostgreSQL,
@@ -75,24 +92,28 @@ const chunkSizes = (n: number): Array<number> => {
   return sizes
 }
 
-/** Inserts `rows` (each `columns.length` values) into `table`; `suffix` follows the VALUES (an ON CONFLICT clause). */
-export const insertRows = (
-  run: Run,
+/** The statements that insert `rows` (each `columns.length` values) into `table`; `suffix` follows the VALUES (an ON CONFLICT clause). */
+export const inserts = (
   table: string,
   columns: ReadonlyArray<string>,
   rows: ReadonlyArray<ReadonlyArray<unknown>>,
   suffix = ""
-): Effect.Effect<void, SqlError> =>
-  Effect.gen(function* () {
-    let at = 0
-    const one = `(${columns.map(() => "?").join(",")})`
-    for (const size of chunkSizes(rows.length)) {
-      const params: Array<unknown> = []
-      for (let i = at; i < at + size; i++) params.push(...rows[i]!)
-      at += size
-      yield* run(`INSERT INTO ${table} (${columns.join(",")}) VALUES ${Array(size).fill(one).join(",")} ${suffix}`, params)
-    }
-  })
+): Array<Statement> => {
+  const statements: Array<Statement> = []
+  let at = 0
+  const one = `(${columns.map(() => "?").join(",")})`
+  for (const size of chunkSizes(rows.length)) {
+    const params: Array<unknown> = []
+    for (let i = at; i < at + size; i++) params.push(...rows[i]!)
+    at += size
+    statements.push({ text: `INSERT INTO ${table} (${columns.join(",")}) VALUES ${Array(size).fill(one).join(",")} ${suffix}`, params })
+  }
+  return statements
+}
+
+/** Runs `statements` one after another with `run`, answering the last one's rows: StoreSql.writeAll where a statement costs no round trip. */
+export const inTurn = (run: Run) => (statements: ReadonlyArray<Statement>): Effect.Effect<ReadonlyArray<any>, SqlError> =>
+  Effect.reduce(statements, [] as ReadonlyArray<any>, (_, statement) => run(statement.text, statement.params))
 
 /** The ON CONFLICT clause that makes an insert into `table` replace the row with the same `key`. */
 export const replacing = (key: ReadonlyArray<string>, columns: ReadonlyArray<string>): string =>

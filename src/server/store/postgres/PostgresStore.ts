@@ -19,7 +19,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import { makeStores, type Stores } from "../internal/stores.js"
-import { type StoreSql, transactionOf } from "../internal/sql.js"
+import { type Statement, type StoreSql, transactionOf } from "../internal/sql.js"
 import { StoreFailed } from "../RecordStore.js"
 import type { StoreLayoutUnsupported } from "../StoreLayout.js"
 import * as Migrations from "./Migrations.js"
@@ -57,6 +57,31 @@ const toPg = (text: string): string => {
   return out
 }
 
+/** Bound parameters PostgreSQL takes in one statement. */
+const MAX_PARAMS = 65_535
+
+/**
+ * StoreSql.writeAll: the statements as one, the others WITH clauses before the last (data-modifying
+ * CTEs, all run whether or not the last reads them), as many at once as PostgreSQL's parameter
+ * limit allows. Numbered here, not through `toPg`'s cache: their combinations are many.
+ */
+const writeAll = (client: PgClient.PgClient) => (statements: ReadonlyArray<Statement>) =>
+  Effect.gen(function* () {
+    let rows: ReadonlyArray<any> = []
+    for (let at = 0; at < statements.length;) {
+      let end = at + 1
+      let params = statements[at]!.params.length
+      while (end < statements.length && params + statements[end]!.params.length <= MAX_PARAMS) params += statements[end++]!.params.length
+      const group = statements.slice(at, end)
+      const last = group.pop()!
+      let n = 0
+      const text = [...group.map((statement, i) => `${i === 0 ? "WITH" : ","} w${i} AS (${statement.text})`), last.text].join(" ").replace(/\?/g, () => `$${++n}`)
+      rows = yield* client.unsafe(text, [...group.flatMap((statement) => statement.params), ...last.params])
+      at = end
+    }
+    return rows
+  })
+
 /**
  * A client of the PostgreSQL database of `url` (postgres://user:password@host:port/database),
  * durable (synchronous_commit=on, checked) and migrated: what the store is built on, and what
@@ -89,11 +114,14 @@ export const layer = (url: string): Layer.Layer<Stores, StoreFailed | StoreLayou
       const client = yield* connect(url)
       const sql: StoreSql = {
         write: (text, params = []) => client.unsafe(toPg(text), params),
+        writeAll: writeAll(client),
         read: (text, params = []) => client.unsafe(toPg(text), params),
         writeTransaction: transactionOf(client),
         concurrentWrites: CONCURRENT_INGESTS,
         synced: Effect.void,
-        readTransaction: client.withTransaction,
+        // At READ COMMITTED each statement reads a snapshot of its own, in a transaction or not:
+        // BEGIN and COMMIT would be two round trips for nothing.
+        readTransaction: (effect) => effect,
         lockRow: " FOR UPDATE"
       }
       return yield* makeStores(sql)

@@ -17,7 +17,7 @@ import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { makeStores, type Stores } from "../internal/stores.js"
-import { type StoreSql, transactionOf } from "../internal/sql.js"
+import { inTurn, type StoreSql, transactionOf } from "../internal/sql.js"
 import { StoreFailed } from "../RecordStore.js"
 import type { StoreLayoutUnsupported } from "../StoreLayout.js"
 import * as Migrations from "./Migrations.js"
@@ -33,6 +33,7 @@ export interface SqliteOptions {
 
 const statementsOf = (writer: SqlClient.SqlClient, reader: SqlClient.SqlClient, synced: WalSync.Synced): StoreSql => ({
   write: (text, params = []) => writer.unsafe(text, params),
+  writeAll: inTurn((text, params = []) => writer.unsafe(text, params)),
   read: (text, params = []) => reader.unsafe(text, params),
   writeTransaction: transactionOf(writer),
   concurrentWrites: 1,
