@@ -132,6 +132,14 @@ const mapOf = <A>(u: unknown, is: (value: unknown) => value is A): u is { readon
   for (const key in u) if (!is((u as { [key: string]: unknown })[key])) return false
   return true
 }
+/** Whether JSON carries every value of `map` as it is: no NaN, ±Infinity or -0 among them. */
+const jsonCarries = <W>(map: { readonly [key: string]: unknown }): map is { readonly [key: string]: W } => {
+  for (const key in map) {
+    const value = map[key]
+    if (typeof value === "number" && nonFiniteOf(value) !== null) return false
+  }
+  return true
+}
 const mapValues = <A, B>(map: { readonly [key: string]: A }, f: (value: A) => B): { readonly [key: string]: B } => {
   const out: { [key: string]: B } = {}
   for (const key in map) out[key] = f(map[key]!)
@@ -156,7 +164,12 @@ const jsonMap = <A extends Value, W extends JsonValueWire>(
   Schema.transform(
     Schema.declare((u): u is { readonly [key: string]: W } => mapOf(u, isWire), { title: `${title} (JSON)` }),
     Schema.declare((u): u is { readonly [key: string]: A } => mapOf(u, is), { title }),
-    { strict: true, decode: (wire) => mapValues(wire, fromJson), encode: (map) => mapValues(map, toJson) }
+    {
+      strict: true,
+      decode: (wire) => mapValues(wire, fromJson),
+      // Most maps hold no number JSON cannot carry: those go out as they are, not copied.
+      encode: (map) => (jsonCarries<W>(map) ? map : mapValues(map, toJson))
+    }
   )
 
 /** Logged values by key, in a JSON answer. */

@@ -84,15 +84,15 @@ const compareKeys = (sort: RunSort) => (a: SortKey, b: SortKey): number => {
 }
 
 /**
- * The page of `items` (each with its run) that `query` asks for, in its order, and the cursor of
- * the page after it (undefined when this is the last).
+ * The page of `runs` that `query` asks for, in its order, and the cursor of the page after it
+ * (undefined when this is the last).
  */
-export const pageOf = <A>(items: ReadonlyArray<A>, runOf: (item: A) => RunDetail, query: RunQuery) => {
+export const pageOf = (runs: ReadonlyArray<RunDetail>, query: RunQuery) => {
   const after = query.after
   const compare = compareKeys(query.sort)
-  const matching = items
-    .filter((item) => query.filter.every((clause) => holds(runOf(item), clause)))
-    .map((item) => ({ item, key: keyOf(runOf(item), query.sort) }))
+  const matching = runs
+    .filter((run) => query.filter.every((clause) => holds(run, clause)))
+    .map((run) => ({ item: run, key: keyOf(run, query.sort) }))
     .filter(({ key }) => after === undefined || compare(key, after) > 0)
     .sort((a, b) => compare(a.key, b.key))
   const page = matching.slice(0, query.limit)

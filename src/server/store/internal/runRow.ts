@@ -77,8 +77,11 @@ export const advanceLast = (last: LastValues, key: string, step: number, seq: nu
   if (held === undefined || held[0] < step || (held[0] === step && held[1] < seq)) last[key] = [step, seq, ...toColumns(value)]
 }
 
-/** The run as shown: `historyKeys` are its metric keys' names, in any order. */
-export const toDetail = (row: RunRow, historyKeys: ReadonlyArray<string>): RunDetail => {
+/**
+ * The run as shown. Its history keys are those of `last_values`: every ingest that adds a key to
+ * metric_keys gives it a last value in the same transaction, so a read needs no second statement.
+ */
+export const toDetail = (row: RunRow): RunDetail => {
   const finished = row.exit_seq !== null && (row.run_seq === null || row.exit_seq > row.run_seq)
   const summary: { [key: string]: unknown } = {}
   const lastSteps: { [key: string]: number } = {}
@@ -104,7 +107,7 @@ export const toDetail = (row: RunRow, historyKeys: ReadonlyArray<string>): RunDe
     updatedAt: row.updated_at,
     records: row.records,
     historyRows: row.history_rows,
-    historyKeys: [...historyKeys].sort(),
+    historyKeys: Object.keys(lastSteps).sort(),
     lastSteps
   }
 }

@@ -6,7 +6,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { JsonPatch, Record, RunId } from "../../../schemas/Record.js"
-import type { DeletedRun, ProjectList, ProjectName, RunDetail, RunList, RunMetadata } from "../../../schemas/Wire.js"
+import type { DeletedRun, ProjectList, ProjectName, RunList, RunMetadata } from "../../../schemas/Wire.js"
 import { pack, type RunRow, toDetail, unpack } from "./runRow.js"
 import type { RunQuery } from "../../../schemas/RunQuery.js"
 import { RunGone } from "../RecordStore.js"
@@ -42,31 +42,16 @@ export const ensureRun = (sql: StoreSql, project: string, runId: string) =>
 export const getDetail = (run: Run, project: string, runId: string) =>
   Effect.gen(function* () {
     const found = yield* findRun(run, project, runId)
-    if (Option.isNone(found)) return Option.none<RunDetail>()
-    const keys = yield* run(`SELECT name FROM metric_keys WHERE run_pk = ?`, [found.value.run_pk])
-    return Option.some(toDetail(found.value, keys.map((k) => k.name as string)))
+    return Option.map(found, (row) => toDetail(row))
   })
 
-/** A page of a project's runs, as `query` asks (runQuery.ts); history keys are read for that page only. */
+/** A page of a project's runs, as `query` asks (runQuery.ts). */
 export const listRuns = (run: Run, project: string, query: RunQuery) =>
   Effect.gen(function* () {
     const rows = (yield* run(`SELECT * FROM runs WHERE project = ?`, [project])) as ReadonlyArray<RunRow>
-    const { page, next } = pageOf(rows.map((row) => ({ row, shown: toDetail(row, []) })), (item) => item.shown, query)
-    const keys = new Map<number, Array<string>>()
-    for (let at = 0; at < page.length; at += KEYS_READ_RUNS) {
-      const pks = page.slice(at, at + KEYS_READ_RUNS).map(({ row }) => row.run_pk)
-      for (const k of yield* run(`SELECT run_pk, name FROM metric_keys WHERE run_pk IN (${pks.map(() => "?").join(",")})`, pks)) {
-        let names = keys.get(k.run_pk)
-        if (names === undefined) keys.set(k.run_pk, (names = []))
-        names.push(k.name)
-      }
-    }
-    const runs = page.map(({ row, shown }) => ({ ...shown, historyKeys: (keys.get(row.run_pk) ?? []).sort() }))
-    return (next === undefined ? { runs } : { runs, next }) satisfies RunList
+    const { page, next } = pageOf(rows.map((row) => toDetail(row)), query)
+    return (next === undefined ? { runs: page } : { runs: page, next }) satisfies RunList
   })
-
-/** Runs whose history keys one statement reads (a bound parameter each). */
-const KEYS_READ_RUNS = 500
 
 /** Every project with its run count and latest update. */
 export const listProjects = (run: Run) =>
