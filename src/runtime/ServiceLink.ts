@@ -35,6 +35,7 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import * as UploadCursor from "../journal/UploadCursor.js"
 import * as Ipc from "../schemas/Ipc.js"
 import * as CrashLoop from "./CrashLoop.js"
 import { progressBar } from "./ProgressBar.js"
@@ -317,6 +318,14 @@ export const make = (options: {
       hint: `${why}; the run is on disk in ${entry.options.runDir}` + (syncable ? `: \`steplog sync ${entry.options.runDir}\` uploads what is left` : "")
     })
 
+    /**
+     * How far the server has acknowledged the run: the latest `Progress`, or the upload cursor on
+     * disk when that is further (the service tells progress only once the run has ended, and
+     * writes the cursor as the upload goes and when it stops).
+     */
+    const acknowledged = (entry: Entry, told: number) =>
+      Effect.map(UploadCursor.read(UploadCursor.cursorPath(entry.options.runDir), entry.options.baseUrl), (cursor) => Math.max(told, cursor.ackSeq))
+
     /** Draws the progress bar on a terminal, from a second into the wait until it is interrupted, then wipes it. */
     const drawProgress = (entry: Entry, records: number) =>
       Effect.gen(function* () {
@@ -375,13 +384,13 @@ export const make = (options: {
               const kinds = state.kept.kinds.map((kind) => `"${kind}"`).join(", ")
               return notUploaded(entry, state.kept.records, 0, `${state.kept.records} records were kept back: the server does not store ${kinds} records`)
             }
-            return state.done ? { uploaded: true } : notUploaded(entry, records, state.ackSeq, state.stopped!, state.syncable)
+            return state.done ? { uploaded: true } : notUploaded(entry, records, yield* acknowledged(entry, state.ackSeq), state.stopped!, state.syncable)
           }
           const { ackSeq } = yield* SubscriptionRef.get(entry.state)
           return notUploaded(
             entry,
             records,
-            ackSeq,
+            yield* acknowledged(entry, ackSeq),
             `the server had not acknowledged every record after ${timeoutMs} ms (finishTimeoutMs); the upload service keeps sending in the background until its upload deadline`
           )
         })

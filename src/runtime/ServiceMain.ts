@@ -9,9 +9,10 @@
  * Nothing here polls. A `Flushed` message goes straight to the run's upload (its Tailer wakes);
  * `Finished` says where the journal ends, and from then on how far the server has acknowledged
  * goes back as `Progress` when it moves, at most once every PROGRESS_INTERVAL (the training
- * process reads it only while `finish()` waits: told while it logs, each message woke both
- * processes four times a second a run, ~0.2 ms of CPU a wake-up on a 2-core VM); once all of it
- * is acknowledged the run is reported `done` at once and dropped.
+ * process reads it only while `finish()` waits, and the upload cursor for a run whose upload
+ * stopped: told while it logs, each message woke both processes four times a second a run, ~0.2 ms
+ * of CPU a wake-up on a 2-core VM); once all of it is acknowledged the run is reported `done` at
+ * once and dropped.
  * When a training process dies (its connection closes: the kernel closes the socket however the
  * process dies, SIGKILL included), each of its runs ends at the journal's size on disk, is uploaded
  * to there, a run without an `exit` record is marked crashed (RunUpload does that), and what is

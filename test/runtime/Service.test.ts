@@ -173,7 +173,11 @@ describe("a run deleted on the server while it trains", () => {
     const { runId, runDir } = await started(child)
     const runUrl = `${server.baseUrl}/api/v1/projects/svc/runs/${runId}`
     const headers = { authorization: `Bearer ${server.key}` }
-    await poll("the run to reach the server", async () => ((await fetch(runUrl, { headers })).status === 200 ? true : undefined))
+    const held = async () => {
+      const response = await fetch(runUrl, { headers })
+      return response.status === 200 && ((await response.json()) as { records: number }).records > 0 ? true : undefined
+    }
+    await poll("records of the run to reach the server", held)
     expect((await fetch(runUrl, { method: "DELETE", headers })).status).toBe(200)
 
     await poll("the warning", () => (child.stderr().includes("was deleted on the server") ? true : undefined))
@@ -183,6 +187,10 @@ describe("a run deleted on the server while it trains", () => {
     const result = JSON.parse((await child.waitForLine((l) => l.startsWith("finished "))).slice("finished ".length))
     expect(result.uploaded).toBe(false)
     expect(result.hint).toMatch(/^the run was deleted on the server \(.*run_deleted.*\); the run is on disk in \S+$/)
+    // What the server acknowledged before the delete is not pending: the upload cursor says how far it got.
+    const cursor = JSON.parse(fs.readFileSync(path.join(runDir, "upload.cursor"), "utf8")) as { ackSeq: number }
+    expect(cursor.ackSeq).toBeGreaterThan(0)
+    expect(result.pending).toBe(result.records - cursor.ackSeq)
     expect(child.stderr().match(/was deleted on the server/g)).toHaveLength(1)
     expect(child.stderr()).toContain(`run ${runId} was deleted on the server, so its upload stopped`)
     expect((await child.exited()).code).toBe(0)

@@ -480,6 +480,18 @@ export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordSt
         expect(listed.find((run) => run.runId === "quiet")?.historyKeys).toEqual([])
       }))
 
+    it.effect("names history keys that Object.prototype also has (constructor, toString, …) like any other", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        const keys = ["constructor", "toString", "hasOwnProperty", "valueOf"]
+        const row = (seq: number) => historyRecord(seq, seq, Object.fromEntries(keys.map((key, k) => [key, seq * 10 + k])))
+        yield* ingest(project, [runRecord(0, project, RUN), row(1), row(2)])
+        const run = yield* detail(project)
+        expect(run.historyKeys).toEqual([...keys].sort())
+        expect(keys.map((key) => [Object.hasOwn(run.summary, key) ? run.summary[key] : "missing", run.lastSteps[key]])).toEqual([[20, 2], [21, 2], [22, 2], [23, 2]])
+        expect((yield* history(project, { keys: ["constructor"] })).map((got) => got.values["constructor"])).toEqual([10, 20])
+      }))
+
     it.effect("reads console output in seq order after a seq, at most a limit, with where to go on", () =>
       Effect.gen(function* () {
         const project = freshProject()

@@ -17,11 +17,11 @@
  * every other request for its whole ingest (bench/read-wait.ts), and is still all or nothing.
  *
  * Between batches this process keeps each run's row and history state in memory (`Cached`), so an
- * in-order batch is two statements: the run row read (locked on PostgreSQL), then its writes (held
- * range, records, keys, frames, chunks) together with the run row's update (StoreSql.writeAll: on
- * PostgreSQL one round trip, where a batch of the paced bench took five, and BEGIN and COMMIT
- * two more). The run row's `version` counts its writes: a cached entry is used only
- * when the row still has the version it left, so a batch another server process stored in between
+ * in-order batch of history is two statements: the run row read (locked on PostgreSQL), then its
+ * writes (held range, records, keys, frames, chunks) with the run row's update (StoreSql.writeAll:
+ * on PostgreSQL one round trip, where a batch of the paced bench took five, and BEGIN and COMMIT
+ * two more). The run row's `version` counts its writes: a cached entry is used only when the row
+ * still has the version it left, so a batch another server process stored in between
  * (PostgreSQL replicas) or a putRun makes this one read the state afresh. An ingest that does not
  * commit drops its run's entry. Ingests of one run take turns in a process (`lockOf`), and those
  * of different runs as the database allows (`StoreSql.concurrentWrites`: one at a time on SQLite,

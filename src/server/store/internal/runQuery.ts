@@ -92,10 +92,10 @@ export const pageOf = (runs: ReadonlyArray<RunDetail>, query: RunQuery) => {
   const compare = compareKeys(query.sort)
   const matching = runs
     .filter((run) => query.filter.every((clause) => holds(run, clause)))
-    .map((run) => ({ item: run, key: keyOf(run, query.sort) }))
+    .map((run) => ({ run, key: keyOf(run, query.sort) }))
     .filter(({ key }) => after === undefined || compare(key, after) > 0)
     .sort((a, b) => compare(a.key, b.key))
   const page = matching.slice(0, query.limit)
   const next = matching.length > page.length ? encodeCursor(page.at(-1)!.key, query.sort) : undefined
-  return { page: page.map(({ item }) => item), next }
+  return { page: page.map(({ run }) => run), next }
 }

@@ -73,7 +73,8 @@ export const unpackLast = (text: string | null): LastValues => {
 
 /** Moves `key`'s last value to (step, seq, value) when that row is later than the one it holds. */
 export const advanceLast = (last: LastValues, key: string, step: number, seq: number, value: Value): void => {
-  const held = last[key]
+  // Own only: `constructor`, `toString` and the like are keys too.
+  const held = Object.hasOwn(last, key) ? last[key] : undefined
   if (held === undefined || held[0] < step || (held[0] === step && held[1] < seq)) last[key] = [step, seq, ...toColumns(value)]
 }
 

@@ -37,7 +37,7 @@ export const inRange = (steps: StepRange) => ({
 export const sampled = (run: Run, runPk: number, ids: string, names: ReadonlyMap<number, string>, steps: StepRange, samples: number) =>
   Effect.gen(function* () {
     const within = inRange(steps)
-    // The chunks' small columns first: their steps bound the buckets, and a long run's are read from their blocks alone.
+    // The chunks' steps and block summaries first: the steps bound the buckets, and a long run's are read from its blocks alone.
     const stored = yield* run(
       `SELECT key_id, chunk, first_step, last_step, blocks, block_texts FROM history_chunks h
          WHERE run_pk = ? AND key_id IN (${ids}) ${within.where}`,

@@ -46,14 +46,16 @@ export const redact = (url: string): string => {
   }
 }
 
-/** `?` placeholders numbered as PostgreSQL's `$1, $2, …` (the shared statements hold no other `?`), each text once. */
+/** `?` placeholders numbered as PostgreSQL's `$1, $2, …` (the shared statements hold no other `?`). */
+const numberPlaceholders = (text: string): string => {
+  let n = 0
+  return text.replace(/\?/g, () => `$${++n}`)
+}
+/** `numberPlaceholders`, each text once: a store has few statement texts. */
 const numbered = new Map<string, string>()
 const toPg = (text: string): string => {
   let out = numbered.get(text)
-  if (out === undefined) {
-    let n = 0
-    numbered.set(text, (out = text.replace(/\?/g, () => `$${++n}`)))
-  }
+  if (out === undefined) numbered.set(text, (out = numberPlaceholders(text)))
   return out
 }
 
@@ -74,9 +76,8 @@ const writeAll = (client: PgClient.PgClient) => (statements: ReadonlyArray<State
       while (end < statements.length && params + statements[end]!.params.length <= MAX_PARAMS) params += statements[end++]!.params.length
       const group = statements.slice(at, end)
       const last = group.pop()!
-      let n = 0
-      const text = [...group.map((statement, i) => `${i === 0 ? "WITH" : ","} w${i} AS (${statement.text})`), last.text].join(" ").replace(/\?/g, () => `$${++n}`)
-      rows = yield* client.unsafe(text, [...group.flatMap((statement) => statement.params), ...last.params])
+      const text = [...group.map((statement, i) => `${i === 0 ? "WITH" : ","} w${i} AS (${statement.text})`), last.text].join(" ")
+      rows = yield* client.unsafe(numberPlaceholders(text), [...group.flatMap((statement) => statement.params), ...last.params])
       at = end
     }
     return rows
