@@ -1,8 +1,8 @@
 /**
  * `history` (a page of every row, or buckets: sampling.ts) and `output`, shared by both backends.
  * Reads go to the reader (StoreSql.read), as one read (StoreSql.readTransaction), so they never
- * queue behind an ingest, and every answer is bounded (src/schemas/Limits.ts): a page of history is at most
- * HISTORY_PAGE_ROWS rows, an answer of output at most OUTPUT_PAGE_BYTES of text.
+ * queue behind an ingest, and every answer is bounded (src/schemas/Limits.ts): a page of history
+ * is at most HISTORY_PAGE_ROWS rows, an answer of output at most OUTPUT_PAGE_BYTES of text.
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"

@@ -40,10 +40,7 @@ export const ensureRun = (sql: StoreSql, project: string, runId: string) =>
 
 /** A run as shown, if it exists. */
 export const getDetail = (run: Run, project: string, runId: string) =>
-  Effect.gen(function* () {
-    const found = yield* findRun(run, project, runId)
-    return Option.map(found, (row) => toDetail(row))
-  })
+  Effect.map(findRun(run, project, runId), Option.map((row) => toDetail(row)))
 
 /** A page of a project's runs, as `query` asks (runQuery.ts). */
 export const listRuns = (run: Run, project: string, query: RunQuery) =>
