@@ -173,7 +173,7 @@ export const make = (options: {
     const update = (entry: Entry, f: (state: UploadState) => UploadState): void => run(SubscriptionRef.update(entry.state, f))
 
     const onMessage = (raw: unknown): void => {
-      const decoded = Ipc.decodeToParent(raw)
+      const decoded = Ipc.decodeFromService(raw)
       if (Either.isLeft(decoded)) {
         for (const entry of entries.values()) debug(entry.options.runDir, `ignored a message from the upload service: ${Ipc.describeUndecodable(raw, decoded.left)}`)
         return

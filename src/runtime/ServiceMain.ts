@@ -114,7 +114,7 @@ const fileSize = (runDir: string): number => {
 }
 
 /** Tells the run's training process; a closed connection drops it (the process is gone). */
-const send = (state: OpenRunState, message: Ipc.ToParent): void => ServiceSocket.sendLine(state.client.output, Ipc.encodeToParent(message))
+const send = (state: OpenRunState, message: Ipc.FromService): void => ServiceSocket.sendLine(state.client.output, Ipc.encodeFromService(message))
 
 /** An upload that could not even start, as the UploadStopped the training process is told. */
 const stopOf = (runId: string, failed: RunUpload.RunUploadFailed): UploadStopped =>
@@ -127,29 +127,29 @@ const stopOf = (runId: string, failed: RunUpload.RunUploadFailed): UploadStopped
   })
 
 /**
- * Listens on the socket, taking over a stale one (left by a service that was killed); answers
- * false when it cannot: another service listens there already (started at the same moment), or
- * the folder refuses a socket. The service then serves the process that started it alone.
+ * Listens on the socket, taking over a stale one (left by a service that was killed), when it can:
+ * not when another service listens there already (started at the same moment), or the folder
+ * refuses a socket. The service then serves the process that started it alone.
  */
-const listen = (listener: net.Server, socketFile: string): Effect.Effect<boolean> =>
+const listen = (listener: net.Server, socketFile: string): Effect.Effect<void> =>
   Effect.async((resume) => {
     const attempt = (removedStale: boolean) => {
       const listening = () => {
         listener.off("error", failed)
-        resume(Effect.succeed(true))
+        resume(Effect.void)
       }
       const failed = (error: NodeJS.ErrnoException) => {
         listener.off("listening", listening)
-        if (error.code !== "EADDRINUSE" || removedStale) return resume(Effect.succeed(false))
+        if (error.code !== "EADDRINUSE" || removedStale) return resume(Effect.void)
         const probe = net.createConnection(socketFile)
         probe.once("connect", () => {
           probe.destroy()
-          resume(Effect.succeed(false))
+          resume(Effect.void)
         })
         probe.once("error", (probeError: NodeJS.ErrnoException) => {
           // Nobody listens there (a killed service left it): taken over. Any other answer (a
           // full backlog) may be a live service's.
-          if (probeError.code !== "ECONNREFUSED" && probeError.code !== "ENOENT") return resume(Effect.succeed(false))
+          if (probeError.code !== "ECONNREFUSED" && probeError.code !== "ENOENT") return resume(Effect.void)
           try {
             fs.unlinkSync(socketFile)
           } catch {
@@ -225,7 +225,7 @@ export const main = (socketFile: string) => Effect.gen(function* () {
   connect({ input: process.stdin, output: process.stdout }, ["end", "close"])
   listener.on("connection", (socket: net.Socket) => {
     const client = connect({ input: socket, output: socket }, ["close"])
-    ServiceSocket.sendLine(client.output, Ipc.encodeToParent(new Ipc.Welcome({ pid: process.pid })))
+    ServiceSocket.sendLine(client.output, Ipc.encodeFromService(new Ipc.Welcome({ pid: process.pid })))
   })
   // A connection it could not take (too many open files) fails that connection, not the service.
   listener.on("error", () => {})

@@ -17,6 +17,7 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as readline from "node:readline"
 import { credentialsPath } from "../actors/Credentials.js"
 import { STEPLOG_VERSION } from "../schemas/Version.js"
 
@@ -76,21 +77,14 @@ export interface Connection {
  * passed as its text, for the receiver's decoder to refuse and report).
  */
 export const onLines = (input: NodeJS.ReadableStream, onMessage: (message: unknown) => void): void => {
-  let pending = ""
-  input.setEncoding("utf8")
-  input.on("data", (chunk: string) => {
-    pending += chunk
-    for (let end = pending.indexOf("\n"); end >= 0; end = pending.indexOf("\n")) {
-      const line = pending.slice(0, end)
-      pending = pending.slice(end + 1)
-      let message: unknown
-      try {
-        message = JSON.parse(line)
-      } catch {
-        message = line
-      }
-      onMessage(message)
+  readline.createInterface({ input, crlfDelay: Infinity }).on("line", (line) => {
+    let message: unknown
+    try {
+      message = JSON.parse(line)
+    } catch {
+      message = line
     }
+    onMessage(message)
   })
 }
 

@@ -15,17 +15,18 @@ const lockFile = (socketFile: string) => `${socketFile}.starting`
  * before it listened).
  */
 export const take = (socketFile: string, staleMs: number): boolean => {
+  const file = lockFile(socketFile)
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      fs.writeFileSync(lockFile(socketFile), String(process.pid), { flag: "wx" })
+      fs.writeFileSync(file, String(process.pid), { flag: "wx" })
       return true
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") return true // no lock to be had here (a read-only folder): start anyway
       try {
-        const holder = Number(fs.readFileSync(lockFile(socketFile), "utf8"))
-        const fresh = Date.now() - fs.statSync(lockFile(socketFile)).mtimeMs < staleMs
+        const holder = Number(fs.readFileSync(file, "utf8"))
+        const fresh = Date.now() - fs.statSync(file).mtimeMs < staleMs
         if (fresh && Number.isInteger(holder) && holder > 0 && processAlive(holder)) return false
-        fs.unlinkSync(lockFile(socketFile))
+        fs.unlinkSync(file)
       } catch {
         // gone meanwhile: try again
       }

@@ -56,15 +56,15 @@ export class Welcome extends Schema.TaggedClass<Welcome>()("Welcome", { pid: Sch
 export class UploadNotice extends Schema.TaggedClass<UploadNotice>()("UploadNotice", { runId: Schema.String, message: Schema.String }) {}
 
 /** What the service tells the training process. */
-export const ToParent = Schema.Union(Welcome, Progress, UploadNotice, UploadStopped)
-export type ToParent = typeof ToParent.Type
+export const FromService = Schema.Union(Welcome, Progress, UploadNotice, UploadStopped)
+export type FromService = typeof FromService.Type
 
 /** Decoders for each direction; a message that fails them is ignored by the receiver, and logged (`describeUndecodable`). */
 export const decodeToService = Schema.decodeUnknownEither(ToService)
-export const decodeToParent = Schema.decodeUnknownEither(ToParent)
+export const decodeFromService = Schema.decodeUnknownEither(FromService)
 /** Encoders: plain objects, each written as one JSON line. */
 export const encodeToService = Schema.encodeSync(ToService)
-export const encodeToParent = Schema.encodeSync(ToParent)
+export const encodeFromService = Schema.encodeSync(FromService)
 
 /** What a debug.log says of a message that failed to decode: its first bytes and why. */
 export const describeUndecodable = (raw: unknown, error: ParseResult.ParseError): string => {
