@@ -13,7 +13,7 @@ import { storedKey } from "../../src/actors/Credentials.js"
 import { killChildren } from "../support/child.js"
 import { freshDatabase } from "../support/postgres.js"
 import { startServerProcess, type ServerProcess } from "../support/serverProcess.js"
-import { startedRun, trainOnline } from "../support/service.js"
+import { poll, startedRun, trainOnline } from "../support/service.js"
 import { useTempDir } from "../support/tempDir.js"
 import { steplogCli } from "../support/testServer.js"
 
@@ -61,11 +61,16 @@ describe("steplog server backup and migrate", () => {
 
     // A backup while a run uploads: a whole, checked database with the runs done so far.
     const busy = trainOnline(target, { STEPLOG_PROJECT: "busy", ROWS: "0", PER_TICK: "50", TICK_MS: "5", STOP_FILE: temp.file("stop") })
-    await startedRun(busy)
+    const busyRun = (await startedRun(busy)).runId
+    // The service creates the run on the server after the trainer starts; the backup should hold it.
+    await poll("the busy run on the server", async () => {
+      const response = await fetch(`${sqlite.baseUrl}/api/v1/projects/busy/runs/${busyRun}`, { headers: { authorization: `Bearer ${key}` } })
+      return response.status === 200 ? true : undefined
+    })
     const copy = temp.file("backup.db")
     const backedUp = await steplogCli(["server", "backup", copy, "--data", data], env)
     expect(backedUp.status, backedUp.stderr).toBe(0)
-    expect(backedUp.stdout).toMatch(/^backed up .*steplog\.db to .*backup\.db: [34] runs, [\d.]+ MB, checked, in [\d.]+ s\n$/)
+    expect(backedUp.stdout).toMatch(/^backed up .*steplog\.db to .*backup\.db: 3 runs, [\d.]+ MB, checked, in [\d.]+ s\n$/)
     const twice = await steplogCli(["server", "backup", copy, "--data", data], env)
     expect([twice.status, twice.stdout + twice.stderr]).toEqual([2, expect.stringMatching(/backup\.db' must not exist/)])
     busy.process.kill("SIGKILL")
