@@ -176,16 +176,8 @@ export const make = (options: {
     const schedule = retrySchedule(options.retry ?? defaultRetry)
     const encoding = encodingFor(options.baseUrl)
     const path = decodePath({ project: options.project, runId: options.runId })
-    /** The API's client for each key used (one, until a 401 brings another). */
-    const clients = new Map<string, ApiClient.ApiClient>()
-    const clientFor = (key: string) =>
-      Effect.suspend(() => {
-        const known = clients.get(key)
-        return known !== undefined ? Effect.succeed(known) : ApiClient.make({ baseUrl: options.baseUrl, key }).pipe(
-          Effect.provideService(HttpClient.HttpClient, httpClient),
-          Effect.tap((made) => clients.set(key, made))
-        )
-      })
+    /** The API's client for the key used (one, until a 401 brings another). */
+    const clientFor = (key: string) => Effect.provideService(ApiClient.make({ baseUrl: options.baseUrl, key }), HttpClient.HttpClient, httpClient)
     /** The seq persisted last (or attempted: a failed write is reported, and written again later). */
     let persisted = options.from.ackSeq
     /** The server's own word: the highest ackSeq it answered. */

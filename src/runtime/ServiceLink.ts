@@ -16,20 +16,22 @@
  * Every wait (restart delays, `finish()`'s timeout, the progress bar's delay) is an Effect sleep on
  * the Clock of the runtime the link was made in: the real one for the promise facade, a TestClock
  * in tests; only the few milliseconds a starting service takes to listen are waited in real time.
- * Each run's upload state is a SubscriptionRef that the service's messages update and `finish()`
- * watches; nothing polls.
+ * Each run's upload state is plain state that the service's messages update, and a Deferred that
+ * `finish()` awaits, completed once the upload is done or has stopped; nothing polls. (A
+ * SubscriptionRef's stream of changes cost every training process milliseconds of cold code in
+ * `finish()`.)
  */
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
-import * as Stream from "effect/Stream"
-import * as SubscriptionRef from "effect/SubscriptionRef"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
@@ -95,7 +97,9 @@ interface Entry {
   flushed: number
   final: number | null
   sendPending: boolean
-  readonly state: SubscriptionRef.SubscriptionRef<UploadState>
+  state: UploadState
+  /** Completed with `state` once the upload is done or has stopped: what `finish()` waits for. */
+  readonly settled: Deferred.Deferred<UploadState>
 }
 
 /** The compiled service entry: beside this file in dist/, or dist/ of the package when this runs from src/ (tests). */
@@ -170,7 +174,10 @@ export const make = (options: {
       if (toService !== null) ServiceSocket.sendLine(toService, Ipc.encodeToService(message))
     }
 
-    const update = (entry: Entry, f: (state: UploadState) => UploadState): void => run(SubscriptionRef.update(entry.state, f))
+    const update = (entry: Entry, f: (state: UploadState) => UploadState): void => {
+      const state = (entry.state = f(entry.state))
+      if (state.done || state.stopped !== null) Deferred.unsafeDone(entry.settled, Exit.succeed(state))
+    }
 
     const onMessage = (raw: unknown): void => {
       const decoded = Ipc.decodeFromService(raw)
@@ -331,8 +338,7 @@ export const make = (options: {
       Effect.gen(function* () {
         yield* Effect.sleep(BAR_DELAY)
         yield* Effect.addFinalizer(() => Effect.sync(() => terminal.write("\r\x1b[2K")))
-        const draw = Effect.flatMap(SubscriptionRef.get(entry.state), (state) =>
-          Effect.sync(() => terminal.write(`\rsteplog: uploading ${entry.options.runId} ${progressBar(state.ackSeq, records)}`)))
+        const draw = Effect.sync(() => terminal.write(`\rsteplog: uploading ${entry.options.runId} ${progressBar(entry.state.ackSeq, records)}`))
         return yield* Effect.repeat(draw, Schedule.spaced(BAR_INTERVAL))
       }).pipe(Effect.scoped)
 
@@ -342,8 +348,10 @@ export const make = (options: {
         flushed: linked.flushed,
         final: null,
         sendPending: false,
-        state: run(SubscriptionRef.make<UploadState>({ ackSeq: 0, done: false, stopped: gaveUp, syncable: true, kept: null }))
+        state: { ackSeq: 0, done: false, stopped: null, syncable: true, kept: null },
+        settled: run(Deferred.make<UploadState>())
       }
+      update(entry, (state) => ({ ...state, stopped: gaveUp }))
       entries.set(linked.runId, entry)
       if (!started) {
         started = true
@@ -370,13 +378,8 @@ export const make = (options: {
           entry.final = offset
           entry.flushed = Math.max(entry.flushed, offset)
           post(new Ipc.Finished({ runId: linked.runId, offset }))
-          const settled = entry.state.changes.pipe(
-            Stream.filter((state) => state.done || state.stopped !== null),
-            Stream.runHead,
-            Effect.map(Option.getOrThrow)
-          )
           const bar = terminal.isTTY ? yield* Effect.fork(drawProgress(entry, records)) : null
-          const ended = yield* settled.pipe(Effect.timeoutOption(Duration.millis(timeoutMs)))
+          const ended = yield* Deferred.await(entry.settled).pipe(Effect.timeoutOption(Duration.millis(timeoutMs)))
           if (bar !== null) yield* Fiber.interrupt(bar)
           if (Option.isSome(ended)) {
             const state = ended.value
@@ -386,7 +389,7 @@ export const make = (options: {
             }
             return state.done ? { uploaded: true } : notUploaded(entry, records, yield* acknowledged(entry, state.ackSeq), state.stopped!, state.syncable)
           }
-          const { ackSeq } = yield* SubscriptionRef.get(entry.state)
+          const { ackSeq } = entry.state
           return notUploaded(
             entry,
             records,

@@ -5,15 +5,17 @@
  * of these runs; a store failure is the API's 500 (Refusals.ts).
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import { Api, API_ROUTES, limits, Principal } from "../schemas/Api.js"
 import { NotFound } from "../schemas/ApiErrors.js"
 import type { RunId } from "../schemas/Record.js"
 import { parseRunQuery } from "../schemas/RunQuery.js"
 import { PROTOCOL_VERSION, STEPLOG_VERSION } from "../schemas/Version.js"
-import type { ProjectName } from "../schemas/Wire.js"
+import { History, historyCarries, type ProjectName } from "../schemas/Wire.js"
 import { allows } from "./store/KeyStore.js"
 import { RecordStore } from "./store/RecordStore.js"
 import { stored } from "./Refusals.js"
@@ -25,6 +27,11 @@ const found = <A>(path: { readonly project: ProjectName; readonly runId: RunId }
     onNone: () => Effect.fail(new NotFound({ detail: `no run "${path.runId}" in project "${path.project}"` })),
     onSome: Effect.succeed
   })
+
+const encodeHistory = Schema.encodeSync(History)
+
+/** A history as its JSON answer: as it is when JSON carries it so (the schema's encoding would change nothing), else encoded. */
+const historyAnswer = (history: History) => HttpServerResponse.unsafeJson(historyCarries(history) ? history : encodeHistory(history))
 
 /** The query group's handlers, over the RecordStore of its context. */
 export const layer = HttpApiBuilder.group(Api, "query", (handlers) =>
@@ -51,7 +58,7 @@ export const layer = HttpApiBuilder.group(Api, "query", (handlers) =>
             ...(urlParams.minStep !== undefined ? { minStep: urlParams.minStep } : {}),
             ...(urlParams.maxStep !== undefined ? { maxStep: urlParams.maxStep } : {})
           })
-        ).pipe(Effect.flatMap(found(path))))
+        ).pipe(Effect.flatMap(found(path)), Effect.map(historyAnswer)))
       .handle("output", ({ path, urlParams }) =>
         stored(
           store.output(path.project, path.runId, { after: urlParams.after ?? -1, limit: urlParams.limit ?? limits.defaultOutputLines })

@@ -398,6 +398,32 @@ export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordSt
         expect(all.map((row) => row.values["loss"])).toEqual(logged.map((row) => row.values["loss"]))
       }))
 
+    it.effect("samples a run read again as it grows and as a stored step is written again (a live chart): each answer as the store holds the run then", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        const random = randoms(777)
+        const logged: Array<HistoryRecord> = []
+        for (let step = 0; step < 5_000; step++) {
+          logged.push(historyRecord(step, step, step % 5 === 0 ? { loss: random(), acc: random() } : { loss: random() }))
+        }
+        // Narrow buckets (every entry folded) and wide ones (block summaries where a backend keeps them), each read twice.
+        const readAll = (upTo: number) =>
+          Effect.gen(function* () {
+            for (const samples of [10, 100, 1_000, 100, 10]) {
+              expectBuckets(yield* history(project, { samples }), samples, ["loss", "acc"], logged.slice(0, upTo))
+            }
+          })
+        yield* ingest(project, logged.slice(0, 3_000))
+        yield* readAll(3_000)
+        yield* ingest(project, logged.slice(3_000))
+        yield* readAll(5_000)
+        // A later record at a step stored long ago (one of `loss` alone, in a chunk no other write touched since): it wins.
+        const again = historyRecord(5_000, 1_501, { loss: 42 })
+        yield* ingest(project, [again])
+        logged[1_501] = again
+        yield* readAll(5_000)
+      }))
+
     it.effect("reads only the steps from minStep to maxStep, and samples only those", () =>
       Effect.gen(function* () {
         const project = freshProject()

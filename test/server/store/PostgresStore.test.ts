@@ -2,18 +2,24 @@
  * The PostgreSQL store on the test run's embedded cluster (test/support/postgresCluster.ts), a
  * fresh database per suite: the contract suites every backend passes, then real `steplog`
  * processes sharing one database: three servers starting at once on an empty one (one migrates,
- * each answers with the key another made), and `steplog keys` pointed at it by flag or environment.
+ * each answers with the key another made), and `steplog keys` pointed at it by flag or environment;
+ * and two stores on one database, as two server processes have them, reading what the other wrote.
  */
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Effect from "effect/Effect"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterEach, describe, expect, it } from "vitest"
 import { credentialsPath } from "../../../src/actors/Credentials.js"
+import type { HistoryRecord, RunId } from "../../../src/schemas/Record.js"
+import type { ProjectName } from "../../../src/schemas/Wire.js"
 import * as PostgresStore from "../../../src/server/store/postgres/PostgresStore.js"
+import { RecordStore } from "../../../src/server/store/RecordStore.js"
 import { killChildren, startNode } from "../../support/child.js"
 import { freshDatabase, withFreshDatabase } from "../../support/postgres.js"
 import { useTempDir } from "../../support/tempDir.js"
@@ -68,5 +74,34 @@ describe("PostgreSQL store, real processes", () => {
     const listed = await steplogCli(["keys", "list", "--database", url], { XDG_CONFIG_HOME: config })
     expect(listed.stdout).toMatch(/\bci\s+\*/)
     expect(await query(url, `SELECT name FROM api_keys`)).toEqual([{ name: "ci" }])
+  })
+})
+
+describe("PostgreSQL stores of two server processes on one database", () => {
+  it("answer a sampled read with what the other stored since: what one keeps of a run's chunks between reads is used only while they are unchanged", async () => {
+    const url = await freshDatabase("two stores")
+    const [writer, reader] = [ManagedRuntime.make(PostgresStore.layer(url)), ManagedRuntime.make(PostgresStore.layer(url))]
+    try {
+      const project = "replicas" as ProjectName
+      const runId = "live" as RunId
+      const rowsAt = (from: number, to: number, value: (step: number) => number): Array<HistoryRecord> =>
+        Array.from({ length: to - from }, (_, i) => ({ kind: "history", seq: from + i, ts: from + i, step: from + i, values: { loss: value(from + i) } }))
+      const ingest = (records: ReadonlyArray<HistoryRecord>) => writer.runPromise(Effect.flatMap(RecordStore, (store) => store.ingest(project, runId, records)))
+      const sampled = (samples: number) =>
+        reader.runPromise(Effect.flatMap(RecordStore, (store) => store.history(project, runId, { samples }))).then((found) => Option.getOrThrow(found).rows)
+      await ingest(rowsAt(0, 4_000, (step) => step))
+      // Narrow buckets (every entry) and wide ones (block summaries), read once to be kept.
+      expect((await sampled(4_000)).map((row) => row.values["loss"])).toEqual(Array.from({ length: 4_000 }, (_, step) => step))
+      expect((await sampled(20)).at(-1)).toMatchObject({ step: 3_999, max: { loss: 3_999 } })
+      // The writer's process stores more, and a later record at a stored step of an old chunk.
+      await ingest([...rowsAt(4_000, 6_000, (step) => step), { kind: "history", seq: 6_000, ts: 6_000, step: 10, values: { loss: -1 } }])
+      const every = await sampled(6_000)
+      expect(every.map((row) => row.values["loss"])).toEqual(Array.from({ length: 6_000 }, (_, step) => (step === 10 ? -1 : step)))
+      const wide = await sampled(20)
+      expect(wide[0]).toMatchObject({ min: { loss: -1 } })
+      expect(wide.at(-1)).toMatchObject({ step: 5_999, max: { loss: 5_999 } })
+    } finally {
+      await Promise.all([writer.dispose(), reader.dispose()])
+    }
   })
 })

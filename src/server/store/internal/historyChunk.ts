@@ -292,6 +292,14 @@ export interface SharedColumns {
   readonly ts: Float64Array
 }
 
+/** A key chunk's entries as a read walks them (`entriesOf`): columns, and the texts by index. */
+export interface Entries {
+  readonly steps: Float64Array
+  readonly ts: Float64Array
+  readonly vals: Float64Array
+  readonly texts: { readonly [index: string]: string } | null
+}
+
 /** A frame's columns (historyFrame.ts) unpacked, for `entriesOf`. */
 export const sharedColumns = (frame: { readonly steps: Uint8Array; readonly ts: Uint8Array }): SharedColumns => ({
   steps: unpackFloats(frame.steps),
@@ -314,7 +322,7 @@ export const entriesOf = (
     readonly texts: string | null
   },
   shared: SharedColumns | undefined
-): { readonly steps: Float64Array; readonly ts: Float64Array; readonly vals: Float64Array; readonly texts: { readonly [index: string]: string } | null } => ({
+): Entries => ({
   steps: row.steps !== null ? unpackFloats(row.steps) : shared!.steps.subarray(0, row.n),
   ts: row.ts !== null ? unpackFloats(row.ts) : shared!.ts.subarray(0, row.n),
   vals: unpackFloats(row.vals),
@@ -332,15 +340,20 @@ export interface BlockSummary {
   readonly lastValue: Value
 }
 
-/** Calls `f` for each non-empty block of chunk `c`'s stored summaries, in step order. */
-export const forEachBlock = (
-  c: number,
-  blocks: Uint8Array,
-  blockTexts: string | null,
-  f: (summary: BlockSummary) => void
-): void => {
-  const floats = unpackFloats(blocks)
-  const texts = blockTexts === null ? {} : (JSON.parse(blockTexts) as { [b: string]: string })
+/** A key chunk's stored block summaries, unpacked: SUMMARY floats a block, and the texts of blocks whose last value is not a number. */
+export interface BlockSummaries {
+  readonly floats: Float64Array
+  readonly texts: { readonly [block: string]: string }
+}
+
+/** The block summaries of a chunk row's `blocks` and `block_texts`. */
+export const summariesOf = (blocks: Uint8Array, blockTexts: string | null): BlockSummaries => ({
+  floats: unpackFloats(blocks),
+  texts: blockTexts === null ? {} : (JSON.parse(blockTexts) as { [b: string]: string })
+})
+
+/** Calls `f` for each non-empty block of chunk `c`'s summaries, in step order. */
+export const forEachBlock = (c: number, { floats, texts }: BlockSummaries, f: (summary: BlockSummary) => void): void => {
   for (let b = 0; b < BLOCKS; b++) {
     const o = b * SUMMARY
     if (Number.isNaN(floats[o + 2]!)) continue

@@ -10,6 +10,7 @@ import { HISTORY_PAGE_ROWS, OUTPUT_PAGE_BYTES } from "../../../schemas/Limits.js
 import type { OutputRecord, RunId, Value } from "../../../schemas/Record.js"
 import type { History, HistoryRow, OutputLines, ProjectName } from "../../../schemas/Wire.js"
 import type { HistoryQuery, OutputQuery } from "../RecordStore.js"
+import type { ChunkCache } from "./chunkCache.js"
 import { entryColumns, withFrames } from "./chunks.js"
 import * as Chunk from "./historyChunk.js"
 import { findRun } from "./runs.js"
@@ -24,7 +25,7 @@ const PAGE_CHUNKS = Math.floor(HISTORY_PAGE_ROWS / Chunk.CHUNK_STEPS)
 const OUTPUT_READ = 64
 
 /** A run's history as RecordStore.history answers it. */
-export const history = (sql: StoreSql, project: ProjectName, runId: RunId, query: HistoryQuery) =>
+export const history = (sql: StoreSql, chunks: ChunkCache, project: ProjectName, runId: RunId, query: HistoryQuery) =>
   sql.readTransaction(
     Effect.gen(function* () {
       // The run and its keys in one statement: a row a key, or one without a key.
@@ -43,7 +44,7 @@ export const history = (sql: StoreSql, project: ProjectName, runId: RunId, query
       const ids = [...names.keys()].join(",")
       const steps: StepRange = { from: query.minStep ?? 0, to: query.maxStep ?? Number.MAX_SAFE_INTEGER }
       if (query.samples !== undefined) {
-        return Option.some<History>({ rows: yield* sampled(sql.read, runPk, ids, names, steps, Math.max(1, Math.floor(query.samples))), next: null })
+        return Option.some<History>({ rows: yield* sampled(sql.read, runPk, ids, names, steps, Math.max(1, Math.floor(query.samples)), chunks), next: null })
       }
       return Option.some(yield* page(sql.read, runPk, ids, names, steps))
     })

@@ -10,6 +10,8 @@
 import * as Effect from "effect/Effect"
 import type { Value } from "../../../schemas/Record.js"
 import type { HistoryRow } from "../../../schemas/Wire.js"
+import { type ChunkCache, type ChunkRef, refKey } from "./chunkCache.js"
+import { withFrames } from "./chunks.js"
 import * as Chunk from "./historyChunk.js"
 import type { Run } from "./sql.js"
 
@@ -32,15 +34,16 @@ export const inRange = (steps: StepRange) => ({
  * The buckets of `keys` (key_id → name; `ids` their list) over the range. When a bucket spans at
  * least BLOCK / 2 steps its width is a whole number of blocks, aligned to blocks, so it is read from
  * the block summaries alone, but for a chunk the range cuts through (at most the first and the
- * last of each key), whose entries inside the range are read.
+ * last of each key), whose entries inside the range are read. Summaries and entries come through
+ * `chunks`, which keeps those of rows unchanged since an earlier read.
  */
-export const sampled = (run: Run, runPk: number, ids: string, names: ReadonlyMap<number, string>, steps: StepRange, samples: number) =>
+export const sampled = (run: Run, runPk: number, ids: string, names: ReadonlyMap<number, string>, steps: StepRange, samples: number, chunks: ChunkCache) =>
   Effect.gen(function* () {
     const within = inRange(steps)
-    // The chunks' steps and block summaries first: the steps bound the buckets, and a long run's are read from its blocks alone.
-    const stored = yield* run(
-      `SELECT key_id, chunk, first_step, last_step, blocks, block_texts FROM history_chunks h
-         WHERE run_pk = ? AND key_id IN (${ids}) ${within.where}`,
+    // The chunks' steps and stamps first: the steps bound the buckets, and the stamps say which chunks `chunks` holds as they are.
+    const stored: ReadonlyArray<ChunkRef & { readonly first_step: number; readonly last_step: number }> = yield* run(
+      `SELECT h.key_id, h.chunk, h.first_step, h.last_step, ${chunks.stamp} AS stamp FROM ${withFrames}
+         WHERE h.run_pk = ? AND h.key_id IN (${ids}) ${within.where}`,
       [runPk, ...within.params]
     )
     if (stored.length === 0) return []
@@ -56,86 +59,137 @@ export const sampled = (run: Run, runPk: number, ids: string, names: ReadonlyMap
       origin = Math.floor(lo / Chunk.BLOCK) * Chunk.BLOCK
       width = Math.ceil(Math.ceil((hi - origin + 1) / samples) / Chunk.BLOCK) * Chunk.BLOCK
     }
-    interface Cell { min: number; max: number; step: number; ts: number; value: Value }
-    // key_id → its cells by bucket number (at most `samples` of them): arrays, not maps, since a
-    // read of a run under 64k steps folds every entry here (~500k for ten keys of 50k steps).
-    const cellsByKey = new Map<number, Array<Cell | undefined>>()
-    const cellsOf = (keyId: number): Array<Cell | undefined> => {
-      let cells = cellsByKey.get(keyId)
-      if (cells === undefined) cellsByKey.set(keyId, (cells = []))
-      return cells
+    const count = Math.floor((hi - origin) / width) + 1
+    const byKey = new Map<number, KeyBuckets>()
+    const bucketsOf = (keyId: number): KeyBuckets => {
+      let buckets = byKey.get(keyId)
+      if (buckets === undefined) byKey.set(keyId, (buckets = new KeyBuckets(count)))
+      return buckets
     }
-    /** Folds an entry or block whose first step is `at` into its bucket of `cells` (one key's). */
-    const add = (cells: Array<Cell | undefined>, at: number, min: number, max: number, step: number, ts: number, value: Value) => {
-      const bucket = Math.floor((at - origin) / width)
-      const cell = cells[bucket]
-      if (cell === undefined) return void (cells[bucket] = { min, max, step, ts, value })
-      cell.min = Chunk.minOf(cell.min, min)
-      cell.max = Chunk.maxOf(cell.max, max)
-      if (step > cell.step) (cell.step = step), (cell.ts = ts), (cell.value = value)
-    }
-    /** Folds the entries of a stored chunk that lie in the range. */
-    const addEntries = (row: Parameters<typeof Chunk.entriesOf>[0] & { readonly key_id: number; readonly chunk: number }, frames: ReadonlyMap<number, Chunk.SharedColumns>) => {
-      const chunk = Chunk.entriesOf(row, frames.get(row.chunk))
-      const cells = cellsOf(row.key_id)
-      for (let i = 0; i < chunk.steps.length; i++) {
-        const step = chunk.steps[i]!
-        if (step < steps.from || step > steps.to) continue
-        const v = chunk.vals[i]!
-        const text = chunk.texts === null ? null : (chunk.texts[i] ?? null)
-        if (text === null) add(cells, step, v, v, step, chunk.ts[i]!, v)
-        else add(cells, step, NaN, NaN, step, chunk.ts[i]!, Chunk.fromPair(v, text))
-      }
-    }
-    /**
-     * The entries of the key chunks `where` says, folded: each chunk's frame read and unpacked
-     * once, not once a key (a join repeats it on every key's row).
-     */
-    const addEntriesWhere = (where: string, params: ReadonlyArray<unknown>) =>
+    /** Folds the entries of `refs` that lie in the range. */
+    const addEntriesOf = (refs: ReadonlyArray<ChunkRef>) =>
       Effect.gen(function* () {
-        const rows = yield* run(`SELECT h.key_id, h.chunk, h.n, h.steps, h.ts, h.vals, h.texts FROM history_chunks h WHERE h.run_pk = ? AND h.key_id IN (${ids}) ${where}`, [runPk, ...params])
-        const shared = [...new Set(rows.filter((row) => row.steps === null || row.ts === null).map((row) => row.chunk as number))]
-        const frames = new Map<number, Chunk.SharedColumns>()
-        if (shared.length > 0) {
-          for (const frame of yield* run(`SELECT chunk, steps, ts FROM history_frames WHERE run_pk = ? AND chunk IN (${shared.join(",")})`, [runPk])) {
-            frames.set(frame.chunk, Chunk.sharedColumns(frame))
-          }
+        const entries = yield* chunks.entries(run, runPk, refs)
+        for (const ref of refs) {
+          const chunk = entries.get(refKey(ref))
+          if (chunk !== undefined) bucketsOf(ref.key_id).addEntries(chunk, steps, origin, width)
         }
-        for (const row of rows) addEntries(row, frames)
       })
     if (blocks) {
-      const cut = new Set<string>()
-      for (const row of stored) {
-        if (row.first_step < steps.from || row.last_step > steps.to) {
-          cut.add(`${row.key_id}/${row.chunk}`)
-          continue
-        }
+      // Only the chunks holding `from` and `to` can be cut (at most the first and the last of each key): their entries are read.
+      const whole = stored.filter((row) => row.first_step >= steps.from && row.last_step <= steps.to)
+      const cut = stored.filter((row) => row.first_step < steps.from || row.last_step > steps.to)
+      const summaries = yield* chunks.summaries(run, runPk, whole)
+      for (const row of whole) {
+        const summary = summaries.get(refKey(row))
+        if (summary === undefined) continue
         // A block's first step decides its bucket: buckets are aligned to blocks.
-        const cells = cellsOf(row.key_id)
-        Chunk.forEachBlock(row.chunk, row.blocks, row.block_texts, (b) => add(cells, b.block * Chunk.BLOCK, b.min, b.max, b.lastStep, b.lastTs, b.lastValue))
+        const into = bucketsOf(row.key_id)
+        Chunk.forEachBlock(row.chunk, summary, (b) => {
+          const bucket = Math.floor((b.block * Chunk.BLOCK - origin) / width)
+          if (typeof b.lastValue === "number") into.add(bucket, b.min, b.max, b.lastStep, b.lastTs, b.lastValue, undefined)
+          else into.add(bucket, b.min, b.max, b.lastStep, b.lastTs, NaN, b.lastValue)
+        })
       }
-      if (cut.size > 0) {
-        // Only the chunks holding `from` and `to` can be cut; the keys' other chunks there are skipped.
-        const edges = [...cut].map((at) => `(${at.replace("/", ",")})`).join(",")
-        yield* addEntriesWhere(`AND (h.key_id, h.chunk) IN (VALUES ${edges})`, [])
-      }
+      if (cut.length > 0) yield* addEntriesOf(cut)
     } else {
-      yield* addEntriesWhere(within.where, within.params)
+      yield* addEntriesOf(stored)
     }
     const rows: Array<HistoryRow> = []
-    const keys = [...cellsByKey].sort(([a], [b]) => a - b).map(([keyId, cells]) => ({ name: names.get(keyId)!, cells }))
-    const buckets = Math.max(0, ...keys.map(({ cells }) => cells.length))
-    for (let bucket = 0; bucket < buckets; bucket++) {
+    const keys = [...byKey].sort(([a], [b]) => a - b).map(([keyId, buckets]) => ({ name: names.get(keyId)!, buckets }))
+    for (let bucket = 0; bucket < count; bucket++) {
       let row: { step: number; ts: number; values: { [key: string]: Value }; min: { [key: string]: number }; max: { [key: string]: number } } | null = null
-      for (const { name, cells } of keys) {
-        const cell = cells[bucket]
-        if (cell === undefined) continue
+      for (const { name, buckets } of keys) {
+        const step = buckets.step[bucket]!
+        if (step < 0) continue
         row ??= { step: -1, ts: 0, values: {}, min: {}, max: {} }
-        if (cell.step > row.step) (row.step = cell.step), (row.ts = cell.ts)
-        row.values[name] = cell.value
-        if (!Number.isNaN(cell.min)) (row.min[name] = cell.min), (row.max[name] = cell.max)
+        if (step > row.step) (row.step = step), (row.ts = buckets.ts[bucket]!)
+        row.values[name] = buckets.valueAt(bucket)
+        const min = buckets.min[bucket]!
+        if (!Number.isNaN(min)) (row.min[name] = min), (row.max[name] = buckets.max[bucket]!)
       }
       if (row !== null) rows.push(row)
     }
     return rows
   })
+
+/**
+ * One key's buckets, as typed columns by bucket number: a read of a run under 32k steps folds
+ * every entry into them (~250k for ten keys of 25k steps), where an object a bucket cost ~6 ms.
+ */
+class KeyBuckets {
+  /** Min and max of the bucket's numbers other than NaN; NaN while it has none. */
+  readonly min: Float64Array
+  readonly max: Float64Array
+  /** The bucket's last step (-1: the bucket is empty), and that entry's ts and value. */
+  readonly step: Float64Array
+  readonly ts: Float64Array
+  readonly value: Float64Array
+  /** The last values that are not numbers, by bucket. */
+  private readonly texts = new Map<number, Value>()
+
+  constructor(count: number) {
+    this.min = new Float64Array(count).fill(NaN)
+    this.max = new Float64Array(count).fill(NaN)
+    this.step = new Float64Array(count).fill(-1)
+    this.ts = new Float64Array(count)
+    this.value = new Float64Array(count)
+  }
+
+  /** Folds an entry or a block into `bucket`: `min` and `max` (NaN: none), and, when `step` is its latest, ts and value (`text` when it is not a number). */
+  add(bucket: number, min: number, max: number, step: number, ts: number, value: number, text: Value | undefined): void {
+    if (!(this.min[bucket]! <= min) && !Number.isNaN(min)) this.min[bucket] = min
+    if (!(this.max[bucket]! >= max) && !Number.isNaN(max)) this.max[bucket] = max
+    if (step <= this.step[bucket]!) return
+    this.step[bucket] = step
+    this.ts[bucket] = ts
+    this.value[bucket] = value
+    if (text !== undefined) this.texts.set(bucket, text)
+    else if (this.texts.size > 0) this.texts.delete(bucket)
+  }
+
+  /**
+   * Folds the entries of a key's chunk that lie in `range` into buckets of `width` steps from
+   * `origin`, a run of entries in one bucket at a time (a chunk's steps ascend): min and max over
+   * the run, then its latest entry. An entry at a time cost twice as much (~25 ns each).
+   */
+  addEntries({ steps, ts, vals, texts }: Chunk.Entries, range: StepRange, origin: number, width: number): void {
+    const { min, max } = this
+    for (let i = 0; i < steps.length;) {
+      const first = steps[i]!
+      if (first < range.from || first > range.to) {
+        i++
+        continue
+      }
+      const bucket = Math.floor((first - origin) / width)
+      const start = origin + bucket * width
+      const end = Math.min(start + width, range.to + 1)
+      let lo = min[bucket]!
+      let hi = max[bucket]!
+      let latest = i
+      let j = i
+      for (; j < steps.length; j++) {
+        const step = steps[j]!
+        if (step < start || step >= end) break
+        if (step > steps[latest]!) latest = j
+        if (texts !== null && texts[j] !== undefined) continue
+        // NaN left out: lo and hi are NaN only while the bucket has no number.
+        const v = vals[j]!
+        if (v < lo || (lo !== lo && v === v)) lo = v
+        if (v > hi || (hi !== hi && v === v)) hi = v
+      }
+      min[bucket] = lo
+      max[bucket] = hi
+      const text = texts === null ? undefined : texts[latest]
+      if (text === undefined) this.add(bucket, NaN, NaN, steps[latest]!, ts[latest]!, vals[latest]!, undefined)
+      else this.add(bucket, NaN, NaN, steps[latest]!, ts[latest]!, NaN, Chunk.fromPair(vals[latest]!, text))
+      i = j
+    }
+  }
+
+  /** The bucket's last value. */
+  valueAt(bucket: number): Value {
+    const text = this.texts.get(bucket)
+    return text === undefined ? this.value[bucket]! : text
+  }
+}

@@ -123,7 +123,9 @@ export const layer = (url: string): Layer.Layer<Stores, StoreFailed | StoreLayou
         // At READ COMMITTED each statement reads a snapshot of its own, in a transaction or not:
         // BEGIN and COMMIT would be two round trips for nothing.
         readTransaction: (effect) => effect,
-        lockRow: " FOR UPDATE"
+        lockRow: " FOR UPDATE",
+        // The writing transaction's id, and the entry count in case ids have wrapped around since.
+        chunkStamp: `h.xmin::text || '/' || h.n::text || '/' || COALESCE(f.xmin::text, '-')`
       }
       return yield* makeStores(sql)
     })

@@ -39,7 +39,8 @@ const statementsOf = (writer: SqlClient.SqlClient, reader: SqlClient.SqlClient, 
   concurrentWrites: 1,
   synced,
   readTransaction: reader.withTransaction,
-  lockRow: ""
+  lockRow: "",
+  chunkStamp: "NULL"
 })
 
 /** Sets the writer's durability and checkpoints, and migrates its database. */
