@@ -17,6 +17,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
@@ -78,7 +79,9 @@ export const make = (options: { readonly baseUrl: string; readonly key: string }
     if (byTarget === undefined) made.set(httpClient, (byTarget = new Map()))
     const target = `${baseUrl} ${options.key}`
     const known = byTarget.get(target)
-    return known !== undefined ? Effect.succeed(known) : Effect.tap(build(httpClient, baseUrl, options.key), (client) => byTarget.set(target, client))
+    // Made in an empty context: the client keeps the context it is made in, which would hold on to the first caller's.
+    const fresh = build(httpClient, baseUrl, options.key).pipe(Effect.provide(Context.empty()))
+    return known !== undefined ? Effect.succeed(known) : Effect.tap(fresh, (client) => byTarget.set(target, client))
   })
 
 /**

@@ -8,17 +8,21 @@
  * so a sampled read of a 25k-step run of ten keys cost ~13 ms of the database's CPU and ~8 ms of
  * the server's to move its chunks (bench/concurrent.ts, profiled), as much as its fold and answer.
  *
- * A stamp names one committed version of a row (and of its chunk's frame, whose steps and ts a key
+ * A stamp names one committed version of a row and of its chunk's frame (whose steps and ts a key
  * chunk may share), so another server process's write (PostgreSQL replicas) is a miss like any
  * other. At most MAX_BYTES are kept, the least recently used dropped first.
  */
 import * as Effect from "effect/Effect"
+import type { SqlError } from "@effect/sql/SqlError"
 import { withFrames } from "./chunks.js"
 import * as Chunk from "./historyChunk.js"
 import type { Run } from "./sql.js"
 
 /** Bytes of unpacked columns kept at most: 64 MiB, some 2,700 key chunks of a thousand steps. */
 export const MAX_BYTES = 64 * 2 ** 20
+
+/** What an entry costs beyond its columns (its key, its Map slot, the objects around the columns), in bytes. */
+const ENTRY_OVERHEAD = 256
 
 /** A key chunk of a run, as the read's first statement found it. */
 export interface ChunkRef {
@@ -28,13 +32,35 @@ export interface ChunkRef {
   readonly stamp: string | null
 }
 
+/** What `summaries` and `entries` answer: values by `refKey`, and the refs whose rows were read at another stamp than theirs. */
+export interface Found<A> {
+  readonly values: ReadonlyMap<string, A>
+  /**
+   * Chunks written since their ref was read (PostgreSQL reads each statement at its own
+   * snapshot): what was read of them may hold steps past those the ref showed.
+   */
+  readonly changed: ReadonlySet<string>
+}
+
 /** `key_id/chunk`: how the answers of `summaries` and `entries` are keyed. */
 export const refKey = (ref: { readonly key_id: number; readonly chunk: number }): string => `${ref.key_id}/${ref.chunk}`
 
+/** A row read for the cache: its chunk, its stamp, and what it is kept as. */
+interface Read<A> {
+  readonly key_id: number
+  readonly chunk: number
+  readonly stamp: string | null
+  readonly value: A
+  readonly bytes: number
+}
+
 /** The cache of one store; `stamp` is its StoreSql.chunkStamp. */
-export const make = (stamp: string, maxBytes = MAX_BYTES) => {
+export const make = (stamp: string | null, maxBytes = MAX_BYTES) => {
   const kept = new Map<string, { readonly stamp: string; readonly bytes: number; readonly value: unknown }>()
   let bytes = 0
+  const stampColumn = `${stamp ?? "NULL"} AS stamp`
+  // The frames are joined only for their stamp.
+  const source = stamp === null ? "history_chunks h" : withFrames
 
   const keep = (key: string, rowStamp: string | null, value: unknown, size: number): void => {
     if (rowStamp === null) return
@@ -61,61 +87,78 @@ export const make = (stamp: string, maxBytes = MAX_BYTES) => {
   }
 
   /**
-   * `refs`' values as `kind`: the kept ones, and the others read (their rows among those of
-   * `where`, `key_id IN … AND chunk IN …` of the missing ones: exactly those when, as with a live
-   * run, they are the top chunks of some keys) and kept. A chunk gone since `refs` were read (its
-   * run deleted) has no value.
+   * `refs`' values as `kind`: the kept ones, and the others read and kept. `read` gets the rows of
+   * `where` (`key_id IN … AND chunk IN …` of the missing ones, a superset of them but for the top
+   * chunks of a live run) and makes values of those `wanted`. A chunk gone since `refs` were read
+   * (its run deleted) has no value.
    */
   const get = <A>(
     kind: string,
     runPk: number,
     refs: ReadonlyArray<ChunkRef>,
-    read: (where: string) => Effect.Effect<ReadonlyArray<{ readonly key_id: number; readonly chunk: number; readonly stamp: string | null; readonly value: A; readonly bytes: number }>, any>
-  ) =>
+    read: (where: string, params: ReadonlyArray<unknown>, wanted: (row: { readonly key_id: number; readonly chunk: number }) => boolean) => Effect.Effect<ReadonlyArray<Read<A>>, SqlError>
+  ): Effect.Effect<Found<A>, SqlError> =>
     Effect.gen(function* () {
-      const found = new Map<string, A>()
-      const missing: Array<ChunkRef> = []
+      const values = new Map<string, A>()
+      const changed = new Set<string>()
+      const missing = new Map<string, ChunkRef>()
       for (const ref of refs) {
         const value = lookup<A>(kind, runPk, ref)
-        if (value === undefined) missing.push(ref)
-        else found.set(refKey(ref), value)
+        if (value === undefined) missing.set(refKey(ref), ref)
+        else values.set(refKey(ref), value)
       }
-      if (missing.length === 0) return found
-      const wanted = new Set(missing.map(refKey))
-      const keys = [...new Set(missing.map((ref) => ref.key_id))].join(",")
-      const chunks = [...new Set(missing.map((ref) => ref.chunk))].join(",")
-      for (const row of yield* read(`h.run_pk = ${runPk} AND h.key_id IN (${keys}) AND h.chunk IN (${chunks})`)) {
+      if (missing.size === 0) return { values, changed }
+      const keys = [...new Set([...missing.values()].map((ref) => ref.key_id))].join(",")
+      const chunks = [...new Set([...missing.values()].map((ref) => ref.chunk))].join(",")
+      const rows = yield* read(`h.run_pk = ? AND h.key_id IN (${keys}) AND h.chunk IN (${chunks})`, [runPk], (row) => missing.has(refKey(row)))
+      for (const row of rows) {
         const key = refKey(row)
-        if (!wanted.has(key)) continue
-        found.set(key, row.value)
-        keep(`${kind}/${runPk}/${key}`, row.stamp, row.value, row.bytes)
+        values.set(key, row.value)
+        if (row.stamp !== missing.get(key)!.stamp) changed.add(key)
+        keep(`${kind}/${runPk}/${key}`, row.stamp, row.value, row.bytes + ENTRY_OVERHEAD)
       }
-      return found
+      return { values, changed }
     })
 
   return {
-    /** The SQL of a chunk row's stamp, for the read's first statement (over `withFrames`). */
-    stamp,
-    /** The block summaries of `refs`, by `refKey`. */
+    /** The first statement's stamp column and table (`h`, over `withFrames` when the stamp needs the frames). */
+    stampColumn,
+    source,
+    /** The block summaries of `refs`. */
     summaries: (run: Run, runPk: number, refs: ReadonlyArray<ChunkRef>) =>
-      get<Chunk.BlockSummaries>("summaries", runPk, refs, (where) =>
-        Effect.map(
-          run(`SELECT h.key_id, h.chunk, h.blocks, h.block_texts, ${stamp} AS stamp FROM ${withFrames} WHERE ${where}`),
-          (rows) => rows.map((row) => ({ ...row, value: Chunk.summariesOf(row.blocks, row.block_texts), bytes: row.blocks.byteLength }))
-        )),
-    /** The entries of `refs`, by `refKey`: each chunk's frame read and unpacked once, not once a key (a join repeats it on every key's row). */
+      get<Chunk.BlockSummaries>("summaries", runPk, refs, (where, params, wanted) =>
+        Effect.map(run(`SELECT h.key_id, h.chunk, h.blocks, h.block_texts, ${stampColumn} FROM ${source} WHERE ${where}`, params), (rows) =>
+          rows.filter(wanted).map((row) => ({
+            key_id: row.key_id,
+            chunk: row.chunk,
+            stamp: row.stamp,
+            value: Chunk.summariesOf(row.blocks, row.block_texts),
+            bytes: row.blocks.byteLength + (row.block_texts?.length ?? 0)
+          })))),
+    /** The entries of `refs`: each chunk's frame read and unpacked once, not once a key (a join repeats it on every key's row). */
     entries: (run: Run, runPk: number, refs: ReadonlyArray<ChunkRef>) =>
-      get<Chunk.Entries>("entries", runPk, refs, (where) =>
+      get<Chunk.Entries>("entries", runPk, refs, (where, params, wanted) =>
         Effect.gen(function* () {
-          const rows = yield* run(`SELECT h.key_id, h.chunk, h.n, h.steps, h.ts, h.vals, h.texts, ${stamp} AS stamp FROM ${withFrames} WHERE ${where}`)
+          const rows = (yield* run(`SELECT h.key_id, h.chunk, h.n, h.steps, h.ts, h.vals, h.texts, ${stampColumn} FROM ${source} WHERE ${where}`, params)).filter(wanted)
           const shared = [...new Set(rows.filter((row) => row.steps === null || row.ts === null).map((row) => row.chunk as number))]
           const frames = new Map<number, Chunk.SharedColumns>()
           if (shared.length > 0) {
-            for (const frame of yield* run(`SELECT chunk, steps, ts FROM history_frames WHERE run_pk = ${runPk} AND chunk IN (${shared.join(",")})`)) {
+            for (const frame of yield* run(`SELECT chunk, steps, ts FROM history_frames WHERE run_pk = ? AND chunk IN (${shared.join(",")})`, params)) {
               frames.set(frame.chunk, Chunk.sharedColumns(frame))
             }
           }
-          return rows.map((row) => ({ ...row, value: Chunk.entriesOf(row, frames.get(row.chunk)), bytes: row.n * 24 + (row.texts?.length ?? 0) }))
+          return rows.map((row) => {
+            const entries = Chunk.entriesOf(row, frames.get(row.chunk))
+            // A key with few of its frame's entries (a metric logged now and then) keeps copies of them, not the whole frame.
+            const own = (column: Float64Array) => (column.length * 2 < column.buffer.byteLength / 8 ? column.slice() : column)
+            return {
+              key_id: row.key_id,
+              chunk: row.chunk,
+              stamp: row.stamp,
+              value: { ...entries, steps: own(entries.steps), ts: own(entries.ts) },
+              bytes: row.n * 24 + (row.texts?.length ?? 0)
+            }
+          })
         }))
   }
 }

@@ -309,9 +309,9 @@ export const sharedColumns = (frame: { readonly steps: Uint8Array; readonly ts: 
 /**
  * A stored key chunk's entries as a read walks them: its columns as stored, steps and ts its own
  * or the first `n` of its frame's (`shared`), without the arrays `decode` builds for a merge. A
- * sampled read of a run under 64k steps walks every entry of every key, and copying each key's
- * share of the frame and then each column into arrays was most of its time (bench/concurrent.ts,
- * profiled).
+ * sampled read of a run under 32k steps (samples=1000) walks every entry of every key, and
+ * copying each key's share of the frame and then each column into arrays was most of its time
+ * (bench/concurrent.ts, profiled).
  */
 export const entriesOf = (
   row: {

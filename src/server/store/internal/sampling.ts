@@ -11,7 +11,6 @@ import * as Effect from "effect/Effect"
 import type { Value } from "../../../schemas/Record.js"
 import type { HistoryRow } from "../../../schemas/Wire.js"
 import { type ChunkCache, type ChunkRef, refKey } from "./chunkCache.js"
-import { withFrames } from "./chunks.js"
 import * as Chunk from "./historyChunk.js"
 import type { Run } from "./sql.js"
 
@@ -42,7 +41,7 @@ export const sampled = (run: Run, runPk: number, ids: string, names: ReadonlyMap
     const within = inRange(steps)
     // The chunks' steps and stamps first: the steps bound the buckets, and the stamps say which chunks `chunks` holds as they are.
     const stored: ReadonlyArray<ChunkRef & { readonly first_step: number; readonly last_step: number }> = yield* run(
-      `SELECT h.key_id, h.chunk, h.first_step, h.last_step, ${chunks.stamp} AS stamp FROM ${withFrames}
+      `SELECT h.key_id, h.chunk, h.first_step, h.last_step, ${chunks.stampColumn} FROM ${chunks.source}
          WHERE h.run_pk = ? AND h.key_id IN (${ids}) ${within.where}`,
       [runPk, ...within.params]
     )
@@ -59,102 +58,92 @@ export const sampled = (run: Run, runPk: number, ids: string, names: ReadonlyMap
       origin = Math.floor(lo / Chunk.BLOCK) * Chunk.BLOCK
       width = Math.ceil(Math.ceil((hi - origin + 1) / samples) / Chunk.BLOCK) * Chunk.BLOCK
     }
-    const count = Math.floor((hi - origin) / width) + 1
+    // Entries are folded up to `hi`: a chunk written since the first statement (PostgreSQL reads
+    // each statement at its own snapshot) may hold steps past it, which these buckets do not cover.
+    const range: StepRange = { from: steps.from, to: hi }
     const byKey = new Map<number, KeyBuckets>()
     const bucketsOf = (keyId: number): KeyBuckets => {
       let buckets = byKey.get(keyId)
-      if (buckets === undefined) byKey.set(keyId, (buckets = new KeyBuckets(count)))
+      if (buckets === undefined) byKey.set(keyId, (buckets = new KeyBuckets()))
       return buckets
     }
     /** Folds the entries of `refs` that lie in the range. */
     const addEntriesOf = (refs: ReadonlyArray<ChunkRef>) =>
       Effect.gen(function* () {
-        const entries = yield* chunks.entries(run, runPk, refs)
+        const entries = (yield* chunks.entries(run, runPk, refs)).values
         for (const ref of refs) {
           const chunk = entries.get(refKey(ref))
-          if (chunk !== undefined) bucketsOf(ref.key_id).addEntries(chunk, steps, origin, width)
+          if (chunk !== undefined) bucketsOf(ref.key_id).addEntries(chunk, range, origin, width)
         }
       })
     if (blocks) {
-      // Only the chunks holding `from` and `to` can be cut (at most the first and the last of each key): their entries are read.
+      // Only the chunks holding `from` and `to` can be cut (at most the first and the last of each
+      // key), and a chunk written since the first statement may have grown: their entries are read.
       const whole = stored.filter((row) => row.first_step >= steps.from && row.last_step <= steps.to)
       const cut = stored.filter((row) => row.first_step < steps.from || row.last_step > steps.to)
-      const summaries = yield* chunks.summaries(run, runPk, whole)
+      const { values: summaries, changed } = yield* chunks.summaries(run, runPk, whole)
       for (const row of whole) {
         const summary = summaries.get(refKey(row))
         if (summary === undefined) continue
+        if (changed.has(refKey(row))) {
+          cut.push(row)
+          continue
+        }
         // A block's first step decides its bucket: buckets are aligned to blocks.
         const into = bucketsOf(row.key_id)
-        Chunk.forEachBlock(row.chunk, summary, (b) => {
-          const bucket = Math.floor((b.block * Chunk.BLOCK - origin) / width)
-          if (typeof b.lastValue === "number") into.add(bucket, b.min, b.max, b.lastStep, b.lastTs, b.lastValue, undefined)
-          else into.add(bucket, b.min, b.max, b.lastStep, b.lastTs, NaN, b.lastValue)
-        })
+        Chunk.forEachBlock(row.chunk, summary, (b) => into.add(Math.floor((b.block * Chunk.BLOCK - origin) / width), b.min, b.max, b.lastStep, b.lastTs, b.lastValue))
       }
       if (cut.length > 0) yield* addEntriesOf(cut)
     } else {
       yield* addEntriesOf(stored)
     }
     const rows: Array<HistoryRow> = []
-    const keys = [...byKey].sort(([a], [b]) => a - b).map(([keyId, buckets]) => ({ name: names.get(keyId)!, buckets }))
+    const keys = [...byKey].sort(([a], [b]) => a - b).map(([keyId, buckets]) => ({ name: names.get(keyId)!, cells: buckets.cells }))
+    const count = Math.floor((hi - origin) / width) + 1
     for (let bucket = 0; bucket < count; bucket++) {
       let row: { step: number; ts: number; values: { [key: string]: Value }; min: { [key: string]: number }; max: { [key: string]: number } } | null = null
-      for (const { name, buckets } of keys) {
-        const step = buckets.step[bucket]!
-        if (step < 0) continue
+      for (const { name, cells } of keys) {
+        const cell = cells[bucket]
+        if (cell === undefined) continue
         row ??= { step: -1, ts: 0, values: {}, min: {}, max: {} }
-        if (step > row.step) (row.step = step), (row.ts = buckets.ts[bucket]!)
-        row.values[name] = buckets.valueAt(bucket)
-        const min = buckets.min[bucket]!
-        if (!Number.isNaN(min)) (row.min[name] = min), (row.max[name] = buckets.max[bucket]!)
+        if (cell.step > row.step) (row.step = cell.step), (row.ts = cell.ts)
+        row.values[name] = cell.value
+        if (!Number.isNaN(cell.min)) (row.min[name] = cell.min), (row.max[name] = cell.max)
       }
       if (row !== null) rows.push(row)
     }
     return rows
   })
 
-/**
- * One key's buckets, as typed columns by bucket number: a read of a run under 32k steps folds
- * every entry into them (~250k for ten keys of 25k steps), where an object a bucket cost ~6 ms.
- */
+/** A bucket of one key: min and max of its numbers (NaN while it has none), and its latest entry's step, ts and value. */
+interface Cell {
+  min: number
+  max: number
+  step: number
+  ts: number
+  value: Value
+}
+
+/** One key's buckets, by bucket number: only those the key has entries in (a sparse key has few). */
 class KeyBuckets {
-  /** Min and max of the bucket's numbers other than NaN; NaN while it has none. */
-  readonly min: Float64Array
-  readonly max: Float64Array
-  /** The bucket's last step (-1: the bucket is empty), and that entry's ts and value. */
-  readonly step: Float64Array
-  readonly ts: Float64Array
-  readonly value: Float64Array
-  /** The last values that are not numbers, by bucket. */
-  private readonly texts = new Map<number, Value>()
+  readonly cells: Array<Cell | undefined> = []
 
-  constructor(count: number) {
-    this.min = new Float64Array(count).fill(NaN)
-    this.max = new Float64Array(count).fill(NaN)
-    this.step = new Float64Array(count).fill(-1)
-    this.ts = new Float64Array(count)
-    this.value = new Float64Array(count)
-  }
-
-  /** Folds an entry or a block into `bucket`: `min` and `max` (NaN: none), and, when `step` is its latest, ts and value (`text` when it is not a number). */
-  add(bucket: number, min: number, max: number, step: number, ts: number, value: number, text: Value | undefined): void {
-    if (!(this.min[bucket]! <= min) && !Number.isNaN(min)) this.min[bucket] = min
-    if (!(this.max[bucket]! >= max) && !Number.isNaN(max)) this.max[bucket] = max
-    if (step <= this.step[bucket]!) return
-    this.step[bucket] = step
-    this.ts[bucket] = ts
-    this.value[bucket] = value
-    if (text !== undefined) this.texts.set(bucket, text)
-    else if (this.texts.size > 0) this.texts.delete(bucket)
+  /** Folds an entry or a block into `bucket`: `min` and `max` (NaN: none), and, when `step` is its latest, ts and value. */
+  add(bucket: number, min: number, max: number, step: number, ts: number, value: Value): void {
+    const cell = this.cells[bucket]
+    if (cell === undefined) return void (this.cells[bucket] = { min, max, step, ts, value })
+    cell.min = Chunk.minOf(cell.min, min)
+    cell.max = Chunk.maxOf(cell.max, max)
+    if (step > cell.step) (cell.step = step), (cell.ts = ts), (cell.value = value)
   }
 
   /**
    * Folds the entries of a key's chunk that lie in `range` into buckets of `width` steps from
    * `origin`, a run of entries in one bucket at a time (a chunk's steps ascend): min and max over
-   * the run, then its latest entry. An entry at a time cost twice as much (~25 ns each).
+   * the run, then one `add` of them with the run's latest entry. An `add` an entry cost a read of
+   * 250k entries ~6 ms, this ~3 (bench/concurrent.ts, profiled).
    */
   addEntries({ steps, ts, vals, texts }: Chunk.Entries, range: StepRange, origin: number, width: number): void {
-    const { min, max } = this
     for (let i = 0; i < steps.length;) {
       const first = steps[i]!
       if (first < range.from || first > range.to) {
@@ -164,32 +153,19 @@ class KeyBuckets {
       const bucket = Math.floor((first - origin) / width)
       const start = origin + bucket * width
       const end = Math.min(start + width, range.to + 1)
-      let lo = min[bucket]!
-      let hi = max[bucket]!
+      let lo = NaN
+      let hi = NaN
       let latest = i
       let j = i
       for (; j < steps.length; j++) {
         const step = steps[j]!
         if (step < start || step >= end) break
         if (step > steps[latest]!) latest = j
-        if (texts !== null && texts[j] !== undefined) continue
-        // NaN left out: lo and hi are NaN only while the bucket has no number.
-        const v = vals[j]!
-        if (v < lo || (lo !== lo && v === v)) lo = v
-        if (v > hi || (hi !== hi && v === v)) hi = v
+        if (texts === null || texts[j] === undefined) (lo = Chunk.minOf(lo, vals[j]!)), (hi = Chunk.maxOf(hi, vals[j]!))
       }
-      min[bucket] = lo
-      max[bucket] = hi
       const text = texts === null ? undefined : texts[latest]
-      if (text === undefined) this.add(bucket, NaN, NaN, steps[latest]!, ts[latest]!, vals[latest]!, undefined)
-      else this.add(bucket, NaN, NaN, steps[latest]!, ts[latest]!, NaN, Chunk.fromPair(vals[latest]!, text))
+      this.add(bucket, lo, hi, steps[latest]!, ts[latest]!, text === undefined ? vals[latest]! : Chunk.fromPair(vals[latest]!, text))
       i = j
     }
-  }
-
-  /** The bucket's last value. */
-  valueAt(bucket: number): Value {
-    const text = this.texts.get(bucket)
-    return text === undefined ? this.value[bucket]! : text
   }
 }

@@ -64,9 +64,9 @@ export interface StoreSql {
    * The SQL of a key chunk row's stamp (over chunks.ts `withFrames`): text that differs between
    * any two committed versions of the row or of its frame, so that a read may keep what it
    * unpacked of them (chunkCache.ts). PostgreSQL: the rows' xmin, the transaction that wrote them.
-   * SQLite: NULL, nothing kept: its reads take blobs in-process, not over a wire as text.
+   * SQLite: null, nothing kept: its reads take blobs in-process, not over a wire as text.
    */
-  readonly chunkStamp: string
+  readonly chunkStamp: string | null
 }
 
 /**

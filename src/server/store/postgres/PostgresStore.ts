@@ -124,7 +124,7 @@ export const layer = (url: string): Layer.Layer<Stores, StoreFailed | StoreLayou
         // BEGIN and COMMIT would be two round trips for nothing.
         readTransaction: (effect) => effect,
         lockRow: " FOR UPDATE",
-        // The writing transaction's id, and the entry count in case ids have wrapped around since.
+        // The ids of the transactions that wrote the chunk row and its frame, and the entry count in case ids have wrapped around since.
         chunkStamp: `h.xmin::text || '/' || h.n::text || '/' || COALESCE(f.xmin::text, '-')`
       }
       return yield* makeStores(sql)

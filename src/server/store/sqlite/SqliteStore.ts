@@ -40,7 +40,7 @@ const statementsOf = (writer: SqlClient.SqlClient, reader: SqlClient.SqlClient, 
   synced,
   readTransaction: reader.withTransaction,
   lockRow: "",
-  chunkStamp: "NULL"
+  chunkStamp: null
 })
 
 /** Sets the writer's durability and checkpoints, and migrates its database. */
