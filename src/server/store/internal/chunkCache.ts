@@ -24,26 +24,29 @@ export const MAX_BYTES = 64 * 2 ** 20
 /** What an entry costs beyond its columns (its key, its Map slot, the objects around the columns), in bytes. */
 const ENTRY_OVERHEAD = 256
 
-/** A key chunk of a run, as the read's first statement found it. */
+/** A key chunk of a run, as the read's first statement (`firstColumns`) found it. */
 export interface ChunkRef {
   readonly key_id: number
   readonly chunk: number
   /** Its row's stamp (StoreSql.chunkStamp); null: not kept. */
   readonly stamp: string | null
+  /** Without a stamp, its block summaries (the cache has none to keep, so the first statement reads them). */
+  readonly blocks?: Uint8Array
+  readonly block_texts?: string | null
 }
 
-/** What `summaries` and `entries` answer: values by `refKey`, and the refs whose rows were read at another stamp than theirs. */
+/** What `summaries` and `entries` answer, by the index of each ref. */
 export interface Found<A> {
-  readonly values: ReadonlyMap<string, A>
+  /** Undefined for a chunk gone since its ref was read (its run deleted). */
+  readonly values: ReadonlyArray<A | undefined>
   /**
    * Chunks written since their ref was read (PostgreSQL reads each statement at its own
    * snapshot): what was read of them may hold steps past those the ref showed.
    */
-  readonly changed: ReadonlySet<string>
+  readonly changed: ReadonlyArray<boolean>
 }
 
-/** `key_id/chunk`: how the answers of `summaries` and `entries` are keyed. */
-export const refKey = (ref: { readonly key_id: number; readonly chunk: number }): string => `${ref.key_id}/${ref.chunk}`
+const refKey = (ref: { readonly key_id: number; readonly chunk: number }): string => `${ref.key_id}/${ref.chunk}`
 
 /** A row read for the cache: its chunk, its stamp, and what it is kept as. */
 interface Read<A> {
@@ -58,7 +61,7 @@ interface Read<A> {
 export const make = (stamp: string | null, maxBytes = MAX_BYTES) => {
   const kept = new Map<string, { readonly stamp: string; readonly bytes: number; readonly value: unknown }>()
   let bytes = 0
-  const stampColumn = `${stamp ?? "NULL"} AS stamp`
+  const firstColumns = stamp === null ? "NULL AS stamp, h.blocks, h.block_texts" : `${stamp} AS stamp`
   // The frames are joined only for their stamp.
   const source = stamp === null ? "history_chunks h" : withFrames
 
@@ -89,8 +92,7 @@ export const make = (stamp: string | null, maxBytes = MAX_BYTES) => {
   /**
    * `refs`' values as `kind`: the kept ones, and the others read and kept. `read` gets the rows of
    * `where` (`key_id IN … AND chunk IN …` of the missing ones, a superset of them but for the top
-   * chunks of a live run) and makes values of those `wanted`. A chunk gone since `refs` were read
-   * (its run deleted) has no value.
+   * chunks of a live run) and makes values of those `wanted`.
    */
   const get = <A>(
     kind: string,
@@ -99,35 +101,37 @@ export const make = (stamp: string | null, maxBytes = MAX_BYTES) => {
     read: (where: string, params: ReadonlyArray<unknown>, wanted: (row: { readonly key_id: number; readonly chunk: number }) => boolean) => Effect.Effect<ReadonlyArray<Read<A>>, SqlError>
   ): Effect.Effect<Found<A>, SqlError> =>
     Effect.gen(function* () {
-      const values = new Map<string, A>()
-      const changed = new Set<string>()
-      const missing = new Map<string, ChunkRef>()
-      for (const ref of refs) {
-        const value = lookup<A>(kind, runPk, ref)
-        if (value === undefined) missing.set(refKey(ref), ref)
-        else values.set(refKey(ref), value)
-      }
+      const values = new Array<A | undefined>(refs.length)
+      const changed = new Array<boolean>(refs.length).fill(false)
+      // key_id/chunk → index in refs, of the refs not kept
+      const missing = new Map<string, number>()
+      refs.forEach((ref, i) => {
+        values[i] = lookup<A>(kind, runPk, ref)
+        if (values[i] === undefined) missing.set(refKey(ref), i)
+      })
       if (missing.size === 0) return { values, changed }
-      const keys = [...new Set([...missing.values()].map((ref) => ref.key_id))].join(",")
-      const chunks = [...new Set([...missing.values()].map((ref) => ref.chunk))].join(",")
+      const keys = [...new Set([...missing.values()].map((i) => refs[i]!.key_id))].join(",")
+      const chunks = [...new Set([...missing.values()].map((i) => refs[i]!.chunk))].join(",")
       const rows = yield* read(`h.run_pk = ? AND h.key_id IN (${keys}) AND h.chunk IN (${chunks})`, [runPk], (row) => missing.has(refKey(row)))
       for (const row of rows) {
-        const key = refKey(row)
-        values.set(key, row.value)
-        if (row.stamp !== missing.get(key)!.stamp) changed.add(key)
-        keep(`${kind}/${runPk}/${key}`, row.stamp, row.value, row.bytes + ENTRY_OVERHEAD)
+        const i = missing.get(refKey(row))!
+        values[i] = row.value
+        changed[i] = row.stamp !== refs[i]!.stamp
+        keep(`${kind}/${runPk}/${refKey(row)}`, row.stamp, row.value, row.bytes + ENTRY_OVERHEAD)
       }
       return { values, changed }
     })
 
   return {
-    /** The first statement's stamp column and table (`h`, over `withFrames` when the stamp needs the frames). */
-    stampColumn,
+    /** The columns of a ChunkRef but its key and chunk, and the table (`h`), for the read's first statement. */
+    firstColumns,
     source,
     /** The block summaries of `refs`. */
-    summaries: (run: Run, runPk: number, refs: ReadonlyArray<ChunkRef>) =>
-      get<Chunk.BlockSummaries>("summaries", runPk, refs, (where, params, wanted) =>
-        Effect.map(run(`SELECT h.key_id, h.chunk, h.blocks, h.block_texts, ${stampColumn} FROM ${source} WHERE ${where}`, params), (rows) =>
+    summaries: (run: Run, runPk: number, refs: ReadonlyArray<ChunkRef>): Effect.Effect<Found<Chunk.BlockSummaries>, SqlError> =>
+      stamp === null
+        ? Effect.sync(() => ({ values: refs.map((ref) => Chunk.summariesOf(ref.blocks!, ref.block_texts ?? null)), changed: refs.map(() => false) }))
+        : get<Chunk.BlockSummaries>("summaries", runPk, refs, (where, params, wanted) =>
+        Effect.map(run(`SELECT h.key_id, h.chunk, h.blocks, h.block_texts, ${stamp} AS stamp FROM ${source} WHERE ${where}`, params), (rows) =>
           rows.filter(wanted).map((row) => ({
             key_id: row.key_id,
             chunk: row.chunk,
@@ -139,7 +143,7 @@ export const make = (stamp: string | null, maxBytes = MAX_BYTES) => {
     entries: (run: Run, runPk: number, refs: ReadonlyArray<ChunkRef>) =>
       get<Chunk.Entries>("entries", runPk, refs, (where, params, wanted) =>
         Effect.gen(function* () {
-          const rows = (yield* run(`SELECT h.key_id, h.chunk, h.n, h.steps, h.ts, h.vals, h.texts, ${stampColumn} FROM ${source} WHERE ${where}`, params)).filter(wanted)
+          const rows = (yield* run(`SELECT h.key_id, h.chunk, h.n, h.steps, h.ts, h.vals, h.texts, ${stamp ?? "NULL"} AS stamp FROM ${source} WHERE ${where}`, params)).filter(wanted)
           const shared = [...new Set(rows.filter((row) => row.steps === null || row.ts === null).map((row) => row.chunk as number))]
           const frames = new Map<number, Chunk.SharedColumns>()
           if (shared.length > 0) {

@@ -10,7 +10,7 @@
 import * as Effect from "effect/Effect"
 import type { Value } from "../../../schemas/Record.js"
 import type { HistoryRow } from "../../../schemas/Wire.js"
-import { type ChunkCache, type ChunkRef, refKey } from "./chunkCache.js"
+import type { ChunkCache, ChunkRef } from "./chunkCache.js"
 import * as Chunk from "./historyChunk.js"
 import type { Run } from "./sql.js"
 
@@ -41,7 +41,7 @@ export const sampled = (run: Run, runPk: number, ids: string, names: ReadonlyMap
     const within = inRange(steps)
     // The chunks' steps and stamps first: the steps bound the buckets, and the stamps say which chunks `chunks` holds as they are.
     const stored: ReadonlyArray<ChunkRef & { readonly first_step: number; readonly last_step: number }> = yield* run(
-      `SELECT h.key_id, h.chunk, h.first_step, h.last_step, ${chunks.stampColumn} FROM ${chunks.source}
+      `SELECT h.key_id, h.chunk, h.first_step, h.last_step, ${chunks.firstColumns} FROM ${chunks.source}
          WHERE h.run_pk = ? AND h.key_id IN (${ids}) ${within.where}`,
       [runPk, ...within.params]
     )
@@ -71,10 +71,10 @@ export const sampled = (run: Run, runPk: number, ids: string, names: ReadonlyMap
     const addEntriesOf = (refs: ReadonlyArray<ChunkRef>) =>
       Effect.gen(function* () {
         const entries = (yield* chunks.entries(run, runPk, refs)).values
-        for (const ref of refs) {
-          const chunk = entries.get(refKey(ref))
+        refs.forEach((ref, i) => {
+          const chunk = entries[i]
           if (chunk !== undefined) bucketsOf(ref.key_id).addEntries(chunk, range, origin, width)
-        }
+        })
       })
     if (blocks) {
       // Only the chunks holding `from` and `to` can be cut (at most the first and the last of each
@@ -82,10 +82,11 @@ export const sampled = (run: Run, runPk: number, ids: string, names: ReadonlyMap
       const whole = stored.filter((row) => row.first_step >= steps.from && row.last_step <= steps.to)
       const cut = stored.filter((row) => row.first_step < steps.from || row.last_step > steps.to)
       const { values: summaries, changed } = yield* chunks.summaries(run, runPk, whole)
-      for (const row of whole) {
-        const summary = summaries.get(refKey(row))
+      for (let i = 0; i < whole.length; i++) {
+        const row = whole[i]!
+        const summary = summaries[i]
         if (summary === undefined) continue
-        if (changed.has(refKey(row))) {
+        if (changed[i]) {
           cut.push(row)
           continue
         }
