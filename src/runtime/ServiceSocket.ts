@@ -77,7 +77,11 @@ export interface Connection {
  * passed as its text, for the receiver's decoder to refuse and report).
  */
 export const onLines = (input: NodeJS.ReadableStream, onMessage: (message: unknown) => void): void => {
-  readline.createInterface({ input, crlfDelay: Infinity }).on("line", (line) => {
+  const lines = readline.createInterface({ input, crlfDelay: Infinity })
+  // readline passes on the connection's errors (a reset, when the other side is killed), and an
+  // error event no one hears throws: in a training process, the user's. The end is reported on its own.
+  lines.on("error", () => {})
+  lines.on("line", (line) => {
     let message: unknown
     try {
       message = JSON.parse(line)

@@ -2,12 +2,14 @@
  * Where the upload service's socket is (runtime/ServiceSocket.ts): in a folder of the user's own
  * in the temporary folder, named by the settings a service depends on; a folder open to others is
  * not used, and a missing temporary folder fails nothing. Each test points TMPDIR at a folder of
- * its own.
+ * its own. And how its lines are read: each line as a message, and a connection the other side
+ * resets (a service killed) ends the connection without throwing in the process that reads.
  */
 import * as fs from "node:fs"
+import * as net from "node:net"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { socketPath } from "../../src/runtime/ServiceSocket.js"
+import { onLines, socketPath } from "../../src/runtime/ServiceSocket.js"
 import { useTempDir } from "../support/tempDir.js"
 
 const temp = useTempDir("service-socket")
@@ -57,5 +59,31 @@ describe("socketPath", () => {
     const socket = socketPath("/srv/ServiceEntry.cjs", env)
     expect(socket.startsWith(tmp)).toBe(true)
     expect(fs.existsSync(path.dirname(socket))).toBe(false)
+  })
+})
+
+describe("onLines", () => {
+  it("hands on each JSON line, and lets a reset connection close without an error event thrown", async () => {
+    const server = net.createServer((socket) => {
+      socket.write(`{"n":1}\nnot json\n`)
+      // Once the client has written something this side will never read: a reset, not a close.
+      socket.once("data", () => socket.resetAndDestroy())
+    })
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    try {
+      const client = net.createConnection((server.address() as net.AddressInfo).port, "127.0.0.1")
+      const errors: Array<string> = []
+      client.on("error", (error: NodeJS.ErrnoException) => errors.push(error.code ?? error.message))
+      const got: Array<unknown> = []
+      onLines(client, (message) => {
+        got.push(message)
+        if (got.length === 2) client.write("unread\n")
+      })
+      await new Promise((resolve) => client.once("close", resolve))
+      expect(got).toEqual([{ n: 1 }, "not json"])
+      expect(errors).toEqual(["ECONNRESET"])
+    } finally {
+      server.close()
+    }
   })
 })
