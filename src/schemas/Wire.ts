@@ -211,8 +211,11 @@ export type History = typeof History.Type
  * -0). Its encoding is then the history itself, and a server may answer it without the schema's
  * walk of every row, which cost a 1,000-bucket answer of ten keys as much as its JSON.stringify.
  */
-export const historyCarries = (history: History): boolean =>
-  history.rows.every((row) => jsonCarries(row.values) && (row.min === undefined || jsonCarries(row.min)) && (row.max === undefined || jsonCarries(row.max)))
+export const historyCarries = (history: History): boolean => history.rows.every(rowCarries)
+
+/** Whether JSON carries `row` as it is (historyCarries, of one row). */
+export const rowCarries = (row: HistoryRow): boolean =>
+  jsonCarries(row.values) && (row.min === undefined || jsonCarries(row.min)) && (row.max === undefined || jsonCarries(row.max))
 
 /**
  * `GET …/output`: a run's console lines in seq order, and `next`, the `?after=` that continues

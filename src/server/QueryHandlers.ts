@@ -15,7 +15,7 @@ import { NotFound } from "../schemas/ApiErrors.js"
 import type { RunId } from "../schemas/Record.js"
 import { parseRunQuery } from "../schemas/RunQuery.js"
 import { PROTOCOL_VERSION, STEPLOG_VERSION } from "../schemas/Version.js"
-import { History, historyCarries, type ProjectName } from "../schemas/Wire.js"
+import { History, historyCarries, HistoryRow, type ProjectName, rowCarries } from "../schemas/Wire.js"
 import { allows } from "./store/KeyStore.js"
 import { RecordStore } from "./store/RecordStore.js"
 import { stored } from "./Refusals.js"
@@ -29,15 +29,38 @@ const found = <A>(path: { readonly project: ProjectName; readonly runId: RunId }
   })
 
 const encodeHistory = Schema.encodeSync(History)
+const encodeRow = Schema.encodeSync(HistoryRow)
 
 /** A history as its JSON answer: as it is when JSON carries it so (the schema's encoding would change nothing), else encoded. */
 const historyAnswer = (history: History) => HttpServerResponse.unsafeJson(historyCarries(history) ? history : encodeHistory(history))
+
+/**
+ * A sampled history's JSON answer, made a row at a time: the JSON of each row object, in UTF-8, is
+ * kept for as long as the object lives. The store answers the rows of buckets unchanged since its
+ * last read of the range as the same objects (sampling.ts), so a dashboard following a live run
+ * pays for the JSON of its few new rows, not of a thousand: a read of a 25k-step run of ten keys
+ * spent ~2 ms of its ~7 on joining the rows' JSON and encoding it, even with every row kept.
+ */
+const sampledAnswer = (json: WeakMap<HistoryRow, Buffer>) => (history: History) => {
+  const parts: Array<Uint8Array> = [ROWS_OPEN]
+  history.rows.forEach((row, i) => {
+    let bytes = json.get(row)
+    if (bytes === undefined) json.set(row, (bytes = Buffer.from(JSON.stringify(rowCarries(row) ? row : encodeRow(row)))))
+    if (i > 0) parts.push(COMMA)
+    parts.push(bytes)
+  })
+  parts.push(Buffer.from(`],"next":${JSON.stringify(history.next)}}`))
+  return HttpServerResponse.uint8Array(Buffer.concat(parts), { contentType: "application/json" })
+}
+const ROWS_OPEN = Buffer.from(`{"rows":[`)
+const COMMA = Buffer.from(",")
 
 /** The query group's handlers, over the RecordStore of its context. */
 export const layer = HttpApiBuilder.group(Api, "query", (handlers) =>
   Effect.gen(function* () {
     const store = yield* RecordStore
     const server = { version: STEPLOG_VERSION, protocol: PROTOCOL_VERSION, kinds: [...(yield* StoredKinds)], routes: API_ROUTES }
+    const rowJson = new WeakMap<HistoryRow, Buffer>()
     return handlers
       .handle("whoami", () => Effect.map(Principal, (principal) => ({ ...principal, server })))
       .handle("listProjects", () =>
@@ -58,7 +81,7 @@ export const layer = HttpApiBuilder.group(Api, "query", (handlers) =>
             ...(urlParams.minStep !== undefined ? { minStep: urlParams.minStep } : {}),
             ...(urlParams.maxStep !== undefined ? { maxStep: urlParams.maxStep } : {})
           })
-        ).pipe(Effect.flatMap(found(path)), Effect.map(historyAnswer)))
+        ).pipe(Effect.flatMap(found(path)), Effect.map(urlParams.samples === undefined ? historyAnswer : sampledAnswer(rowJson))))
       .handle("output", ({ path, urlParams }) =>
         stored(
           store.output(path.project, path.runId, { after: urlParams.after ?? -1, limit: urlParams.limit ?? limits.defaultOutputLines })

@@ -224,8 +224,10 @@ describe("runs and history", () => {
     const sampled = (await (await api(`${runPath("hist", "run-h")}/history?keys=acc&samples=10`)).json()) as {
       rows: Array<{ min: { acc: number }; max: { acc: number } }>
     }
-    expect(sampled.rows).toHaveLength(10)
-    expect(sampled.rows[0]).toMatchObject({ min: { acc: 1 }, max: { acc: 10 } })
+    // 100 steps in at most 10 buckets: 16 steps wide (a power of two, so that a growing run's buckets stay put), 7 of them.
+    expect(sampled.rows).toHaveLength(7)
+    expect(sampled.rows[0]).toMatchObject({ step: 15, min: { acc: 1 }, max: { acc: 16 } })
+    expect(sampled.rows.at(-1)).toMatchObject({ step: 99, min: { acc: 97 }, max: { acc: 100 } })
 
     for (const samples of ["0", "-1", "10001", "abc", "2.5", ""]) {
       const body = await apiError(await api(`${runPath("hist", "run-h")}/history?samples=${samples}`), 400)

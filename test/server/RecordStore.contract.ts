@@ -415,7 +415,11 @@ export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordSt
           })
         yield* ingest(project, logged.slice(0, 3_000))
         yield* readAll(3_000)
-        yield* ingest(project, logged.slice(3_000))
+        // Grown within the same bucket widths (1,000 samples of 4 steps): the rows of the chunks
+        // not written since stand, the others are made again.
+        yield* ingest(project, logged.slice(3_000, 3_500))
+        yield* readAll(3_500)
+        yield* ingest(project, logged.slice(3_500))
         yield* readAll(5_000)
         // A later record at a step stored long ago (one of `loss` alone, in a chunk no other write touched since): it wins.
         const again = historyRecord(5_000, 1_501, { loss: 42 })

@@ -52,7 +52,7 @@ describe("PostgreSQL store, real processes", () => {
     const servers = [0, 1, 2].map(() => startNode(main, ["server", "--database", url, "--port", "0"], env, temp.dir()))
     const baseUrls = await Promise.all(servers.map(async (server) => /listening on (http:\/\/[^\s,]+)/.exec(await server.waitForLine((line) => line.includes("listening on"), 30_000))![1]!))
     for (const server of servers) expect(server.lines.join("\n")).toContain("data in PostgreSQL postgres://postgres:***@")
-    expect(await query(url, `SELECT migration_id, name FROM steplog_migrations`)).toEqual([{ migration_id: 1, name: "layout" }, { migration_id: 2, name: "deleted_runs" }])
+    expect(await query(url, `SELECT migration_id, name FROM steplog_migrations`)).toEqual([{ migration_id: 1, name: "layout" }, { migration_id: 2, name: "deleted_runs" }, { migration_id: 3, name: "chunk_versions" }])
     // One of them made the "local" key (the others found it made) and stored it for its own URL.
     expect(await query(url, `SELECT name FROM api_keys`)).toEqual([{ name: "local" }])
     const stored = Object.values((JSON.parse(fs.readFileSync(credentialsPath(env), "utf8")) as { keys: { [url: string]: string } }).keys)

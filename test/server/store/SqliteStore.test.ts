@@ -228,7 +228,7 @@ describe("SqliteStore", () => {
           Effect.provide(SqliteStore.layerFromClient.pipe(Layer.provideMerge(SqliteClient.layer({ filename }))))
         )
       const fresh = temp.file("fresh.sqlite")
-      const all = [{ migration_id: 1, name: "layout" }, { migration_id: 2, name: "deleted_runs" }]
+      const all = [{ migration_id: 1, name: "layout" }, { migration_id: 2, name: "deleted_runs" }, { migration_id: 3, name: "chunk_versions" }]
       expect(yield* migrations(fresh)).toEqual(all)
       expect(yield* migrations(fresh)).toEqual(all)
       // steplog 0.1's layout: its tables and PRAGMA user_version, no migrations table.
@@ -243,9 +243,9 @@ describe("SqliteStore", () => {
       expect(refused.message).toContain("steplog sync")
       expect(yield* raw(old, `SELECT name FROM sqlite_master WHERE type = 'table'`)).toEqual([{ name: "runs" }])
       // A database a newer steplog migrated further.
-      yield* raw(fresh, `INSERT INTO steplog_migrations (migration_id, name) VALUES (3, 'from_the_future')`)
+      yield* raw(fresh, `INSERT INTO steplog_migrations (migration_id, name) VALUES (4, 'from_the_future')`)
       const newer = yield* Effect.flip(Effect.provide(RecordStore, inFile(() => fresh)))
-      expect(newer.message).toMatch(/newer steplog \(migration 3; this server knows migrations up to 2\)/)
+      expect(newer.message).toMatch(/newer steplog \(migration 4; this server knows migrations up to 3\)/)
     }))
 
   it.effect("syncs every commit (synchronous=FULL) on the writer", () =>

@@ -1,20 +1,20 @@
 /**
- * What sampled history reads keep of a store's key chunks between reads: each chunk's block
- * summaries and entries, unpacked, under the stamp its row had when they were read
- * (StoreSql.chunkStamp: PostgreSQL's row versions; none on SQLite, whose reads take blobs
- * in-process and keep nothing here). A dashboard following a live run reads its history every few
- * hundred ms, while each upload rewrites only the top chunk of each key: the others are read from
- * here, not moved and parsed again. On PostgreSQL a blob crosses the wire as hex, twice its size,
- * so a sampled read of a 25k-step run of ten keys cost ~13 ms of the database's CPU and ~8 ms of
- * the server's to move its chunks (bench/concurrent.ts, profiled), as much as its fold and answer.
+ * What sampled history reads keep of a store between reads: each key chunk's block summaries and
+ * entries, unpacked, under the stamp its row had when they were read (StoreSql.chunkStamp), and
+ * the answers they made (sampling.ts keeps its rows). A dashboard following a live run reads its
+ * history every few hundred ms, while each upload rewrites only the top chunk of each key: the
+ * others are taken from here, not moved, unpacked and folded again. On PostgreSQL a blob crosses
+ * the wire as hex, twice its size, so a sampled read of a 25k-step run of ten keys cost ~13 ms of
+ * the database's CPU and ~8 ms of the server's to move its chunks (bench/concurrent.ts,
+ * profiled), as much as its fold and answer.
  *
- * A stamp names one committed version of a row and of its chunk's frame (whose steps and ts a key
- * chunk may share), so another server process's write (PostgreSQL replicas) is a miss like any
- * other. At most MAX_BYTES are kept, the least recently used dropped first.
+ * A stamp names one committed version of a row, so another server process's write (PostgreSQL
+ * replicas) is a miss like any other. Entries are kept by run id, which a deleted run's never
+ * passes on to another run (a SQLite run_pk may). At most MAX_BYTES are kept, the least recently
+ * used dropped first.
  */
 import * as Effect from "effect/Effect"
 import type { SqlError } from "@effect/sql/SqlError"
-import { withFrames } from "./chunks.js"
 import * as Chunk from "./historyChunk.js"
 import type { Run } from "./sql.js"
 
@@ -24,13 +24,19 @@ export const MAX_BYTES = 64 * 2 ** 20
 /** What an entry costs beyond its columns (its key, its Map slot, the objects around the columns), in bytes. */
 const ENTRY_OVERHEAD = 256
 
+/** The run a read is of: its row's key, for statements, and its id, for what is kept. */
+export interface RunOf {
+  readonly pk: number
+  readonly id: string
+}
+
 /** A key chunk of a run, as the read's first statement (`firstColumns`) found it. */
 export interface ChunkRef {
   readonly key_id: number
   readonly chunk: number
-  /** Its row's stamp (StoreSql.chunkStamp); null: not kept. */
-  readonly stamp: string | null
-  /** Without a stamp, its block summaries (the cache has none to keep, so the first statement reads them). */
+  /** Its row's stamp (StoreSql.chunkStamp). */
+  readonly stamp: string
+  /** Its block summaries, when reads take blobs in-process (StoreSql.blobsInProcess). */
   readonly blocks?: Uint8Array
   readonly block_texts?: string | null
 }
@@ -46,27 +52,27 @@ export interface Found<A> {
   readonly changed: ReadonlyArray<boolean>
 }
 
+/** The key_id of a frame's row among the key chunks' rows of an entries read. */
+const FRAME_ROW = -1
+
 const refKey = (ref: { readonly key_id: number; readonly chunk: number }): string => `${ref.key_id}/${ref.chunk}`
 
 /** A row read for the cache: its chunk, its stamp, and what it is kept as. */
 interface Read<A> {
   readonly key_id: number
   readonly chunk: number
-  readonly stamp: string | null
+  readonly stamp: string
   readonly value: A
   readonly bytes: number
 }
 
-/** The cache of one store; `stamp` is its StoreSql.chunkStamp. */
-export const make = (stamp: string | null, maxBytes = MAX_BYTES) => {
+/** The cache of one store; `stamp` is its StoreSql.chunkStamp, `blobsInProcess` its StoreSql.blobsInProcess. */
+export const make = (stamp: string, blobsInProcess: boolean, maxBytes = MAX_BYTES) => {
   const kept = new Map<string, { readonly stamp: string; readonly bytes: number; readonly value: unknown }>()
   let bytes = 0
-  const firstColumns = stamp === null ? "NULL AS stamp, h.blocks, h.block_texts" : `${stamp} AS stamp`
-  // The frames are joined only for their stamp.
-  const source = stamp === null ? "history_chunks h" : withFrames
+  const firstColumns = blobsInProcess ? `${stamp} AS stamp, h.blocks, h.block_texts` : `${stamp} AS stamp`
 
-  const keep = (key: string, rowStamp: string | null, value: unknown, size: number): void => {
-    if (rowStamp === null) return
+  const keep = (key: string, rowStamp: string, value: unknown, size: number): void => {
     const old = kept.get(key)
     if (old !== undefined) (kept.delete(key), (bytes -= old.bytes))
     kept.set(key, { stamp: rowStamp, bytes: size, value })
@@ -78,12 +84,10 @@ export const make = (stamp: string | null, maxBytes = MAX_BYTES) => {
     }
   }
 
-  /** What is kept of `ref` as `kind` at its stamp (most recently used now), or undefined. */
-  const lookup = <A>(kind: string, runPk: number, ref: ChunkRef): A | undefined => {
-    if (ref.stamp === null) return undefined
-    const key = `${kind}/${runPk}/${refKey(ref)}`
+  /** What is kept under `key`, at stamp `at` when given (most recently used now), or undefined. */
+  const lookup = <A>(key: string, at?: string): A | undefined => {
     const entry = kept.get(key)
-    if (entry === undefined || entry.stamp !== ref.stamp) return undefined
+    if (entry === undefined || (at !== undefined && entry.stamp !== at)) return undefined
     kept.delete(key)
     kept.set(key, entry)
     return entry.value as A
@@ -91,14 +95,14 @@ export const make = (stamp: string | null, maxBytes = MAX_BYTES) => {
 
   /**
    * `refs`' values as `kind`: the kept ones, and the others read and kept. `read` gets the rows of
-   * `where` (`key_id IN … AND chunk IN …` of the missing ones, a superset of them but for the top
-   * chunks of a live run) and makes values of those `wanted`.
+   * the rows of `keys` and `chunks` (`key_id IN (keys) AND chunk IN (chunks)` of the missing ones,
+   * a superset of them but for the top chunks of a live run) and makes values of those `wanted`.
    */
   const get = <A>(
     kind: string,
-    runPk: number,
+    owner: RunOf,
     refs: ReadonlyArray<ChunkRef>,
-    read: (where: string, params: ReadonlyArray<unknown>, wanted: (row: { readonly key_id: number; readonly chunk: number }) => boolean) => Effect.Effect<ReadonlyArray<Read<A>>, SqlError>
+    read: (keys: string, chunks: string, wanted: (row: { readonly key_id: number; readonly chunk: number }) => boolean) => Effect.Effect<ReadonlyArray<Read<A>>, SqlError>
   ): Effect.Effect<Found<A>, SqlError> =>
     Effect.gen(function* () {
       const values = new Array<A | undefined>(refs.length)
@@ -106,53 +110,82 @@ export const make = (stamp: string | null, maxBytes = MAX_BYTES) => {
       // key_id/chunk → index in refs, of the refs not kept
       const missing = new Map<string, number>()
       refs.forEach((ref, i) => {
-        values[i] = lookup<A>(kind, runPk, ref)
+        values[i] = lookup<A>(`${kind}/${owner.id}/${refKey(ref)}`, ref.stamp)
         if (values[i] === undefined) missing.set(refKey(ref), i)
       })
       if (missing.size === 0) return { values, changed }
       const keys = [...new Set([...missing.values()].map((i) => refs[i]!.key_id))].join(",")
       const chunks = [...new Set([...missing.values()].map((i) => refs[i]!.chunk))].join(",")
-      const rows = yield* read(`h.run_pk = ? AND h.key_id IN (${keys}) AND h.chunk IN (${chunks})`, [runPk], (row) => missing.has(refKey(row)))
+      const rows = yield* read(keys, chunks, (row) => missing.has(refKey(row)))
       for (const row of rows) {
         const i = missing.get(refKey(row))!
         values[i] = row.value
         changed[i] = row.stamp !== refs[i]!.stamp
-        keep(`${kind}/${runPk}/${refKey(row)}`, row.stamp, row.value, row.bytes + ENTRY_OVERHEAD)
+        keep(`${kind}/${owner.id}/${refKey(row)}`, row.stamp, row.value, row.bytes + ENTRY_OVERHEAD)
       }
       return { values, changed }
     })
 
+  /** The summaries of refs that carry them (StoreSql.blobsInProcess): the kept ones, the others unpacked and kept. */
+  const summariesCarried = (owner: RunOf, refs: ReadonlyArray<ChunkRef>): Found<Chunk.BlockSummaries> => ({
+    values: refs.map((ref) => {
+      const key = `summaries/${owner.id}/${refKey(ref)}`
+      let summaries = lookup<Chunk.BlockSummaries>(key, ref.stamp)
+      if (summaries === undefined) {
+        summaries = Chunk.summariesOf(ref.blocks!, ref.block_texts ?? null)
+        keep(key, ref.stamp, summaries, ref.blocks!.byteLength + (ref.block_texts?.length ?? 0) + ENTRY_OVERHEAD)
+      }
+      return summaries
+    }),
+    changed: refs.map(() => false)
+  })
+
   return {
-    /** The columns of a ChunkRef but its key and chunk, and the table (`h`), for the read's first statement. */
+    /** The columns of a ChunkRef but its key and chunk, from `history_chunks h`, for the read's first statement. */
     firstColumns,
-    source,
     /** The block summaries of `refs`. */
-    summaries: (run: Run, runPk: number, refs: ReadonlyArray<ChunkRef>): Effect.Effect<Found<Chunk.BlockSummaries>, SqlError> =>
-      stamp === null
-        ? Effect.sync(() => ({ values: refs.map((ref) => Chunk.summariesOf(ref.blocks!, ref.block_texts ?? null)), changed: refs.map(() => false) }))
-        : get<Chunk.BlockSummaries>("summaries", runPk, refs, (where, params, wanted) =>
-        Effect.map(run(`SELECT h.key_id, h.chunk, h.blocks, h.block_texts, ${stamp} AS stamp FROM ${source} WHERE ${where}`, params), (rows) =>
-          rows.filter(wanted).map((row) => ({
-            key_id: row.key_id,
-            chunk: row.chunk,
-            stamp: row.stamp,
-            value: Chunk.summariesOf(row.blocks, row.block_texts),
-            bytes: row.blocks.byteLength + (row.block_texts?.length ?? 0)
-          })))),
-    /** The entries of `refs`: each chunk's frame read and unpacked once, not once a key (a join repeats it on every key's row). */
-    entries: (run: Run, runPk: number, refs: ReadonlyArray<ChunkRef>) =>
-      get<Chunk.Entries>("entries", runPk, refs, (where, params, wanted) =>
+    summaries: (run: Run, owner: RunOf, refs: ReadonlyArray<ChunkRef>): Effect.Effect<Found<Chunk.BlockSummaries>, SqlError> =>
+      blobsInProcess
+        ? Effect.sync(() => summariesCarried(owner, refs))
+        : get<Chunk.BlockSummaries>("summaries", owner, refs, (keys, chunks, wanted) =>
+          Effect.map(run(`SELECT h.key_id, h.chunk, h.blocks, h.block_texts, ${stamp} AS stamp FROM history_chunks h
+               WHERE h.run_pk = ? AND h.key_id IN (${keys}) AND h.chunk IN (${chunks})`, [owner.pk]), (rows) =>
+            rows.filter(wanted).map((row) => ({
+              key_id: row.key_id,
+              chunk: row.chunk,
+              stamp: row.stamp,
+              value: Chunk.summariesOf(row.blocks, row.block_texts),
+              bytes: row.blocks.byteLength + (row.block_texts?.length ?? 0)
+            })))),
+    /** What a read of `owner` kept as `what` (sampling.ts: an answer's rows), if it is still kept. */
+    recall: <A>(owner: RunOf, what: string): A | undefined => lookup<A>(`answer/${owner.id}/${what}`),
+    /** Keeps `value`, of about `size` bytes, as `what` of `owner`, in place of what was. */
+    remember: (owner: RunOf, what: string, value: unknown, size: number): void => keep(`answer/${owner.id}/${what}`, "", value, size + ENTRY_OVERHEAD),
+    /**
+     * The entries of `refs`: each chunk's frame read once, not once a key (a join repeats it on
+     * every key's row), in the same statement (a row of key -1), whether or not a key shares it.
+     */
+    entries: (run: Run, owner: RunOf, refs: ReadonlyArray<ChunkRef>) =>
+      get<Chunk.Entries>("entries", owner, refs, (keys, chunks, wanted) =>
         Effect.gen(function* () {
-          const rows = (yield* run(`SELECT h.key_id, h.chunk, h.n, h.steps, h.ts, h.vals, h.texts, ${stamp ?? "NULL"} AS stamp FROM ${source} WHERE ${where}`, params)).filter(wanted)
-          const shared = [...new Set(rows.filter((row) => row.steps === null || row.ts === null).map((row) => row.chunk as number))]
-          const frames = new Map<number, Chunk.SharedColumns>()
-          if (shared.length > 0) {
-            for (const frame of yield* run(`SELECT chunk, steps, ts FROM history_frames WHERE run_pk = ? AND chunk IN (${shared.join(",")})`, params)) {
-              frames.set(frame.chunk, Chunk.sharedColumns(frame))
-            }
+          const read = yield* run(
+            `SELECT h.key_id, h.chunk, h.n, h.steps, h.ts, h.vals, h.texts, ${stamp} AS stamp FROM history_chunks h
+               WHERE h.run_pk = ? AND h.key_id IN (${keys}) AND h.chunk IN (${chunks})
+             UNION ALL SELECT ${FRAME_ROW}, f.chunk, f.n, f.steps, f.ts, NULL, NULL, NULL FROM history_frames f WHERE f.run_pk = ? AND f.chunk IN (${chunks})`,
+            [owner.pk, owner.pk]
+          )
+          const frames = new Map<number, { readonly steps: Uint8Array; readonly ts: Uint8Array }>()
+          for (const row of read) if (row.key_id === FRAME_ROW) frames.set(row.chunk, row)
+          // Unpacked once a chunk, when a key shares them.
+          const shared = new Map<number, Chunk.SharedColumns>()
+          const sharedOf = (chunk: number): Chunk.SharedColumns | undefined => {
+            const frame = frames.get(chunk)
+            if (frame !== undefined && !shared.has(chunk)) shared.set(chunk, Chunk.sharedColumns(frame))
+            return shared.get(chunk)
           }
+          const rows = read.filter((row) => row.key_id !== FRAME_ROW && wanted(row))
           return rows.map((row) => {
-            const entries = Chunk.entriesOf(row, frames.get(row.chunk))
+            const entries = Chunk.entriesOf(row, row.steps === null || row.ts === null ? sharedOf(row.chunk) : undefined)
             // A key with few of its frame's entries (a metric logged now and then) keeps copies of them, not the whole frame.
             const own = (column: Float64Array) => (column.length * 2 < column.buffer.byteLength / 8 ? column.slice() : column)
             return {

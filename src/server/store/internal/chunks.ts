@@ -7,7 +7,8 @@
  *                  Float64 columns plus per-BLOCK min/max/last summaries. A batch rewrites the
  *                  chunks it touches (read, merge, write), so a late or re-ordered row lands
  *                  exactly; a `samples` read of a long run reads only the block summaries. Its
- *                  steps, seqs and ts are NULL when they are the first n of the chunk's frame.
+ *                  steps, seqs and ts are NULL when they are the first n of the chunk's frame;
+ *                  `version` counts its writes.
  *   history_frames (run_pk, chunk) → the steps, seqs and ts the keys of a chunk share, stored once
  *                  for all of them: a ten-double row costs 8 bytes a value, not 32, so a million of
  *                  them write 240 MB less, twice (WAL, then the file): ingest of a million such rows
@@ -35,7 +36,8 @@ export const entryColumns = `COALESCE(h.steps, substr(f.steps, 1, h.n * 8)) AS s
 const frameColumns = ["run_pk", "chunk", "n", "steps", "seqs", "ts"]
 const chunkColumns = ["run_pk", "key_id", "chunk", "n", "first_step", "last_step", "blocks", "block_texts", "steps", "seqs", "ts", "vals", "texts"]
 const replaceFrame = replacing(["run_pk", "chunk"], frameColumns)
-const replaceChunk = replacing(["run_pk", "key_id", "chunk"], chunkColumns)
+// Each write of a key chunk counts its version up: a read's stamp of the row (StoreSql.chunkStamp).
+const replaceChunk = `${replacing(["run_pk", "key_id", "chunk"], chunkColumns)}, version = history_chunks.version + 1`
 
 /**
  * What ingest keeps of a run's history between batches: its key ids and, per key, the highest chunk

@@ -28,6 +28,11 @@ const OUTPUT_READ = 64
 export const history = (sql: StoreSql, chunks: ChunkCache, project: ProjectName, runId: RunId, query: HistoryQuery) =>
   sql.readTransaction(
     Effect.gen(function* () {
+      const steps: StepRange = { from: query.minStep ?? 0, to: query.maxStep ?? Number.MAX_SAFE_INTEGER }
+      if (query.samples !== undefined) {
+        const rows = yield* sampled(sql.read, chunks, project, runId, query.keys, steps, Math.max(1, Math.floor(query.samples)))
+        return Option.map(rows, (rows): History => ({ rows, next: null }))
+      }
       // The run and its keys in one statement: a row a key, or one without a key.
       const keys = yield* sql.read(
         `SELECT r.run_pk, k.key_id, k.name FROM runs r LEFT JOIN metric_keys k ON k.run_pk = r.run_pk
@@ -41,12 +46,7 @@ export const history = (sql: StoreSql, chunks: ChunkCache, project: ProjectName,
         if (row.name !== null && (query.keys === undefined || query.keys.includes(row.name))) names.set(row.key_id, row.name)
       }
       if (names.size === 0) return Option.some<History>({ rows: [], next: null })
-      const ids = [...names.keys()].join(",")
-      const steps: StepRange = { from: query.minStep ?? 0, to: query.maxStep ?? Number.MAX_SAFE_INTEGER }
-      if (query.samples !== undefined) {
-        return Option.some<History>({ rows: yield* sampled(sql.read, runPk, ids, names, steps, Math.max(1, Math.floor(query.samples)), chunks), next: null })
-      }
-      return Option.some(yield* page(sql.read, runPk, ids, names, steps))
+      return Option.some(yield* page(sql.read, runPk, [...names.keys()].join(","), names, steps))
     })
   )
 

@@ -61,12 +61,21 @@ export interface StoreSql {
    */
   readonly lockRow: string
   /**
-   * The SQL of a key chunk row's stamp (over chunks.ts `withFrames`): text that differs between
-   * any two committed versions of the row or of its frame, so that a read may keep what it
-   * unpacked of them (chunkCache.ts). PostgreSQL: the rows' xmin, the transaction that wrote them.
-   * SQLite: null, nothing kept: its reads take blobs in-process, not over a wire as text.
+   * The SQL of a key chunk row's stamp (over `history_chunks h`): text that differs between any two
+   * committed versions of the row, so that a read may keep what it unpacked of them and the
+   * answers it made of them (chunkCache.ts). Its `version`, which every write counts up; on
+   * PostgreSQL also its xmin, the transaction that wrote it, which changes too when a server of
+   * an older steplog (one that counts no versions, during an upgrade) rewrites the row. A frame
+   * needs no stamp: it only ever grows at its end (historyFrame.ts), so a key chunk's entries
+   * change only with its row.
    */
-  readonly chunkStamp: string | null
+  readonly chunkStamp: string
+  /**
+   * Whether reads take blobs in-process (SQLite): a sampled read's first statement then takes
+   * the block summaries too, unpacked only when not kept, rather than reading them apart; over a
+   * wire (PostgreSQL, where a blob crosses as hex) only those not kept are read.
+   */
+  readonly blobsInProcess: boolean
 }
 
 /**

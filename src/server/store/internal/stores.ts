@@ -22,7 +22,7 @@ export type Stores = RecordStore | KeyStore | Sessions
 export const makeStores = (sql: StoreSql): Effect.Effect<Context.Context<Stores>> =>
   Effect.gen(function* () {
     const { ingest, rewritingRun } = yield* makeIngest(sql)
-    const chunks = ChunkCache.make(sql.chunkStamp)
+    const chunks = ChunkCache.make(sql.chunkStamp, sql.blobsInProcess)
     const records = RecordStore.of({
       ingest,
       putRun: (project, runId, metadata) =>

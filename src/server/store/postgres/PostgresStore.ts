@@ -124,8 +124,8 @@ export const layer = (url: string): Layer.Layer<Stores, StoreFailed | StoreLayou
         // BEGIN and COMMIT would be two round trips for nothing.
         readTransaction: (effect) => effect,
         lockRow: " FOR UPDATE",
-        // The ids of the transactions that wrote the chunk row and its frame, and the entry count in case ids have wrapped around since.
-        chunkStamp: `h.xmin::text || '/' || h.n::text || '/' || COALESCE(f.xmin::text, '-')`
+        chunkStamp: `h.xmin::text || '/' || h.version::text`,
+        blobsInProcess: false
       }
       return yield* makeStores(sql)
     })

@@ -83,11 +83,18 @@ const deletedRuns = [
   `CREATE TABLE deleted_runs (project TEXT NOT NULL, run_id TEXT NOT NULL, deleted_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (project, run_id))`
 ]
 
+/**
+ * A key chunk's version, counted up by every write of its row (chunks.ts): what tells a read that a
+ * chunk it kept is as it was (StoreSql.chunkStamp, chunkCache.ts).
+ */
+const chunkVersions = [`ALTER TABLE history_chunks ADD COLUMN version BIGINT NOT NULL DEFAULT 0`]
+
 const statements = (list: ReadonlyArray<string>) =>
   Effect.flatMap(SqlClient.SqlClient, (sql) => Effect.forEach(list, (statement) => sql.unsafe(statement), { discard: true }))
 
 /** The migrations, by `<id>_<name>`; a later change of layout is a new entry, never an edit of one. */
 export const migrations = {
   "0001_layout": statements(layout),
-  "0002_deleted_runs": statements(deletedRuns)
+  "0002_deleted_runs": statements(deletedRuns),
+  "0003_chunk_versions": statements(chunkVersions)
 }

@@ -40,7 +40,8 @@ const statementsOf = (writer: SqlClient.SqlClient, reader: SqlClient.SqlClient, 
   synced,
   readTransaction: reader.withTransaction,
   lockRow: "",
-  chunkStamp: null
+  chunkStamp: "CAST(h.version AS TEXT)",
+  blobsInProcess: true
 })
 
 /** Sets the writer's durability and checkpoints, and migrates its database. */

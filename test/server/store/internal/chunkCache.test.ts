@@ -11,7 +11,7 @@ import type { Run } from "../../../../src/server/store/internal/sql.js"
 interface Row {
   key_id: number
   chunk: number
-  stamp: string | null
+  stamp: string
   mark: number
 }
 
@@ -34,41 +34,58 @@ const table = (rows: Array<Row>) => {
   return { run, statements }
 }
 
+const runA = { pk: 7, id: "p/a" }
 const refs = (rows: ReadonlyArray<Row>) => rows.map(({ key_id, chunk, stamp }) => ({ key_id, chunk, stamp }))
 /** The first float of each chunk's summaries, by key/chunk. */
 const marksOf = (asked: ReadonlyArray<Row>, found: ChunkCache.Found<{ readonly floats: Float64Array }>) =>
   Object.fromEntries(asked.map((row, i) => [`${row.key_id}/${row.chunk}`, found.values[i]?.floats[0]]))
 
 describe("the chunk cache", () => {
-  it("reads a chunk once while its stamp stays, again once it changes, and always when it has none", () => {
+  it("reads a chunk once while its stamp stays, and again once it changes", () => {
     const rows: Array<Row> = [
       { key_id: 0, chunk: 0, stamp: "a", mark: 1 },
       { key_id: 1, chunk: 0, stamp: "b", mark: 2 },
-      { key_id: 0, chunk: 1, stamp: null, mark: 3 }
+      { key_id: 0, chunk: 1, stamp: "c", mark: 3 }
     ]
     const { run, statements } = table(rows)
-    const cache = ChunkCache.make("stamp")
-    expect(marksOf(rows, Effect.runSync(cache.summaries(run, 7, refs(rows))))).toEqual({ "0/0": 1, "1/0": 2, "0/1": 3 })
+    const cache = ChunkCache.make("stamp", false)
+    expect(marksOf(rows, Effect.runSync(cache.summaries(run, runA, refs(rows))))).toEqual({ "0/0": 1, "1/0": 2, "0/1": 3 })
     expect(statements).toHaveLength(1)
-    // The stamped chunks are kept; the one without a stamp is read again, alone.
-    expect(marksOf(rows, Effect.runSync(cache.summaries(run, 7, refs(rows))))).toEqual({ "0/0": 1, "1/0": 2, "0/1": 3 })
+    expect(marksOf(rows, Effect.runSync(cache.summaries(run, runA, refs(rows))))).toEqual({ "0/0": 1, "1/0": 2, "0/1": 3 })
+    expect(statements).toHaveLength(1)
+    // A write gives key 1's chunk another stamp: it is read again, alone, and kept as it is now.
+    rows[1] = { key_id: 1, chunk: 0, stamp: "d", mark: 5 }
+    expect(marksOf(rows, Effect.runSync(cache.summaries(run, runA, refs(rows))))).toEqual({ "0/0": 1, "1/0": 5, "0/1": 3 })
     expect(statements).toHaveLength(2)
-    expect(statements[1]).toMatch(/key_id IN \(0\) AND h\.chunk IN \(1\)/)
-    // A write gives key 1's chunk another stamp: it is read again, and kept as it is now.
-    rows[1] = { key_id: 1, chunk: 0, stamp: "c", mark: 5 }
-    expect(marksOf(rows.slice(0, 2), Effect.runSync(cache.summaries(run, 7, refs(rows.slice(0, 2)))))).toEqual({ "0/0": 1, "1/0": 5 })
+    expect(statements[1]).toMatch(/key_id IN \(1\) AND h\.chunk IN \(0\)/)
+    expect(marksOf(rows, Effect.runSync(cache.summaries(run, runA, refs(rows))))).toEqual({ "0/0": 1, "1/0": 5, "0/1": 3 })
+    expect(statements).toHaveLength(2)
+    // Another run's chunk of the same key and number is another chunk, even under the same row key
+    // (a SQLite run_pk passes to a new run once its run is deleted).
+    Effect.runSync(cache.summaries(run, { pk: runA.pk, id: "p/b" }, refs(rows.slice(0, 1))))
     expect(statements).toHaveLength(3)
-    expect(marksOf(rows.slice(0, 2), Effect.runSync(cache.summaries(run, 7, refs(rows.slice(0, 2)))))).toEqual({ "0/0": 1, "1/0": 5 })
-    expect(statements).toHaveLength(3)
-    // Another run's chunk of the same key and number is another chunk.
-    Effect.runSync(cache.summaries(run, 8, refs(rows.slice(0, 1))))
-    expect(statements).toHaveLength(4)
+  })
+
+  it("unpacks summaries a first statement carried (SQLite) once a stamp, reading nothing", () => {
+    const rows: Array<Row> = [{ key_id: 0, chunk: 0, stamp: "a", mark: 1 }]
+    const { run, statements } = table(rows)
+    const cache = ChunkCache.make("stamp", true)
+    const carried = (mark: number, stamp: string) => {
+      const floats = new Float64Array(80)
+      floats[0] = mark
+      return [{ key_id: 0, chunk: 0, stamp, blocks: Buffer.from(floats.buffer), block_texts: null }]
+    }
+    expect(Effect.runSync(cache.summaries(run, runA, carried(1, "a"))).values[0]?.floats[0]).toBe(1)
+    // Kept at stamp "a": the same stamp answers what was unpacked, another unpacks what came.
+    expect(Effect.runSync(cache.summaries(run, runA, carried(9, "a"))).values[0]?.floats[0]).toBe(1)
+    expect(Effect.runSync(cache.summaries(run, runA, carried(2, "b"))).values[0]?.floats[0]).toBe(2)
+    expect(statements).toHaveLength(0)
   })
 
   it("says which chunks were read at another stamp than the first statement saw", () => {
     const rows: Array<Row> = [{ key_id: 0, chunk: 0, stamp: "new", mark: 1 }]
     const { run } = table(rows)
-    const found = Effect.runSync(ChunkCache.make("stamp").summaries(run, 7, [{ key_id: 0, chunk: 0, stamp: "old" }]))
+    const found = Effect.runSync(ChunkCache.make("stamp", false).summaries(run, runA, [{ key_id: 0, chunk: 0, stamp: "old" }]))
     expect([marksOf(rows, found), found.changed]).toEqual([{ "0/0": 1 }, [true]])
   })
 
@@ -76,8 +93,8 @@ describe("the chunk cache", () => {
     const rows: Array<Row> = Array.from({ length: 10 }, (_, key_id) => ({ key_id, chunk: 0, stamp: "s", mark: key_id }))
     const { run, statements } = table(rows)
     // Room for three summaries (640 bytes and some overhead each).
-    const cache = ChunkCache.make("stamp", 3 * 1000)
-    const read = (keys: ReadonlyArray<number>) => Effect.runSync(cache.summaries(run, 7, refs(keys.map((key) => rows[key]!))))
+    const cache = ChunkCache.make("stamp", false, 3 * 1000)
+    const read = (keys: ReadonlyArray<number>) => Effect.runSync(cache.summaries(run, runA, refs(keys.map((key) => rows[key]!))))
     read([0, 1, 2])
     read([0]) // 0 is now the most recently used
     read([3]) // drops 1, the least recently used
