@@ -238,6 +238,38 @@ describe("runs and history", () => {
     expect(await (await api(runPath("hist", "run-h"))).json()).toMatchObject({ historyKeys: ["acc", "loss"] })
   })
 
+  it("answers a sampled read again alike, and as the run grows, with NaN, ±Infinity and -0 as stand-ins in its JSON", async () => {
+    const logged = [1, Number.NaN, 2, Number.POSITIVE_INFINITY, 3, Number.NEGATIVE_INFINITY, -0, 4, 5, 6]
+    // As a block, whose float64 columns carry -0 (a msgpack number would not).
+    const rowsOf = (from: number, to: number) =>
+      blockOf(logged.slice(from, to).map((loss, i): HistoryRecord => ({ kind: "history", seq: from + i + 1, ts: 1_700_000_000_000 + from + i, step: from + i, values: { loss } })))
+    await postRecords("odd", "run-s", gzipped([runRecord("run-s", "odd"), rowsOf(0, 8)]))
+    const read = async () => {
+      const response = await api(`${runPath("odd", "run-s")}/history?samples=4`)
+      expect(response.headers.get("content-type")).toMatch(/^application\/json/)
+      return response.text()
+    }
+    const first = await read()
+    // 8 steps in 4 buckets of 2: the last value of each, min and max of its numbers (NaN left out).
+    expect(JSON.parse(first)).toEqual({
+      rows: [
+        { step: 1, ts: 1_700_000_000_001, values: { loss: { number: "NaN" } }, min: { loss: 1 }, max: { loss: 1 } },
+        { step: 3, ts: 1_700_000_000_003, values: { loss: { number: "Infinity" } }, min: { loss: 2 }, max: { loss: { number: "Infinity" } } },
+        { step: 5, ts: 1_700_000_000_005, values: { loss: { number: "-Infinity" } }, min: { loss: { number: "-Infinity" } }, max: { loss: 3 } },
+        { step: 7, ts: 1_700_000_000_007, values: { loss: 4 }, min: { loss: { number: "-0" } }, max: { loss: 4 } }
+      ],
+      next: null
+    })
+    expect(await read()).toBe(first)
+    await postRecords("odd", "run-s", gzipped([rowsOf(8, 10)]))
+    // 10 steps in at most 4 buckets: 4 wide, 3 of them.
+    expect((JSON.parse(await read()) as { rows: Array<{ step: number; values: object }> }).rows.map((row) => [row.step, row.values])).toEqual([
+      [3, { loss: { number: "Infinity" } }],
+      [7, { loss: 4 }],
+      [9, { loss: 6 }]
+    ])
+  })
+
   it("reads the steps from ?minStep to ?maxStep and refuses a bad or inverted range (400)", async () => {
     await postRecords("hist", "run-r", gzipped(batch("run-r", "hist", 0, 101)))
     const steps = async (query: string) =>

@@ -428,6 +428,35 @@ export const recordStoreContract = <E>(name: string, store: Layer.Layer<RecordSt
         yield* readAll(5_000)
       }))
 
+    it.effect("samples again alike after a late row in a bucket over two chunks, and after one before the first step", () =>
+      Effect.gen(function* () {
+        const project = freshProject()
+        const logged = Array.from({ length: 3_000 }, (_, step) => historyRecord(step, 1_000 + step, { loss: step }))
+        yield* ingest(project, logged)
+        // samples=10: buckets 320 steps wide, from step 960; the one of steps 1,920–2,239 spans two
+        // chunks (CHUNK_STEPS 1,024) of any backend that keeps them so, and a late row lands in the second.
+        expectBuckets(yield* history(project, { samples: 10 }), 10, ["loss"], logged)
+        const late = historyRecord(3_000, 2_100, { loss: -5 })
+        yield* ingest(project, [late])
+        logged[1_100] = late
+        expectBuckets(yield* history(project, { samples: 10 }), 10, ["loss"], logged)
+        // A row before the first step moves where the buckets start, not how wide they are.
+        yield* history(project, { samples: 200 })
+        const early = historyRecord(3_001, 900, { loss: 7 })
+        yield* ingest(project, [early])
+        logged.unshift(early)
+        const again = yield* history(project, { samples: 200 })
+        expect(again[0]).toMatchObject({ min: { loss: 7 } })
+        expectBuckets(again, 200, ["loss"], logged)
+        // As a read of another range (nothing kept of it) answers.
+        expect(again).toEqual(yield* history(project, { samples: 200, maxStep: 1_000_000 }))
+        // No keys, or none the run has: no rows (the run is still found).
+        for (const keys of [[], ["no-such-key"]]) {
+          expect(yield* history(project, { samples: 200, keys })).toEqual([])
+          expect(yield* history(project, { keys })).toEqual([])
+        }
+      }))
+
     it.effect("reads only the steps from minStep to maxStep, and samples only those", () =>
       Effect.gen(function* () {
         const project = freshProject()

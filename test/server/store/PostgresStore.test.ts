@@ -100,6 +100,18 @@ describe("PostgreSQL stores of two server processes on one database", () => {
       const wide = await sampled(20)
       expect(wide[0]).toMatchObject({ min: { loss: -1 } })
       expect(wide.at(-1)).toMatchObject({ step: 5_999, max: { loss: 5_999 } })
+      // Read again as it was: kept. Then a later record at a stored step, and the same read: the
+      // buckets over the chunk it rewrote are made again, the others kept.
+      const kept = await sampled(1_000)
+      expect(await sampled(1_000)).toEqual(kept)
+      await ingest([{ kind: "history", seq: 6_001, ts: 6_001, step: 2_500, values: { loss: -2 } }])
+      const remade = await sampled(1_000)
+      expect(remade.find((row) => row.step >= 2_500)).toMatchObject({ min: { loss: -2 } })
+      expect(remade.filter((row) => row.step < 2_048 || row.step >= 3_072)).toEqual(kept.filter((row) => row.step < 2_048 || row.step >= 3_072))
+      // A server of an older steplog rewrites a chunk without counting its version (here: step
+      // 5,120's value becomes 0): its xmin tells.
+      await query(url, `UPDATE history_chunks SET vals = overlay(vals placing '\\x0000000000000000'::bytea from 1 for 8) WHERE chunk = 5`)
+      expect((await sampled(1_000)).find((row) => row.step >= 5_120)).toMatchObject({ min: { loss: 0 } })
     } finally {
       await Promise.all([writer.dispose(), reader.dispose()])
     }

@@ -10,12 +10,12 @@ import { HISTORY_PAGE_ROWS, OUTPUT_PAGE_BYTES } from "../../../schemas/Limits.js
 import type { OutputRecord, RunId, Value } from "../../../schemas/Record.js"
 import type { History, HistoryRow, OutputLines, ProjectName } from "../../../schemas/Wire.js"
 import type { HistoryQuery, OutputQuery } from "../RecordStore.js"
-import type { ChunkCache } from "./chunkCache.js"
+import type { HistoryCache } from "./historyCache.js"
 import { entryColumns, withFrames } from "./chunks.js"
 import * as Chunk from "./historyChunk.js"
 import { findRun } from "./runs.js"
 import { unpack } from "./runRow.js"
-import { inRange, sampled, type StepRange } from "./sampling.js"
+import { inRange, pickedKeys, sampled, type StepRange } from "./sampling.js"
 import type { Run, StoreSql } from "./sql.js"
 
 /** Chunks a page reads at most: each holds at most CHUNK_STEPS steps, so a page stays within HISTORY_PAGE_ROWS rows. */
@@ -25,26 +25,25 @@ const PAGE_CHUNKS = Math.floor(HISTORY_PAGE_ROWS / Chunk.CHUNK_STEPS)
 const OUTPUT_READ = 64
 
 /** A run's history as RecordStore.history answers it. */
-export const history = (sql: StoreSql, chunks: ChunkCache, project: ProjectName, runId: RunId, query: HistoryQuery) =>
+export const history = (sql: StoreSql, cache: HistoryCache, project: ProjectName, runId: RunId, query: HistoryQuery) =>
   sql.readTransaction(
     Effect.gen(function* () {
       const steps: StepRange = { from: query.minStep ?? 0, to: query.maxStep ?? Number.MAX_SAFE_INTEGER }
       if (query.samples !== undefined) {
-        const rows = yield* sampled(sql.read, chunks, project, runId, query.keys, steps, Math.max(1, Math.floor(query.samples)))
+        const rows = yield* sampled(sql.read, cache, project, runId, query.keys, steps, Math.max(1, Math.floor(query.samples)))
         return Option.map(rows, (rows): History => ({ rows, next: null }))
       }
       // The run and its keys in one statement: a row a key, or one without a key.
+      const picked = pickedKeys(query.keys)
       const keys = yield* sql.read(
-        `SELECT r.run_pk, k.key_id, k.name FROM runs r LEFT JOIN metric_keys k ON k.run_pk = r.run_pk
+        `SELECT r.run_pk, k.key_id, k.name FROM runs r LEFT JOIN metric_keys k ON k.run_pk = r.run_pk ${picked.on}
            WHERE r.project = ? AND r.run_id = ? ORDER BY k.key_id`,
-        [project, runId]
+        [...picked.params, project, runId]
       )
       if (keys.length === 0) return Option.none<History>()
       const runPk = keys[0].run_pk as number
       const names = new Map<number, string>()
-      for (const row of keys) {
-        if (row.name !== null && (query.keys === undefined || query.keys.includes(row.name))) names.set(row.key_id, row.name)
-      }
+      for (const row of keys) if (row.name !== null) names.set(row.key_id, row.name)
       if (names.size === 0) return Option.some<History>({ rows: [], next: null })
       return Option.some(yield* page(sql.read, runPk, [...names.keys()].join(","), names, steps))
     })

@@ -9,17 +9,18 @@
  * narrower bucket is a power of two steps wide, again at least N/2 of them.
  *
  * So the buckets of a growing run stay where they were from one read to the next (until the run
- * doubles, or grows by N blocks), and a read keeps its rows (ChunkCache.remember): the next read
+ * doubles, or grows by N blocks), and a read keeps its rows (HistoryCache.remember): the next read
  * of the same range makes again only the buckets over chunks written since, the top chunk of each
  * key of a live run, and answers the other rows as they were, the very objects, whose JSON the
- * server keeps (QueryHandlers.ts). A sampled read of a live 25k-step run of ten keys made all
- * 1,000 rows each time: ~18 ms of the server's CPU, a third of it the answer's JSON.
+ * server keeps (QueryHandlers.ts). A sampled read of a 25k-step run of ten keys made all 1,000
+ * rows each time: ~18 ms of the server's CPU, a third of it the answer's JSON (a probe of 300
+ * reads of such a run, profiled; bench/concurrent.ts's paced runs read one as it grows).
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { RunId, Value } from "../../../schemas/Record.js"
 import type { HistoryRow, ProjectName } from "../../../schemas/Wire.js"
-import type { ChunkCache, ChunkRef, RunOf } from "./chunkCache.js"
+import type { ChunkRef, HistoryCache, RunOf } from "./historyCache.js"
 import * as Chunk from "./historyChunk.js"
 import type { Run } from "./sql.js"
 
@@ -38,7 +39,18 @@ export const inRange = (steps: StepRange) => ({
   params: [Chunk.chunkOf(steps.from), Chunk.chunkOf(steps.to), steps.from, steps.to]
 })
 
-/** What a sampled read keeps of its answer for the next read of the same range (ChunkCache.remember). */
+/**
+ * The keys a history read asks for (all when undefined), as the condition of its join of
+ * `metric_keys k` onto the run: a run read for keys it lacks is still found, with none.
+ */
+export const pickedKeys = (keys: ReadonlyArray<string> | undefined) =>
+  keys === undefined
+    ? { on: "", params: [] }
+    : keys.length === 0
+    ? { on: "AND 1 = 0", params: [] }
+    : { on: `AND k.name IN (${keys.map(() => "?").join(",")})`, params: keys }
+
+/** What a sampled read keeps of its answer for the next read of the same range (HistoryCache.remember). */
 interface Answer {
   readonly origin: number
   readonly width: number
@@ -66,12 +78,12 @@ const stampsByChunk = (refs: ReadonlyArray<ChunkRef>): Map<number, string> => {
  * not exist. When a bucket spans at least BLOCK / 2 steps its width is a whole number of blocks,
  * aligned to blocks, so it is read from the block summaries alone, but for a chunk the range cuts
  * through (at most the first and the last of each key), whose entries inside the range are read.
- * Summaries and entries come through `chunks`, which keeps those of rows unchanged since an
+ * Summaries and entries come through `cache`, which keeps those of rows unchanged since an
  * earlier read, and so do the rows of buckets over such chunks alone.
  */
 export const sampled = (
   run: Run,
-  chunks: ChunkCache,
+  cache: HistoryCache,
   project: ProjectName,
   runId: RunId,
   keys: ReadonlyArray<string> | undefined,
@@ -80,14 +92,15 @@ export const sampled = (
 ) =>
   Effect.gen(function* () {
     const within = inRange(steps)
+    const picked = pickedKeys(keys)
     // The run, its keys and their chunks' steps and stamps in one statement (a round trip less on
-    // PostgreSQL): the steps bound the buckets, the stamps say what `chunks` holds as it is.
+    // PostgreSQL): the steps bound the buckets, the stamps say what `cache` holds as it is.
     const found: ReadonlyArray<Partial<ChunkRef & { readonly first_step: number; readonly last_step: number; readonly name: string }> & { readonly run_pk: number }> = yield* run(
-      `SELECT r.run_pk, k.key_id, k.name, h.chunk, h.first_step, h.last_step, ${chunks.firstColumns}
-         FROM runs r LEFT JOIN metric_keys k ON k.run_pk = r.run_pk ${keys === undefined ? "" : `AND k.name IN (${keys.map(() => "?").join(",")})`}
+      `SELECT r.run_pk, k.key_id, k.name, h.chunk, h.first_step, h.last_step, ${cache.firstColumns}
+         FROM runs r LEFT JOIN metric_keys k ON k.run_pk = r.run_pk ${picked.on}
          LEFT JOIN history_chunks h ON h.run_pk = r.run_pk AND h.key_id = k.key_id ${within.where}
          WHERE r.project = ? AND r.run_id = ?`,
-      [...(keys ?? []), ...within.params, project, runId]
+      [...picked.params, ...within.params, project, runId]
     )
     if (found.length === 0) return Option.none<ReadonlyArray<HistoryRow>>()
     const owner: RunOf = { pk: found[0]!.run_pk, id: `${project}/${runId}` }
@@ -114,7 +127,7 @@ export const sampled = (
     // The rows of the last read of this range that can stand: same buckets, and their chunks as they were.
     const what = `${ids}/${steps.from}/${steps.to}/${samples}`
     const stamps = stampsByChunk(stored)
-    const before = chunks.recall<Answer>(owner, what)
+    const before = cache.recall<Answer>(owner, what)
     const standing = (bucket: number): boolean => {
       if (before === undefined || before.origin !== origin || before.width !== width || bucket >= before.rows.length) return false
       const start = origin + bucket * width
@@ -142,7 +155,7 @@ export const sampled = (
     /** Folds the entries of `refs` that lie in the range. */
     const addEntriesOf = (refs: ReadonlyArray<ChunkRef>) =>
       Effect.gen(function* () {
-        const entries = (yield* chunks.entries(run, owner, refs)).values
+        const entries = (yield* cache.entries(run, owner, refs)).values
         refs.forEach((ref, i) => {
           const chunk = entries[i]
           if (chunk !== undefined) bucketsOf(ref.key_id).addEntries(chunk, range, origin, width)
@@ -153,7 +166,7 @@ export const sampled = (
       // key), and a chunk written since the first statement may have grown: their entries are read.
       const whole = refs.filter((row) => row.first_step >= steps.from && row.last_step <= steps.to)
       const cut = refs.filter((row) => row.first_step < steps.from || row.last_step > steps.to)
-      const { values: summaries, changed } = yield* chunks.summaries(run, owner, whole)
+      const { values: summaries, changed } = yield* cache.summaries(run, owner, whole)
       for (let i = 0; i < whole.length; i++) {
         const row = whole[i]!
         const summary = summaries[i]
@@ -190,7 +203,7 @@ export const sampled = (
       made[bucket] = row
     }
     const rows = made.filter((row): row is HistoryRow => row !== null)
-    chunks.remember(owner, what, { origin, width, stamps, rows: made } satisfies Answer, count * 8 + rows.length * (ROW_BYTES + names.size * KEY_BYTES))
+    cache.remember(owner, what, { origin, width, stamps, rows: made } satisfies Answer, count * 8 + rows.length * (ROW_BYTES + names.size * KEY_BYTES))
     return Option.some<ReadonlyArray<HistoryRow>>(rows)
   })
 

@@ -63,9 +63,10 @@ export interface StoreSql {
   /**
    * The SQL of a key chunk row's stamp (over `history_chunks h`): text that differs between any two
    * committed versions of the row, so that a read may keep what it unpacked of them and the
-   * answers it made of them (chunkCache.ts). Its `version`, which every write counts up; on
+   * answers it made of them (historyCache.ts). Its `version`, which every write counts up; on
    * PostgreSQL also its xmin, the transaction that wrote it, which changes too when a server of
-   * an older steplog (one that counts no versions, during an upgrade) rewrites the row. A frame
+   * an older steplog (one that counts no versions, during an upgrade) rewrites the row, or when
+   * `steplog server migrate` copies a run again under its id (its versions as they were). A frame
    * needs no stamp: it only ever grows at its end (historyFrame.ts), so a key chunk's entries
    * change only with its row.
    */

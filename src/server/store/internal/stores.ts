@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import { KeyStore } from "../KeyStore.js"
 import { RecordStore } from "../RecordStore.js"
 import { Sessions } from "../SessionStore.js"
-import * as ChunkCache from "./chunkCache.js"
+import * as HistoryCache from "./historyCache.js"
 import { makeIngest } from "./ingest.js"
 import { makeKeys } from "./keys.js"
 import * as Reads from "./reads.js"
@@ -22,7 +22,7 @@ export type Stores = RecordStore | KeyStore | Sessions
 export const makeStores = (sql: StoreSql): Effect.Effect<Context.Context<Stores>> =>
   Effect.gen(function* () {
     const { ingest, rewritingRun } = yield* makeIngest(sql)
-    const chunks = ChunkCache.make(sql.chunkStamp, sql.blobsInProcess)
+    const cache = HistoryCache.make(sql.chunkStamp, sql.blobsInProcess)
     const records = RecordStore.of({
       ingest,
       putRun: (project, runId, metadata) =>
@@ -38,7 +38,7 @@ export const makeStores = (sql: StoreSql): Effect.Effect<Context.Context<Stores>
       getRun: (project, runId) => Runs.getDetail(sql.read, project, runId).pipe(sql.readTransaction, Effect.mapError(failed("getRun"))),
       listRuns: (project, query) => Runs.listRuns(sql.read, project, query).pipe(sql.readTransaction, Effect.mapError(failed("listRuns"))),
       listProjects: Runs.listProjects(sql.read).pipe(Effect.mapError(failed("listProjects"))),
-      history: (project, runId, query) => Reads.history(sql, chunks, project, runId, query).pipe(Effect.mapError(failed("history"))),
+      history: (project, runId, query) => Reads.history(sql, cache, project, runId, query).pipe(Effect.mapError(failed("history"))),
       output: (project, runId, query) => Reads.output(sql, project, runId, query).pipe(Effect.mapError(failed("output"))),
       reachable: sql.read("SELECT 1").pipe(Effect.asVoid, Effect.mapError(failed("a readiness check")))
     })

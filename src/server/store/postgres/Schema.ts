@@ -85,7 +85,7 @@ const deletedRuns = [
 
 /**
  * A key chunk's version, counted up by every write of its row (chunks.ts): what tells a read that a
- * chunk it kept is as it was (StoreSql.chunkStamp, chunkCache.ts).
+ * chunk it kept is as it was (StoreSql.chunkStamp, historyCache.ts).
  */
 const chunkVersions = [`ALTER TABLE history_chunks ADD COLUMN version BIGINT NOT NULL DEFAULT 0`]
 

@@ -8,7 +8,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { describe, expect, it } from "vitest"
-import * as ChunkCache from "../../../../src/server/store/internal/chunkCache.js"
+import * as HistoryCache from "../../../../src/server/store/internal/historyCache.js"
 import { BLOCK, CHUNK_STEPS } from "../../../../src/server/store/internal/historyChunk.js"
 import { sampled } from "../../../../src/server/store/internal/sampling.js"
 import type { Run } from "../../../../src/server/store/internal/sql.js"
@@ -53,14 +53,14 @@ describe("a sampled read", () => {
         }
         throw new Error(`a statement this test does not answer: ${text}`)
       })
-    const rows = Option.getOrThrow(Effect.runSync(sampled(run, ChunkCache.make("h.stamp", false), project, runId, undefined, { from: 0, to: Number.MAX_SAFE_INTEGER }, 10)))
+    const rows = Option.getOrThrow(Effect.runSync(sampled(run, HistoryCache.make("h.stamp", false), project, runId, undefined, { from: 0, to: Number.MAX_SAFE_INTEGER }, 10)))
     expect(rows.length).toBeGreaterThan(0)
     expect(rows.at(-1)).toMatchObject({ step: seen, values: { loss: seen }, max: { loss: seen } })
     expect(Math.max(...rows.map((row) => row.step))).toBe(seen)
   })
 
   it("reads again only the chunks written since, and answers the other buckets' rows as the same objects", () => {
-    // One key, each step valued at its step; chunk `c`'s stamp is `v<its version>`.
+    // One key, each step valued at its step plus 10,000 a version of its chunk; chunk `c`'s stamp is `v<its version>`.
     let last = 3_499
     const versions = [0, 0, 0, 0, 0]
     const read: Array<ReadonlyArray<number>> = []
@@ -76,12 +76,13 @@ describe("a sampled read", () => {
           read.push(asked)
           return asked.map((chunk) => {
             const steps = column(chunk * CHUNK_STEPS, lastOf(chunk))
-            return { key_id: 0, chunk, n: steps.byteLength / 8, steps, ts: steps, vals: steps, texts: null, stamp: `v${versions[chunk]}` }
+            const vals = Buffer.from(Float64Array.from(new Float64Array(steps.buffer, steps.byteOffset, steps.byteLength / 8), (step) => step + 10_000 * versions[chunk]!).buffer)
+            return { key_id: 0, chunk, n: steps.byteLength / 8, steps, ts: steps, vals, texts: null, stamp: `v${versions[chunk]}` }
           })
         }
         throw new Error(`a statement this test does not answer: ${text}`)
       })
-    const cache = ChunkCache.make("h.stamp", false)
+    const cache = HistoryCache.make("h.stamp", false)
     // Up to 4,000 steps in at most 1,000 buckets: 4 steps wide.
     const sample = () => Option.getOrThrow(Effect.runSync(sampled(run, cache, project, runId, undefined, { from: 0, to: Number.MAX_SAFE_INTEGER }, 1_000)))
     const first = sample()
@@ -95,14 +96,14 @@ describe("a sampled read", () => {
     expect(second).toHaveLength(998)
     expect(second.slice(0, 768).every((row, i) => row === first[i])).toBe(true)
     expect(second.slice(768).map((row) => [row.step, row.min?.["loss"], row.max?.["loss"]])).toEqual(
-      Array.from({ length: 230 }, (_, i) => [Math.min(3_072 + i * 4 + 3, 3_989), 3_072 + i * 4, Math.min(3_072 + i * 4 + 3, 3_989)])
+      Array.from({ length: 230 }, (_, i) => [Math.min(3_072 + i * 4 + 3, 3_989), 13_072 + i * 4, 10_000 + Math.min(3_072 + i * 4 + 3, 3_989)])
     )
     // A late row rewrites chunk 1: its buckets are made again, from what it holds now.
     versions[1]!++
     const third = sample()
     expect(read.at(-1)).toEqual([1])
-    expect(third.filter((row, i) => row !== second[i]).map((row) => row.step)).toEqual(Array.from({ length: 256 }, (_, i) => 1_024 + i * 4 + 3))
-    expect(third).toEqual(second)
+    const remade = third.flatMap((row, i) => (row === second[i] ? [] : [[row.step, row.values["loss"], row.min?.["loss"]]]))
+    expect(remade).toEqual(Array.from({ length: 256 }, (_, i) => [1_024 + i * 4 + 3, 11_024 + i * 4 + 3, 11_024 + i * 4]))
     // Nothing changed: nothing is read.
     const reads = read.length
     expect(sample()).toEqual(third)

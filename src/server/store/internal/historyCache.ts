@@ -9,9 +9,14 @@
  * profiled), as much as its fold and answer.
  *
  * A stamp names one committed version of a row, so another server process's write (PostgreSQL
- * replicas) is a miss like any other. Entries are kept by run id, which a deleted run's never
- * passes on to another run (a SQLite run_pk may). At most MAX_BYTES are kept, the least recently
- * used dropped first.
+ * replicas) is a miss like any other. Entries are kept by run id, not run_pk, which SQLite gives
+ * a new run once the newest run is deleted (and with it versions that count from 0 again). A run
+ * id comes back only through `steplog server migrate`, which copies a run again under its id into
+ * PostgreSQL, whose stamps hold xmin: a row written anew never has the old stamp.
+ *
+ * Chunks and answers share one budget: at most MAX_BYTES are kept, the least recently used
+ * dropped first, and nothing larger than a MAX_SHARE of it (an answer of hundreds of keys would
+ * otherwise push out every run's chunks, then itself).
  */
 import * as Effect from "effect/Effect"
 import type { SqlError } from "@effect/sql/SqlError"
@@ -20,6 +25,9 @@ import type { Run } from "./sql.js"
 
 /** Bytes of unpacked columns kept at most: 64 MiB, some 2,700 key chunks of a thousand steps. */
 export const MAX_BYTES = 64 * 2 ** 20
+
+/** The part of the budget one entry may take at most. */
+const MAX_SHARE = 1 / 8
 
 /** What an entry costs beyond its columns (its key, its Map slot, the objects around the columns), in bytes. */
 const ENTRY_OVERHEAD = 256
@@ -75,6 +83,7 @@ export const make = (stamp: string, blobsInProcess: boolean, maxBytes = MAX_BYTE
   const keep = (key: string, rowStamp: string, value: unknown, size: number): void => {
     const old = kept.get(key)
     if (old !== undefined) (kept.delete(key), (bytes -= old.bytes))
+    if (size > maxBytes * MAX_SHARE) return
     kept.set(key, { stamp: rowStamp, bytes: size, value })
     bytes += size
     for (const [oldest, entry] of kept) {
@@ -95,7 +104,7 @@ export const make = (stamp: string, blobsInProcess: boolean, maxBytes = MAX_BYTE
 
   /**
    * `refs`' values as `kind`: the kept ones, and the others read and kept. `read` gets the rows of
-   * the rows of `keys` and `chunks` (`key_id IN (keys) AND chunk IN (chunks)` of the missing ones,
+   * `keys` and `chunks` (`key_id IN (keys) AND chunk IN (chunks)` of the missing ones,
    * a superset of them but for the top chunks of a live run) and makes values of those `wanted`.
    */
   const get = <A>(
@@ -163,7 +172,9 @@ export const make = (stamp: string, blobsInProcess: boolean, maxBytes = MAX_BYTE
     remember: (owner: RunOf, what: string, value: unknown, size: number): void => keep(`answer/${owner.id}/${what}`, "", value, size + ENTRY_OVERHEAD),
     /**
      * The entries of `refs`: each chunk's frame read once, not once a key (a join repeats it on
-     * every key's row), in the same statement (a row of key -1), whether or not a key shares it.
+     * every key's row), in the same statement (a row of key -1): a round trip less on PostgreSQL.
+     * A frame no key shares (keys logged at different steps, a chunk a late row re-ordered) comes
+     * for nothing then, which is rare; the frame of a live run's top chunk is always shared.
      */
     entries: (run: Run, owner: RunOf, refs: ReadonlyArray<ChunkRef>) =>
       get<Chunk.Entries>("entries", owner, refs, (keys, chunks, wanted) =>
@@ -201,4 +212,4 @@ export const make = (stamp: string, blobsInProcess: boolean, maxBytes = MAX_BYTE
 }
 
 /** A store's cache of key chunks. */
-export type ChunkCache = ReturnType<typeof make>
+export type HistoryCache = ReturnType<typeof make>

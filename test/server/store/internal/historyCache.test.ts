@@ -4,7 +4,7 @@
  */
 import * as Effect from "effect/Effect"
 import { describe, expect, it } from "vitest"
-import * as ChunkCache from "../../../../src/server/store/internal/chunkCache.js"
+import * as HistoryCache from "../../../../src/server/store/internal/historyCache.js"
 import type { Run } from "../../../../src/server/store/internal/sql.js"
 
 /** A key chunk's summaries row: 16 blocks of 5 floats, the first float `mark`. */
@@ -37,7 +37,7 @@ const table = (rows: Array<Row>) => {
 const runA = { pk: 7, id: "p/a" }
 const refs = (rows: ReadonlyArray<Row>) => rows.map(({ key_id, chunk, stamp }) => ({ key_id, chunk, stamp }))
 /** The first float of each chunk's summaries, by key/chunk. */
-const marksOf = (asked: ReadonlyArray<Row>, found: ChunkCache.Found<{ readonly floats: Float64Array }>) =>
+const marksOf = (asked: ReadonlyArray<Row>, found: HistoryCache.Found<{ readonly floats: Float64Array }>) =>
   Object.fromEntries(asked.map((row, i) => [`${row.key_id}/${row.chunk}`, found.values[i]?.floats[0]]))
 
 describe("the chunk cache", () => {
@@ -48,7 +48,7 @@ describe("the chunk cache", () => {
       { key_id: 0, chunk: 1, stamp: "c", mark: 3 }
     ]
     const { run, statements } = table(rows)
-    const cache = ChunkCache.make("stamp", false)
+    const cache = HistoryCache.make("stamp", false)
     expect(marksOf(rows, Effect.runSync(cache.summaries(run, runA, refs(rows))))).toEqual({ "0/0": 1, "1/0": 2, "0/1": 3 })
     expect(statements).toHaveLength(1)
     expect(marksOf(rows, Effect.runSync(cache.summaries(run, runA, refs(rows))))).toEqual({ "0/0": 1, "1/0": 2, "0/1": 3 })
@@ -69,7 +69,7 @@ describe("the chunk cache", () => {
   it("unpacks summaries a first statement carried (SQLite) once a stamp, reading nothing", () => {
     const rows: Array<Row> = [{ key_id: 0, chunk: 0, stamp: "a", mark: 1 }]
     const { run, statements } = table(rows)
-    const cache = ChunkCache.make("stamp", true)
+    const cache = HistoryCache.make("stamp", true)
     const carried = (mark: number, stamp: string) => {
       const floats = new Float64Array(80)
       floats[0] = mark
@@ -85,23 +85,35 @@ describe("the chunk cache", () => {
   it("says which chunks were read at another stamp than the first statement saw", () => {
     const rows: Array<Row> = [{ key_id: 0, chunk: 0, stamp: "new", mark: 1 }]
     const { run } = table(rows)
-    const found = Effect.runSync(ChunkCache.make("stamp", false).summaries(run, runA, [{ key_id: 0, chunk: 0, stamp: "old" }]))
+    const found = Effect.runSync(HistoryCache.make("stamp", false).summaries(run, runA, [{ key_id: 0, chunk: 0, stamp: "old" }]))
     expect([marksOf(rows, found), found.changed]).toEqual([{ "0/0": 1 }, [true]])
   })
 
   it("keeps at most its bytes, dropping the least recently used first", () => {
-    const rows: Array<Row> = Array.from({ length: 10 }, (_, key_id) => ({ key_id, chunk: 0, stamp: "s", mark: key_id }))
+    const rows: Array<Row> = Array.from({ length: 12 }, (_, key_id) => ({ key_id, chunk: 0, stamp: "s", mark: key_id }))
     const { run, statements } = table(rows)
-    // Room for three summaries (640 bytes and some overhead each).
-    const cache = ChunkCache.make("stamp", false, 3 * 1000)
+    // Room for eight summaries (640 bytes and some overhead each), each within an eighth of it.
+    const cache = HistoryCache.make("stamp", false, 8 * 1000)
     const read = (keys: ReadonlyArray<number>) => Effect.runSync(cache.summaries(run, runA, refs(keys.map((key) => rows[key]!))))
-    read([0, 1, 2])
+    read([0, 1, 2, 3, 4, 5, 6, 7])
     read([0]) // 0 is now the most recently used
-    read([3]) // drops 1, the least recently used
+    read([8]) // drops 1, the least recently used
     const before = statements.length
-    read([0, 2, 3])
+    read([0, 2, 3, 4, 5, 6, 7, 8])
     expect(statements.length).toBe(before)
     read([1])
     expect(statements.length).toBe(before + 1)
+  })
+
+  it("keeps nothing larger than an eighth of its bytes, and drops nothing for it", () => {
+    const rows: Array<Row> = [{ key_id: 0, chunk: 0, stamp: "s", mark: 0 }]
+    const { run, statements } = table(rows)
+    const cache = HistoryCache.make("stamp", false, 8 * 1000)
+    Effect.runSync(cache.summaries(run, runA, refs(rows)))
+    cache.remember(runA, "wide", "an answer of many keys", 1_001)
+    cache.remember(runA, "narrow", "an answer of one key", 100)
+    expect([cache.recall(runA, "wide"), cache.recall(runA, "narrow")]).toEqual([undefined, "an answer of one key"])
+    Effect.runSync(cache.summaries(run, runA, refs(rows)))
+    expect(statements).toHaveLength(1)
   })
 })
