@@ -44,7 +44,7 @@ export interface ChunkRef {
   readonly chunk: number
   /** Its row's stamp (StoreSql.chunkStamp). */
   readonly stamp: string
-  /** Its block summaries, when reads take blobs in-process (StoreSql.blobsInProcess). */
+  /** Its block summaries, when reads take blobs in-process (StoreSql.blobsInProcess): not kept here, then. */
   readonly blocks?: Uint8Array
   readonly block_texts?: string | null
 }
@@ -135,27 +135,14 @@ export const make = (stamp: string, blobsInProcess: boolean, maxBytes = MAX_BYTE
       return { values, changed }
     })
 
-  /** The summaries of refs that carry them (StoreSql.blobsInProcess): the kept ones, the others unpacked and kept. */
-  const summariesCarried = (owner: RunOf, refs: ReadonlyArray<ChunkRef>): Found<Chunk.BlockSummaries> => ({
-    values: refs.map((ref) => {
-      const key = `summaries/${owner.id}/${refKey(ref)}`
-      let summaries = lookup<Chunk.BlockSummaries>(key, ref.stamp)
-      if (summaries === undefined) {
-        summaries = Chunk.summariesOf(ref.blocks!, ref.block_texts ?? null)
-        keep(key, ref.stamp, summaries, ref.blocks!.byteLength + (ref.block_texts?.length ?? 0) + ENTRY_OVERHEAD)
-      }
-      return summaries
-    }),
-    changed: refs.map(() => false)
-  })
-
   return {
     /** The columns of a ChunkRef but its key and chunk, from `history_chunks h`, for the read's first statement. */
     firstColumns,
     /** The block summaries of `refs`. */
     summaries: (run: Run, owner: RunOf, refs: ReadonlyArray<ChunkRef>): Effect.Effect<Found<Chunk.BlockSummaries>, SqlError> =>
       blobsInProcess
-        ? Effect.sync(() => summariesCarried(owner, refs))
+        // Unpacked as they came: views of the blobs, as cheap as a look in here.
+        ? Effect.sync(() => ({ values: refs.map((ref) => Chunk.summariesOf(ref.blocks!, ref.block_texts ?? null)), changed: refs.map(() => false) }))
         : get<Chunk.BlockSummaries>("summaries", owner, refs, (keys, chunks, wanted) =>
           Effect.map(run(`SELECT h.key_id, h.chunk, h.blocks, h.block_texts, ${stamp} AS stamp FROM history_chunks h
                WHERE h.run_pk = ? AND h.key_id IN (${keys}) AND h.chunk IN (${chunks})`, [owner.pk]), (rows) =>

@@ -60,16 +60,14 @@ interface Answer {
   readonly rows: ReadonlyArray<HistoryRow | null>
 }
 
-/** The stamps of `refs` by chunk number: a chunk number's text changes with any of its key chunks, or with one added. */
+/**
+ * The stamps of `refs` by chunk number: a chunk number's text changes with any of its key chunks,
+ * or with one added. In the order the statement gave them: another order (another plan) only
+ * makes the rows again.
+ */
 const stampsByChunk = (refs: ReadonlyArray<ChunkRef>): Map<number, string> => {
-  const byChunk = new Map<number, Array<ChunkRef>>()
-  for (const ref of refs) {
-    const list = byChunk.get(ref.chunk)
-    if (list === undefined) byChunk.set(ref.chunk, [ref])
-    else list.push(ref)
-  }
   const stamps = new Map<number, string>()
-  for (const [chunk, list] of byChunk) stamps.set(chunk, list.sort((a, b) => a.key_id - b.key_id).map((ref) => `${ref.key_id}:${ref.stamp}`).join(" "))
+  for (const ref of refs) stamps.set(ref.chunk, `${stamps.get(ref.chunk) ?? ""}${ref.key_id}:${ref.stamp} `)
   return stamps
 }
 
