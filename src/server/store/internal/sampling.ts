@@ -60,11 +60,7 @@ interface Answer {
   readonly rows: ReadonlyArray<HistoryRow | null>
 }
 
-/**
- * The stamps of `refs` by chunk number: a chunk number's text changes with any of its key chunks,
- * or with one added. In the order the statement gave them: another order (another plan) only
- * makes the rows again.
- */
+/** The stamps of `refs` (in key order) by chunk number: a chunk number's text changes with any of its key chunks, or with one added. */
 const stampsByChunk = (refs: ReadonlyArray<ChunkRef>): Map<number, string> => {
   const stamps = new Map<number, string>()
   for (const ref of refs) stamps.set(ref.chunk, `${stamps.get(ref.chunk) ?? ""}${ref.key_id}:${ref.stamp} `)
@@ -97,7 +93,7 @@ export const sampled = (
       `SELECT r.run_pk, k.key_id, k.name, h.chunk, h.first_step, h.last_step, ${cache.firstColumns}
          FROM runs r LEFT JOIN metric_keys k ON k.run_pk = r.run_pk ${picked.on}
          LEFT JOIN history_chunks h ON h.run_pk = r.run_pk AND h.key_id = k.key_id ${within.where}
-         WHERE r.project = ? AND r.run_id = ?`,
+         WHERE r.project = ? AND r.run_id = ? ORDER BY k.key_id, h.chunk`,
       [...picked.params, ...within.params, project, runId]
     )
     if (found.length === 0) return Option.none<ReadonlyArray<HistoryRow>>()
