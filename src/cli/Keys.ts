@@ -115,10 +115,10 @@ const revoke = Command.make("revoke", { idOrName, data, database }, (options) =>
     true,
     Effect.gen(function* () {
       const info = yield* (yield* KeyStore).revoke(options.idOrName)
-      yield* Console.log(`steplog: revoked the API key "${info.name}" (${info.id}); requests with it now get 401.`)
+      yield* Console.log(`steplog: revoked the API key "${info.name}" (${info.id}); every server refuses requests with it (401) within a second.`)
     })
   )
-).pipe(Command.withDescription("Revoke an API key: from now on every request with it gets 401. A running server sees the revocation on the next request."))
+).pipe(Command.withDescription("Revoke an API key: every request with it gets 401, from running servers within a second (each takes a key it verified as verified for a second)."))
 
 /** The `keys` command and its subcommands. */
 export const keys = Command.make("keys").pipe(

@@ -1,14 +1,17 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { describe, expect, it } from "@effect/vitest"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as TestClock from "effect/TestClock"
 import * as path from "node:path"
 import * as Fiber from "effect/Fiber"
 import type { HistoryRecord, Record, RunId, Value } from "../../../src/schemas/Record.js"
 import type { ProjectName } from "../../../src/schemas/Wire.js"
+import { VERIFIED_FOR_MS } from "../../../src/server/store/internal/keys.js"
 import { KeyStore } from "../../../src/server/store/KeyStore.js"
 import { RecordStore } from "../../../src/server/store/RecordStore.js"
 import * as SqliteStore from "../../../src/server/store/sqlite/SqliteStore.js"
@@ -71,6 +74,24 @@ describe("SqliteStore", () => {
       const detail = Option.getOrThrow(yield* store.getRun(project, run))
       expect([detail.records, detail.historyRows, detail.summary["y"]]).toEqual([8, 8, -2])
     }).pipe(Effect.provide(withClient)))
+
+  it.scoped("refuses a key another process revoked within VERIFIED_FOR_MS of its last look, and one it revoked itself at once", () =>
+    Effect.gen(function* () {
+      const filename = temp.file("keys.sqlite")
+      const here = Context.get(yield* Layer.build(inFile(() => filename)), KeyStore)
+      const there = Context.get(yield* Layer.build(inFile(() => filename)), KeyStore)
+      const a = yield* here.create({ name: "a", projects: "*" })
+      expect(Option.isSome(yield* here.verify(a.key))).toBe(true)
+      yield* there.revoke("a")
+      // Verified a moment ago: it passes here until VERIFIED_FOR_MS is up, then the store is asked again.
+      expect(Option.isSome(yield* here.verify(a.key))).toBe(true)
+      yield* TestClock.adjust(VERIFIED_FOR_MS)
+      expect(yield* here.verify(a.key)).toEqual(Option.none())
+      const b = yield* here.create({ name: "b", projects: "*" })
+      expect(Option.isSome(yield* here.verify(b.key))).toBe(true)
+      yield* here.revoke("b")
+      expect(yield* here.verify(b.key)).toEqual(Option.none())
+    }))
 
   it.effect("keeps a run's records across a restart of the store on the same file", () =>
     Effect.gen(function* () {

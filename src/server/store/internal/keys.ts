@@ -3,6 +3,10 @@
  * from the reader, so that `/whoami` never queues behind an ingest. A name is unique among
  * unrevoked keys by a partial unique index, so two processes creating one name at once cannot both
  * succeed: the loser's insert fails, and is told KeyNameTaken.
+ *
+ * Every API request verifies its key: a verified key is taken as verified for VERIFIED_FOR_MS
+ * without a look in the store, which was a round trip to PostgreSQL on every request, its scope
+ * parsed again (8 runs uploading and a dashboard polling: some 130 requests a second).
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -14,6 +18,12 @@ import { failed, type Run, type StoreSql } from "./sql.js"
 
 /** The SHA-256 (hex) a store keeps of a secret (an API key, a session id, a sign-in token) instead of it. */
 export const hash = (secret: string): string => crypto.createHash("sha256").update(secret).digest("hex")
+/**
+ * How long a key verified once passes without the store. A key this store revokes is refused at
+ * once; one another process revokes (`steplog keys revoke`, another replica), within this.
+ */
+export const VERIFIED_FOR_MS = 1_000
+
 const newSecret = (): string => `slk_${crypto.randomBytes(32).toString("base64url")}`
 const newId = (): string => `key_${crypto.randomBytes(6).toString("hex")}`
 
@@ -42,6 +52,8 @@ const unrevokedNamed = (run: Run, name: string) =>
 
 /** The KeyStore of a store. */
 export const makeKeys = (sql: StoreSql) => {
+  // hash → the key's info and until when it passes without the store
+  const verified = new Map<string, { readonly info: KeyInfo; readonly until: number }>()
   const create = (options: { readonly name?: string; readonly projects: KeyScope }) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
@@ -81,11 +93,18 @@ export const makeKeys = (sql: StoreSql) => {
       Effect.map((rows) => rows.map(toKeyInfo)),
       Effect.mapError(failed("list keys"))
     ),
-    revoke,
+    revoke: (idOrName) => Effect.tap(revoke(idOrName), () => verified.clear()),
     verify: (key) =>
-      sql.read(`SELECT ${keyColumns} FROM api_keys WHERE hash = ? AND revoked_at IS NULL`, [hash(key)]).pipe(
-        Effect.map((rows) => Option.map(Option.fromNullable(rows[0] as KeyRow | undefined), toKeyInfo)),
-        Effect.mapError(failed("verify a key"))
-      )
+      Effect.gen(function* () {
+        const digest = hash(key)
+        const now = yield* Clock.currentTimeMillis
+        const known = verified.get(digest)
+        if (known !== undefined && known.until > now) return Option.some(known.info)
+        const rows = yield* sql.read(`SELECT ${keyColumns} FROM api_keys WHERE hash = ? AND revoked_at IS NULL`, [digest])
+        const found = Option.map(Option.fromNullable(rows[0] as KeyRow | undefined), toKeyInfo)
+        if (Option.isSome(found)) verified.set(digest, { info: found.value, until: now + VERIFIED_FOR_MS })
+        else verified.delete(digest)
+        return found
+      }).pipe(Effect.mapError(failed("verify a key")))
   })
 }

@@ -182,7 +182,7 @@ export const sampled = (
     const made = new Array<HistoryRow | null>(count)
     for (let bucket = 0; bucket < count; bucket++) {
       if (stands[bucket]) {
-        made[bucket] = before!.rows[bucket]!
+        made[bucket] = before!.rows[bucket] ?? null
         continue
       }
       let row: { step: number; ts: number; values: { [key: string]: Value }; min: { [key: string]: number }; max: { [key: string]: number } } | null = null
