@@ -1,6 +1,7 @@
 /**
- * What sampled history reads keep of a store between reads: each key chunk's block summaries and
- * entries, unpacked, under the stamp its row had when they were read (StoreSql.chunkStamp), and
+ * What sampled history reads keep of a store between reads: each key chunk's entries and (where
+ * blobs cross a wire: StoreSql.blobsInProcess) its block summaries, unpacked, under the stamp its
+ * row had when they were read (StoreSql.chunkStamp), and
  * the answers they made (sampling.ts keeps its rows). A dashboard following a live run reads its
  * history every few hundred ms, while each upload rewrites only the top chunk of each key: the
  * others are taken from here, not moved, unpacked and folded again. On PostgreSQL a blob crosses

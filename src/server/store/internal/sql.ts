@@ -73,8 +73,8 @@ export interface StoreSql {
   readonly chunkStamp: string
   /**
    * Whether reads take blobs in-process (SQLite): a sampled read's first statement then takes
-   * the block summaries too, unpacked only when not kept, rather than reading them apart; over a
-   * wire (PostgreSQL, where a blob crosses as hex) only those not kept are read.
+   * the block summaries too, views of the blobs, none of them kept, rather than reading them
+   * apart; over a wire (PostgreSQL, where a blob crosses as hex) only those not kept are read.
    */
   readonly blobsInProcess: boolean
 }
