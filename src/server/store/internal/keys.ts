@@ -93,6 +93,8 @@ export const makeKeys = (sql: StoreSql) => {
       Effect.map((rows) => rows.map(toKeyInfo)),
       Effect.mapError(failed("list keys"))
     ),
+    // Forgotten once the revocation is committed: a verify between then and a clear inside the
+    // transaction would read the key unrevoked and keep it.
     revoke: (idOrName) => Effect.tap(revoke(idOrName), () => verified.clear()),
     verify: (key) =>
       Effect.gen(function* () {

@@ -102,39 +102,27 @@ export const sampled = (
     for (const row of found) if (row.key_id != null) names.set(row.key_id, row.name!)
     const stored = found.filter((row) => row.chunk != null) as ReadonlyArray<ChunkRef & { readonly first_step: number; readonly last_step: number }>
     if (stored.length === 0) return Option.some<ReadonlyArray<HistoryRow>>([])
-    const ids = [...names.keys()].sort((a, b) => a - b).join(",")
     let lo = steps.to
     let hi = steps.from
     for (const row of stored) (lo = Math.min(lo, row.first_step), (hi = Math.max(hi, row.last_step)))
-    lo = Math.max(lo, steps.from)
+    const { origin, width, blocks } = bucketing(Math.max(lo, steps.from), Math.min(hi, steps.to), samples)
     hi = Math.min(hi, steps.to)
-    let origin = lo
-    const narrowest = Math.ceil((hi - lo + 1) / samples)
-    let width = 2 ** Math.ceil(Math.log2(narrowest))
-    const blocks = narrowest * 2 >= Chunk.BLOCK
-    if (blocks) {
-      origin = Math.floor(lo / Chunk.BLOCK) * Chunk.BLOCK
-      width = Math.ceil(Math.ceil((hi - origin + 1) / samples) / Chunk.BLOCK) * Chunk.BLOCK
-    }
     const count = Math.floor((hi - origin) / width) + 1
+    /** The chunk numbers a bucket spans. */
+    const chunksOf = (bucket: number): Array<number> => {
+      const start = origin + bucket * width
+      return Array.from({ length: Chunk.chunkOf(start + width - 1) - Chunk.chunkOf(start) + 1 }, (_, i) => Chunk.chunkOf(start) + i)
+    }
 
     // The rows of the last read of this range that can stand: same buckets, and their chunks as they were.
-    const what = `${ids}/${steps.from}/${steps.to}/${samples}`
+    // (`names` is in key order, as the statement gave them.)
+    const what = `${[...names.keys()].join(",")}/${steps.from}/${steps.to}/${samples}`
     const stamps = stampsByChunk(stored)
     const before = cache.recall<Answer>(owner, what)
-    const standing = (bucket: number): boolean => {
-      if (before === undefined || before.origin !== origin || before.width !== width || bucket >= before.rows.length) return false
-      const start = origin + bucket * width
-      for (let c = Chunk.chunkOf(start); c <= Chunk.chunkOf(start + width - 1); c++) if (stamps.get(c) !== before.stamps.get(c)) return false
-      return true
-    }
-    const stands = Array.from({ length: count }, (_, bucket) => standing(bucket))
-    const wanted = new Set<number>()
-    stands.forEach((stood, bucket) => {
-      if (stood) return
-      const start = origin + bucket * width
-      for (let c = Chunk.chunkOf(start); c <= Chunk.chunkOf(start + width - 1); c++) wanted.add(c)
-    })
+    const stands = Array.from({ length: count }, (_, bucket) =>
+      before !== undefined && before.origin === origin && before.width === width && bucket < before.rows.length &&
+      chunksOf(bucket).every((c) => stamps.get(c) === before.stamps.get(c)))
+    const wanted = new Set(stands.flatMap((stood, bucket) => (stood ? [] : chunksOf(bucket))))
     const refs = stored.filter((row) => wanted.has(row.chunk))
 
     // Entries are folded up to `hi`: a chunk written since the first statement (PostgreSQL reads
@@ -200,6 +188,17 @@ export const sampled = (
     cache.remember(owner, what, { origin, width, stamps, rows: made } satisfies Answer, count * 8 + rows.length * (ROW_BYTES + names.size * KEY_BYTES))
     return Option.some<ReadonlyArray<HistoryRow>>(rows)
   })
+
+/**
+ * The buckets of steps `lo` to `hi` in at most `samples`: from `origin`, `width` steps each, a
+ * power of two, or (`blocks`) whole blocks aligned to blocks once a bucket spans half a block.
+ */
+const bucketing = (lo: number, hi: number, samples: number): { readonly origin: number; readonly width: number; readonly blocks: boolean } => {
+  const narrowest = Math.ceil((hi - lo + 1) / samples)
+  if (narrowest * 2 < Chunk.BLOCK) return { origin: lo, width: 2 ** Math.ceil(Math.log2(narrowest)), blocks: false }
+  const origin = Math.floor(lo / Chunk.BLOCK) * Chunk.BLOCK
+  return { origin, width: Math.ceil(Math.ceil((hi - origin + 1) / samples) / Chunk.BLOCK) * Chunk.BLOCK, blocks: true }
+}
 
 /** What a kept row costs in bytes, about: its objects, and a key's three numbers in them and in the row's JSON (QueryHandlers.ts). */
 const ROW_BYTES = 200
