@@ -11,6 +11,7 @@ import { expect, it } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
@@ -537,6 +538,30 @@ describe("Uploader", () => {
       yield* Deferred.succeed(release, undefined)
       yield* drive(server, () => ackedOf(uploader) === 4 && uploader.ready())
       expect([seqsOf(server.received), readied]).toEqual([[[0, 1], [2, 3]], 1])
+    }))
+
+  it.scoped("after a large batch is not ready for a small one until GATHER_INTERVAL after its send; after a small one, at once", () =>
+    Effect.gen(function* () {
+      const runDir = makeRunDir()
+      const server = scriptedServer()
+      const input = yield* Queue.bounded<Tailer.Batch>(4)
+      let readied = 0
+      const { uploader } = yield* startUploader({ server, input, runDir, onReady: () => readied++ })
+      const interval = Duration.toMillis(Uploader.GATHER_INTERVAL)
+
+      const sentAt = yield* Clock.currentTimeMillis
+      yield* deliver(server, input, { records: histories(0, 2), bytes: Uploader.GATHER_FROM_BYTES, lost: [] }, () => ackedOf(uploader) === 2)
+      expect([uploader.ready(), readied]).toEqual([false, 0])
+      yield* TestClock.adjust(interval - 1)
+      yield* settle()
+      expect([uploader.ready(), readied]).toEqual([false, 0])
+      yield* TestClock.adjust(1)
+      yield* drive(server, () => uploader.ready())
+      expect([readied, (yield* Clock.currentTimeMillis) - sentAt]).toEqual([1, interval])
+
+      // A small batch: answered, the Uploader is ready again at once.
+      yield* deliver(server, input, batchOf(histories(2, 2)), () => ackedOf(uploader) === 4 && uploader.ready())
+      expect([seqsOf(server.received), readied]).toEqual([[[0, 1], [2, 3]], 2])
     }))
 
   it.scoped("sends a body again unchanged after a retry, while later bodies are packed into reused buffers", () =>
