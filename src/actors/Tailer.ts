@@ -13,7 +13,7 @@
  * never unpacked into rows here), sliced where a batch or `from` cuts one.
  *
  * Nothing waits on a timer: a flushed offset wakes the Tailer; what it has read goes at once when
- * the Uploader can send it at once (`idle`), and while the Uploader is busy it gathers until a
+ * the Uploader can send it at once (`idle`) or the journal is whole, and otherwise it gathers until a
  * batch is full (`maxBatchBytes`, 1 MiB: a block counted by the bytes of its columns, any other
  * record by its share of the rest of its frame; or MAX_BATCH_RECORDS records, a block counting its
  * rows: the server's cap) or the Uploader is idle again (`nudge`). Its output queue is bounded
@@ -217,8 +217,10 @@ export const make = (options: {
           yield* wake.await
           continue
         }
-        // Sent at once when the Uploader could send it at once; else gathered until a flush or a nudge.
-        if (idle()) yield* emit
+        // Sent at once when the Uploader could send it at once, or when the journal is whole (nothing
+        // more will come to gather: a finished run's last records do not wait); else gathered until
+        // a flush or a nudge.
+        if (idle() || read.complete) yield* emit
         else yield* wake.await
       }
     }) as Effect.Effect<never, TailFailed>

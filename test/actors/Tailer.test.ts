@@ -93,6 +93,18 @@ describe("Tailer", () => {
       expect((yield* taken).map(seqs)).toEqual([[6, 7, 8]])
     }))
 
+  it.scoped("hands on the last records at once, busy consumer or not, once the journal is whole", () =>
+    Effect.gen(function* () {
+      const journal = yield* openJournal
+      const [a, b] = appendFrames(journal, [histories(0, 3), histories(3, 3)])
+      const { tailer, taken } = yield* startTailer(journal, 0, { busy: true })
+
+      tailer.flushedTo(a!.end)
+      expect(yield* taken).toEqual([])
+      tailer.flushedTo(b!.end, true)
+      expect((yield* taken).map(seqs)).toEqual([[0, 1, 2, 3, 4, 5]])
+    }))
+
   it.scoped("cuts a batch at MAX_BATCH_RECORDS records, the server's cap, however few bytes they are", () =>
     Effect.gen(function* () {
       const journal = yield* openJournal
