@@ -28,7 +28,7 @@
  * next small batch waits until GATHER_INTERVAL after that send. A POST costs the server and its
  * database a few ms of CPU whatever its size, so sending again the moment a busy server answers
  * keeps it busy: 8 runs at 10k rows/s each made ~700 POSTs of ~1,100 rows in 10 s, and make ~400
- * of ~2,000 this way; a sampled history read meanwhile answered at p90 in ~71 ms instead of ~124
+ * of ~2,000 this way; a sampled history read meanwhile answered at p90 in 63–71 ms, not ~124,
  * on PostgreSQL, and acknowledgements came sooner too (bench/concurrent.ts). A run logging a few
  * rows at a time never sends so large a batch, and each of its flushes goes at once.
  *
