@@ -13,12 +13,12 @@
  * never unpacked into rows here), sliced where a batch or `from` cuts one.
  *
  * Nothing waits on a timer: a flushed offset wakes the Tailer; what it has read goes at once when
- * the Uploader can send it at once (`idle`) or the journal is whole, and otherwise it gathers until a
- * batch is full (`maxBatchBytes`, 1 MiB: a block counted by the bytes of its columns, any other
- * record by its share of the rest of its frame; or MAX_BATCH_RECORDS records, a block counting its
- * rows: the server's cap) or the Uploader is idle again (`nudge`). Its output queue is bounded
- * (capacity set by whoever wires it): when the Uploader falls behind, the Tailer waits, and the
- * records wait in the journal, not in memory.
+ * the Uploader can send it at once (`idle`) or the journal is whole, and otherwise it gathers
+ * until a batch is full (`maxBatchBytes`, 1 MiB: a block counted by the bytes of its columns, any
+ * other record by its share of the rest of its frame; or MAX_BATCH_RECORDS records, a block
+ * counting its rows: the server's cap) or the Uploader is idle again (`nudge`). Its output queue
+ * is bounded (capacity set by whoever wires it): when the Uploader falls behind, the Tailer waits,
+ * and the records wait in the journal, not in memory.
  *
  * What it has read is plain state, read synchronously (`state`), and `onRead` says when it moved:
  * the upload wakes for it once a read, not once a frame. A service wakes ten times a second per

@@ -102,11 +102,13 @@ export const sampled = (
     for (const row of found) if (row.key_id != null) names.set(row.key_id, row.name!)
     const stored = found.filter((row) => row.chunk != null) as ReadonlyArray<ChunkRef & { readonly first_step: number; readonly last_step: number }>
     if (stored.length === 0) return Option.some<ReadonlyArray<HistoryRow>>([])
+    // The steps the buckets span: those of the run's chunks, within the range.
     let lo = steps.to
     let hi = steps.from
     for (const row of stored) (lo = Math.min(lo, row.first_step), (hi = Math.max(hi, row.last_step)))
-    const { origin, width, blocks } = bucketing(Math.max(lo, steps.from), Math.min(hi, steps.to), samples)
+    lo = Math.max(lo, steps.from)
     hi = Math.min(hi, steps.to)
+    const { origin, width, blocks } = bucketing(lo, hi, samples)
     const count = Math.floor((hi - origin) / width) + 1
     /** The chunk numbers a bucket spans. */
     const chunksOf = (bucket: number): Array<number> => {
