@@ -37,8 +37,8 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import * as UploadCursor from "../journal/UploadCursor.js"
 import * as Ipc from "../schemas/Ipc.js"
+import { stopMessage } from "../schemas/StopReason.js"
 import * as CrashLoop from "./CrashLoop.js"
 import { progressBar } from "./ProgressBar.js"
 import type { UploadOutcome } from "./Run.js"
@@ -170,8 +170,8 @@ export const make = (options: {
     /** Why the link gave up on the service, once it has. */
     let gaveUp: string | null = null
 
-    const post = (message: Ipc.ToService): void => {
-      if (toService !== null) ServiceSocket.sendLine(toService, Ipc.encodeToService(message))
+    const post = (message: Ipc.ToServiceLine): void => {
+      if (toService !== null) ServiceSocket.sendLine(toService, message)
     }
 
     const update = (entry: Entry, f: (state: UploadState) => UploadState): void => {
@@ -180,12 +180,17 @@ export const make = (options: {
     }
 
     const onMessage = (raw: unknown): void => {
-      const decoded = Ipc.decodeFromService(raw)
-      if (Either.isLeft(decoded)) {
-        for (const entry of entries.values()) debug(entry.options.runDir, `ignored a message from the upload service: ${Ipc.describeUndecodable(raw, decoded.left)}`)
+      const message = Ipc.decodeFromService(raw)
+      if (message === null) {
+        // A message of another steplog version: the schemas word why, loaded for it alone.
+        const runDirs = [...entries.values()].map((entry) => entry.options.runDir)
+        void import("../schemas/IpcSchema.js").then(({ decodeFromService, describeUndecodable }) =>
+          Either.mapLeft(decodeFromService(raw), (error) => {
+            for (const runDir of runDirs) debug(runDir, `ignored a message from the upload service: ${describeUndecodable(raw, error)}`)
+          })
+        )
         return
       }
-      const message = decoded.right
       if (message._tag === "Welcome") {
         servicePid = message.pid
         for (const entry of entries.values()) debug(entry.options.runDir, `upload service ${message.pid} takes this run`)
@@ -196,22 +201,23 @@ export const make = (options: {
       if (message._tag === "Progress") {
         const done = message.done && entry.final !== null
         if (done) entries.delete(message.runId)
-        const kept = done && message.kept > 0 ? { records: message.kept, kinds: message.keptKinds } : null
+        const keptRecords = message.kept ?? 0
+        const kept = done && keptRecords > 0 ? { records: keptRecords, kinds: message.keptKinds ?? [] } : null
         update(entry, (state) => ({ ...state, ackSeq: Math.max(state.ackSeq, message.ackSeq), done: state.done || done, kept: kept ?? state.kept }))
       } else if (message._tag === "UploadNotice") {
         entry.options.warn(message.message)
       } else {
         entries.delete(message.runId)
-        entry.options.warn(message.message)
+        entry.options.warn(stopMessage(message))
         // A deleted run is refused by the server for good: no sync would take it either.
         const stopped = message.reason === "deleted" ? `the run was deleted on the server (${message.detail})` : `uploading stopped: ${message.detail}`
         update(entry, (state) => ({ ...state, stopped, syncable: message.reason !== "deleted" }))
       }
     }
 
-    const openMessage = (entry: Entry) => {
+    const openMessage = (entry: Entry): Ipc.ToServiceLine => {
       const { runId, runDir, baseUrl, apiKey } = entry.options
-      return new Ipc.OpenRun({ runId, runDir, baseUrl, apiKey, flushed: entry.flushed })
+      return { _tag: "OpenRun", runId, runDir, baseUrl, apiKey, flushed: entry.flushed }
     }
 
     /** The connection is up (to the socket, or to the pipes of a service started here): tell the service about every open run. */
@@ -221,7 +227,7 @@ export const make = (options: {
       toService = connection.output
       for (const entry of entries.values()) {
         post(openMessage(entry))
-        if (entry.final !== null) post(new Ipc.Finished({ runId: entry.options.runId, offset: entry.final }))
+        if (entry.final !== null) post({ _tag: "Finished", runId: entry.options.runId, offset: entry.final })
       }
     }
 
@@ -328,10 +334,14 @@ export const make = (options: {
     /**
      * How far the server has acknowledged the run: the latest `Progress`, or the upload cursor on
      * disk when that is further (the service tells progress only once the run has ended, and
-     * writes the cursor as the upload goes and when it stops).
+     * writes the cursor as the upload goes and when it stops). UploadCursor.ts, which loads
+     * effect/Schema, is imported only when a run ends not fully uploaded (Ipc.ts says why).
      */
     const acknowledged = (entry: Entry, told: number) =>
-      Effect.map(UploadCursor.read(UploadCursor.cursorPath(entry.options.runDir), entry.options.baseUrl), (cursor) => Math.max(told, cursor.ackSeq))
+      Effect.promise(() => import("../journal/UploadCursor.js")).pipe(
+        Effect.flatMap((UploadCursor) => UploadCursor.read(UploadCursor.cursorPath(entry.options.runDir), entry.options.baseUrl)),
+        Effect.map((cursor) => Math.max(told, cursor.ackSeq))
+      )
 
     /** Draws the progress bar on a terminal, from a second into the wait until it is interrupted, then wipes it. */
     const drawProgress = (entry: Entry, records: number) =>
@@ -369,7 +379,7 @@ export const make = (options: {
         entry.sendPending = true
         setImmediate(() => {
           entry.sendPending = false
-          post(new Ipc.Flushed({ runId: linked.runId, offset: entry.flushed }))
+          post({ _tag: "Flushed", runId: linked.runId, offset: entry.flushed })
         })
       }
 
@@ -377,7 +387,7 @@ export const make = (options: {
         Effect.gen(function* () {
           entry.final = offset
           entry.flushed = Math.max(entry.flushed, offset)
-          post(new Ipc.Finished({ runId: linked.runId, offset }))
+          post({ _tag: "Finished", runId: linked.runId, offset })
           const bar = terminal.isTTY ? yield* Effect.fork(drawProgress(entry, records)) : null
           const ended = yield* Deferred.await(entry.settled).pipe(Effect.timeoutOption(Duration.millis(timeoutMs)))
           if (bar !== null) yield* Fiber.interrupt(bar)

@@ -1,7 +1,7 @@
 /**
  * Where the machine's upload service listens, and how messages travel there: one JSON line each
- * (the schemas of schemas/Ipc.ts) over a Unix socket (or, to the process that started it, over its
- * stdin and stdout). Who starts it: ServiceStartLock.ts.
+ * (schemas/IpcSchema.ts) over a Unix socket (or, to the process that started it, over its stdin
+ * and stdout). Who starts it: ServiceStartLock.ts.
  *
  * One service serves every online run of every training process that would start an identical
  * one: the same user, Node binary and steplog version and build, and the same upload settings read

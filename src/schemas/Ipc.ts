@@ -1,79 +1,45 @@
 /**
- * The messages between a training process and the upload service (DESIGN.md, "The service
- * process"), one JSON line each over the service's socket (runtime/ServiceSocket.ts). Only offsets
- * and counts cross the boundary, never records: the journal on disk is the hand-off. Both sides
- * decode what they receive with these schemas, so a message from another steplog version is
- * refused rather than misread.
- *
- *   training process → service   OpenRun · Flushed · Finished
- *   service → training process   Welcome · Progress · UploadNotice · UploadStopped (UploadStopped.ts: the error itself, reason and all)
+ * The messages between a training process and the upload service as the training process writes
+ * and reads them: the encoded form of IpcSchema.ts's schemas, which define them. This module holds
+ * no effect/Schema, so that an online run does not load it: that module and the fast-check it
+ * imports cost a fresh training process ~250 ms of CPU and ~5 MB of heap, which each of its major
+ * garbage collections marks again. `decodeFromService` checks a message in plain code;
+ * test/schemas/Ipc.test.ts checks that it accepts what the schema accepts, and only that.
  */
-import * as ParseResult from "effect/ParseResult"
-import * as Schema from "effect/Schema"
-import { UploadStopped } from "./UploadStopped.js"
+import type { FromService, ToService } from "./IpcSchema.js"
+import { STOP_REASONS } from "./StopReason.js"
 
-const Offset = Schema.NonNegativeInt
+/** A message to the service, as written on the line (the service decodes it with ToService). */
+export type ToServiceLine = typeof ToService.Encoded
+/** A message from the service, as read from the line. */
+export type FromServiceLine = typeof FromService.Encoded
 
-/** Start (or, after a service restart, resume) uploading the run in `runDir`. */
-export class OpenRun extends Schema.TaggedClass<OpenRun>()("OpenRun", {
-  runId: Schema.String,
-  runDir: Schema.String,
-  baseUrl: Schema.String,
-  /** The key from the run's option or STEPLOG_API_KEY; null: the service's Auth reads the credentials file. */
-  apiKey: Schema.NullOr(Schema.String),
-  /** Bytes of whole frames in the journal when the message was sent. */
-  flushed: Offset
-}) {}
+type Fields = { readonly [key: string]: unknown }
 
-/** The training process has flushed the run's journal up to `offset` bytes. */
-export class Flushed extends Schema.TaggedClass<Flushed>()("Flushed", { runId: Schema.String, offset: Offset }) {}
+const isString = (value: unknown): value is string => typeof value === "string"
+const isInt = (value: unknown): boolean => Number.isSafeInteger(value)
+const isCount = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 0
+const isStopReason = (value: unknown): boolean => (STOP_REASONS as ReadonlyArray<unknown>).includes(value)
 
-/** The run has ended: its journal is closed at `offset` bytes; report `done` once all of it is acknowledged. */
-export class Finished extends Schema.TaggedClass<Finished>()("Finished", { runId: Schema.String, offset: Offset }) {}
+/** Whether each field of a message of its `_tag` holds what FromService says (an optional field may be absent). */
+const fromServiceFields: { readonly [tag in FromServiceLine["_tag"]]: (message: Fields) => boolean } = {
+  Welcome: (m) => isInt(m["pid"]),
+  Progress: (m) =>
+    isString(m["runId"]) &&
+    isCount(m["ackSeq"]) &&
+    isCount(m["records"]) &&
+    typeof m["done"] === "boolean" &&
+    (m["kept"] === undefined || isCount(m["kept"])) &&
+    (m["keptKinds"] === undefined || (Array.isArray(m["keptKinds"]) && m["keptKinds"].every(isString))),
+  UploadNotice: (m) => isString(m["runId"]) && isString(m["message"]),
+  UploadStopped: (m) => isString(m["runId"]) && isStopReason(m["reason"]) && isString(m["detail"])
+}
 
-/** What the training process tells its service. */
-export const ToService = Schema.Union(OpenRun, Flushed, Finished)
-export type ToService = typeof ToService.Type
-
-/**
- * How far a run's upload is: the server holds every record with seq < `ackSeq`; the journal holds
- * `records` as read so far. `done`: the run finished and every record of it is acknowledged.
- */
-export class Progress extends Schema.TaggedClass<Progress>()("Progress", {
-  runId: Schema.String,
-  ackSeq: Schema.NonNegativeInt,
-  records: Schema.NonNegativeInt,
-  done: Schema.Boolean,
-  /** Records kept on disk because the server does not store their kinds (`keptKinds`). */
-  kept: Schema.optionalWith(Schema.NonNegativeInt, { default: () => 0 }),
-  keptKinds: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
-}) {}
-
-/** The first message on every connection: which process the service is (for the runs' debug.log). */
-export class Welcome extends Schema.TaggedClass<Welcome>()("Welcome", { pid: Schema.Int }) {}
-
-/** A warning for the person running the training (its stderr), once: the upload goes on. */
-export class UploadNotice extends Schema.TaggedClass<UploadNotice>()("UploadNotice", { runId: Schema.String, message: Schema.String }) {}
-
-/** What the service tells the training process. */
-export const FromService = Schema.Union(Welcome, Progress, UploadNotice, UploadStopped)
-export type FromService = typeof FromService.Type
-
-/** Decoders for each direction; a message that fails them is ignored by the receiver, and logged (`describeUndecodable`). */
-export const decodeToService = Schema.decodeUnknownEither(ToService)
-export const decodeFromService = Schema.decodeUnknownEither(FromService)
-/** Encoders: plain objects, each written as one JSON line. */
-export const encodeToService = Schema.encodeSync(ToService)
-export const encodeFromService = Schema.encodeSync(FromService)
-
-/** What a debug.log says of a message that failed to decode: its first bytes and why. */
-export const describeUndecodable = (raw: unknown, error: ParseResult.ParseError): string => {
-  let text: string
-  try {
-    text = JSON.stringify(raw) ?? String(raw)
-  } catch {
-    text = String(raw)
-  }
-  const head = text.length > 200 ? `${text.slice(0, 200)}… (${text.length} characters)` : text
-  return `${head}: ${ParseResult.TreeFormatter.formatErrorSync(error).split("\n").slice(0, 6).join(" ")}`
+/** A message from the service, checked; null when FromService would refuse it (IpcSchema.describeUndecodable says why). */
+export const decodeFromService = (raw: unknown): FromServiceLine | null => {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return null
+  const message = raw as Fields
+  const tag = message["_tag"]
+  if (!isString(tag) || !Object.hasOwn(fromServiceFields, tag)) return null
+  return fromServiceFields[tag as FromServiceLine["_tag"]](message) ? (raw as FromServiceLine) : null
 }

@@ -2,8 +2,9 @@
  * The training process's side of the upload service: when a dead service is restarted and when the
  * link gives up (CrashLoop.ts, then a link starting test/fixtures/deadService.mjs with every delay
  * on the TestClock), `finish()`'s timeout and progress bar on the TestClock (a service that never
- * answers), and the progress bar as the promise facade draws it on a real pseudo-terminal (`script`,
- * and a server in this process whose ingests a gate holds).
+ * answers), a message the link cannot read (a service of another version), and the progress bar as
+ * the promise facade draws it on a real pseudo-terminal (`script`, and a server in this process
+ * whose ingests a gate holds).
  */
 import { it as effectIt } from "@effect/vitest"
 import * as Chunk from "effect/Chunk"
@@ -164,6 +165,24 @@ describe("a link on the TestClock", () => {
       expect(written.at(-1)).toBe("\r\x1b[2K")
       // Drawn at 1 s, then every 200 ms up to 5 s.
       expect(written.filter((text) => text.includes("uploading"))).toHaveLength(1 + 4000 / 200)
+    }))
+})
+
+describe("a message from the service that the link cannot read", () => {
+  effectIt.effect("is ignored, with what it was and why in the run's debug.log, and the next message counts", () =>
+    Effect.gen(function* () {
+      const link = yield* ServiceLink.make({ servicePath: fixture("strayService.mjs") })
+      const runDir = temp.file("stray")
+      fs.mkdirSync(runDir)
+      const linked = link.register({ runId: "stray-run", runDir, baseUrl: "http://127.0.0.1:1", apiKey: "sk-test", flushed: 0, warn: () => {} })
+      yield* Effect.promise(() => poll("the service to start", () => (services.pids(runDir).length > 0 ? true : undefined)))
+      expect(yield* linked.finish(1_000, 10, 60_000)).toEqual({ uploaded: true })
+      // The schemas that word it load after the message: the line comes a moment later.
+      const ignored = yield* Effect.promise(() =>
+        poll("the ignored message in debug.log", () => fs.readFileSync(path.join(runDir, "debug.log"), "utf8").split("\n").find((line) => line.includes("ignored")))
+      )
+      expect(ignored).toContain(`ignored a message from the upload service: {"_tag":"Progress","runId":"stray-run","ackSeq":-1,"records":10,"done":true}: `)
+      expect(ignored).toContain("ackSeq")
     }))
 })
 
