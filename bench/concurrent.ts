@@ -77,8 +77,13 @@ const dir = tempDir("concurrent")
 process.setMaxListeners(32)
 const env: NodeJS.ProcessEnv = { ...process.env, XDG_CONFIG_HOME: path.join(dir, "config") }
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)))
-/** Milliseconds since the epoch, to the microsecond: comparable with the trainers' clocks. */
-const now = () => performance.timeOrigin + performance.now()
+/**
+ * Milliseconds on CLOCK_MONOTONIC, as the trainers read it: comparable across processes. (The
+ * epoch from `performance.timeOrigin` is not: each process fixes it from the wall clock when it
+ * starts, and in one run here, trainers started minutes after this process disagreed with it by
+ * up to ~0.6 s, so that acknowledgements read as coming before the rows were logged.)
+ */
+const now = () => Number(process.hrtime.bigint()) / 1e6
 
 // --- CPU from /proc ---------------------------------------------------------------------------
 
@@ -235,7 +240,8 @@ const startTrainer = (options: object, profileDir: string | null, tmp: string): 
   const child: ChildProcess = spawn(process.execPath, [...profiling, trainerPath, JSON.stringify(options)], { env: { ...env, TMPDIR: tmp }, stdio: ["pipe", "pipe", "inherit"] })
   const kill = () => child.kill("SIGKILL")
   process.on("exit", kill)
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+  // "close", not "exit": only once its stdout has ended is every line it wrote read.
+  const exited = new Promise<void>((resolve) => child.once("close", () => resolve()))
   void exited.then(() => process.off("exit", kill))
   const lines = readline.createInterface({ input: child.stdout! })
   const message = (key: "ready" | "done") =>

@@ -5,7 +5,7 @@
 // on stdin (the bench starts every trainer at once, once every upload service is up), then logs
 // `rows` benchmark rows (bench/fixtures.ts `row`: ten doubles built fresh for each call), all at
 // once or `perTick` every `tickMs` ms on a fixed schedule (a late tick is logged at once, so the
-// rate holds), awaits finish() and says `{"done":…}`: times in ms since the epoch (comparable
+// rate holds), awaits finish() and says `{"done":…}`: times in ms on CLOCK_MONOTONIC (comparable
 // across processes), this process's CPU (µs) when told to start, after the last log() call and
 // once finish() resolved, the time each tick was logged, and finish()'s result. Stdout lines are
 // written synchronously.
@@ -28,8 +28,8 @@ const say = (message) => {
     }
   }
 }
-/** Milliseconds since the epoch, to the microsecond. */
-const now = () => performance.timeOrigin + performance.now()
+/** Milliseconds on CLOCK_MONOTONIC, to the nanosecond: one clock for every process of the machine, which no adjustment of the wall clock moves. */
+const now = () => Number(process.hrtime.bigint()) / 1e6
 
 const run = await init({
   mode: "online",
