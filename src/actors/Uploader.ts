@@ -217,7 +217,10 @@ export const make = (options: {
     /** Takes a batch of `bytes` to send: busy, and gathering when it is a large one. */
     const sending = (bytes: number) =>
       Effect.suspend(() => {
-        if (bytes >= GATHER_FROM_BYTES && !gathering) (gathering = true), gatherFrom.unsafeOpen()
+        if (bytes >= GATHER_FROM_BYTES && !gathering) {
+          gathering = true
+          gatherFrom.unsafeOpen()
+        }
         return setBusy(1)
       })
     /** Ends each gathering GATHER_INTERVAL after it began. */

@@ -18,7 +18,7 @@ type Fields = { readonly [key: string]: unknown }
 
 const isString = (value: unknown): value is string => typeof value === "string"
 const isInt = (value: unknown): boolean => Number.isSafeInteger(value)
-const isCount = (value: unknown): boolean => Number.isSafeInteger(value) && (value as number) >= 0
+const isCount = (value: unknown): boolean => isInt(value) && (value as number) >= 0
 const isStopReason = (value: unknown): boolean => (STOP_REASONS as ReadonlyArray<unknown>).includes(value)
 
 /** Whether each field of a message of its `_tag` holds what FromService says (an optional field may be absent). */
