@@ -15,6 +15,7 @@ import * as Writer from "../../src/actors/Writer.js"
 import { JournalWriteFailed } from "../../src/journal/JournalError.js"
 import { JournalWriter } from "../../src/journal/JournalWriter.js"
 import { histories, openJournal as openJournalAt, read, settle } from "../support/actors.js"
+import { poll } from "../support/poll.js"
 import { useTempDir } from "../support/tempDir.js"
 
 const temp = useTempDir("writer")
@@ -234,10 +235,7 @@ describe("Writer", () => {
       yield* settle(() => read(journal).records.length === 2)
       writer.submit(histories(2, 2))
       // The fdatasync resumes the fiber from libuv's thread pool, in real time: poll, with a deadline.
-      const deadline = Date.now() + 10_000
-      while (read(journal).records.length < 4 && Date.now() < deadline) {
-        yield* Effect.promise(() => new Promise((resolve) => setImmediate(resolve)))
-      }
+      yield* Effect.promise(() => poll("the second batch's fdatasync", () => (read(journal).records.length >= 4 ? true : undefined)))
       expect(read(journal).records).toEqual(histories(0, 4))
     }))
 })

@@ -8,6 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { describe, expect, it } from "vitest"
+import { poll } from "../support/poll.js"
 import { useTempDir } from "../support/tempDir.js"
 
 const temp = useTempDir("cli-server")
@@ -23,12 +24,9 @@ describe("steplog server", () => {
     let stdout = ""
     child.stdout.on("data", (chunk) => (stdout += chunk))
     try {
-      const deadline = Date.now() + 20_000
-      let link: RegExpExecArray | null = null
-      while ((link = /steplog server: dashboard at (http:\/\/127\.0\.0\.1:\d+)\/\?token=([A-Za-z0-9_-]{43})\n/.exec(stdout)) === null) {
-        expect(Date.now() < deadline, `no dashboard link within 20 s; stdout so far:\n${stdout}`).toBe(true)
-        await new Promise((resolve) => setTimeout(resolve, 50))
-      }
+      const link = await poll("the dashboard link on stdout", () =>
+        /steplog server: dashboard at (http:\/\/127\.0\.0\.1:\d+)\/\?token=([A-Za-z0-9_-]{43})\n/.exec(stdout) ?? undefined
+      )
       const [url, baseUrl] = [link[0].slice("steplog server: dashboard at ".length).trim(), link[1]!]
 
       const signedIn = await fetch(url, { redirect: "manual" })

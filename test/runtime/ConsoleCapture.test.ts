@@ -18,6 +18,7 @@ import { ActiveRun, type Run } from "../../src/runtime/Run.js"
 import type { OutputRecord, Record } from "../../src/schemas/Record.js"
 import type { InitOptions } from "../../src/schemas/Settings.js"
 import { killChildren, startFixture } from "../support/child.js"
+import { poll } from "../support/poll.js"
 import { expectContiguous, journalOf } from "../support/runJournal.js"
 import { useTempDir } from "../support/tempDir.js"
 import { useTestServer } from "../support/testServer.js"
@@ -88,17 +89,6 @@ const outputOf = (records: ReadonlyArray<Record>) =>
 
 /** A console printing to the process's streams (vitest gives tests a console of its own). */
 const consoleOfProcess = () => new Console({ stdout: process.stdout, stderr: process.stderr })
-
-/** Polls `check` until it returns a value other than undefined, failing after `timeoutMs`. */
-const eventually = async <A>(check: () => A | undefined, timeoutMs = 5_000): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms`)
-    await new Promise((resolve) => setImmediate(resolve))
-  }
-}
 
 describe("a run capturing the console", () => {
   it("records console.log, console.error and direct writes as output records between the rows logged around them, and still prints each write as given", async () => {
@@ -195,7 +185,7 @@ describe("a run capturing the console", () => {
     process.stderr.write("warning\n")
     process.stdout.write("waiting")
     // No newline, no other write: the hold time (flushIntervalMs) lets it go on its own.
-    expect(await eventually(() => outputOf(journal(run)).find((output) => output.text === "waiting"))).toBeDefined()
+    await poll("the held \"waiting\" to reach the journal", () => outputOf(journal(run)).find((output) => output.text === "waiting"))
     process.stderr.write("cut short")
     await run.finish()
     expect(outputOf(journal(run))).toEqual([

@@ -12,7 +12,7 @@ import { describe, expect, it } from "vitest"
 import { init } from "../../src/index.js"
 import { readJournal } from "../../src/journal/JournalReader.js"
 import { garbageCollector } from "../support/gc.js"
-import { poll } from "../support/service.js"
+import { poll } from "../support/poll.js"
 import { tmpfs, tmpfsUnavailable } from "../support/tmpfs.js"
 import { useSteplogWarnings } from "../support/warnings.js"
 

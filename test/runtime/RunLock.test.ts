@@ -13,8 +13,8 @@ import * as RunDir from "../../src/runtime/RunDir.js"
 import { RunLocked } from "../../src/runtime/RunDir.js"
 import type { RunRecord } from "../../src/schemas/Record.js"
 import { killChildren, startFixture, type Child } from "../support/child.js"
+import { poll } from "../support/poll.js"
 import { expectContiguous, journalOf, runDirOf } from "../support/runJournal.js"
-import { poll } from "../support/service.js"
 import { useTempDir } from "../support/tempDir.js"
 
 const temp = useTempDir("run-lock")

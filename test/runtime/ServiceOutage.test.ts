@@ -16,7 +16,8 @@ import { storedKey } from "../../src/actors/Credentials.js"
 import * as ApiKeys from "../../src/server/store/KeyStore.js"
 import * as Server from "../../src/server/Server.js"
 import { killChildren, type Child } from "../support/child.js"
-import { alive, journalRows, poll, serviceTracker, startedRun, trainOnline } from "../support/service.js"
+import { poll } from "../support/poll.js"
+import { alive, journalRows, serviceTracker, startedRun, trainOnline } from "../support/service.js"
 import { useTempDir } from "../support/tempDir.js"
 
 const temp = useTempDir("outage")

@@ -11,8 +11,9 @@ import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { storedKey } from "../../src/actors/Credentials.js"
 import { killChildren } from "../support/child.js"
+import { poll } from "../support/poll.js"
 import { startServerProcess } from "../support/serverProcess.js"
-import { journalRows, poll, serviceTracker, startedRun, trainOnline } from "../support/service.js"
+import { journalRows, serviceTracker, startedRun, trainOnline } from "../support/service.js"
 import { useTempDir } from "../support/tempDir.js"
 
 const temp = useTempDir("server-stop")

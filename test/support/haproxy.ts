@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { freePort } from "./freePort.js"
-import { poll } from "./service.js"
+import { poll } from "./poll.js"
 
 const config = (port: number, backends: ReadonlyArray<number>) => `global
   maxconn 512

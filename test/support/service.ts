@@ -1,7 +1,7 @@
 /**
- * Helpers of the real-process tests of online runs (test/runtime/Service*.test.ts): polling with a
- * deadline, whether a pid is alive, the rows a run's journal holds, and the pids of the upload
- * services a run's debug.log names (so that afterEach can kill their process groups).
+ * Helpers of the real-process tests of online runs (test/runtime/Service*.test.ts): whether a pid
+ * is alive, the rows a run's journal holds, and the pids of the upload services a run's debug.log
+ * names (so that afterEach can kill their process groups).
  */
 import * as Either from "effect/Either"
 import * as fs from "node:fs"
@@ -17,17 +17,6 @@ export const alive = (pid: number): boolean => {
     return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
   } catch {
     return false
-  }
-}
-
-/** Polls `check` every 50 ms until it returns a value other than undefined, or fails after `timeoutMs`. */
-export const poll = async <A>(what: string, check: () => A | undefined | Promise<A | undefined>, timeoutMs = 30_000): Promise<A> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 50))
   }
 }
 

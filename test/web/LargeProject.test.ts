@@ -7,7 +7,7 @@ import { Packr } from "msgpackr"
 import { startTestServer, type TestServer } from "steplog/testing"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { useBrowser } from "../support/browser.js"
-import { poll } from "../support/service.js"
+import { poll } from "../support/poll.js"
 
 const browser = useBrowser()
 let server: TestServer

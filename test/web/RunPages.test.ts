@@ -11,7 +11,8 @@ import { startTestServer, type TestServer } from "steplog/testing"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { chartCounts, chartsDrawn, signInTo, useBrowser } from "../support/browser.js"
 import { killChildren } from "../support/child.js"
-import { poll, serviceTracker, startedRun, trainOnline } from "../support/service.js"
+import { poll } from "../support/poll.js"
+import { serviceTracker, startedRun, trainOnline } from "../support/service.js"
 import { useTempDir } from "../support/tempDir.js"
 
 const temp = useTempDir("web-run-pages")
