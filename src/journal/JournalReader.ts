@@ -9,6 +9,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { Unpackr } from "msgpackr"
 import * as fs from "node:fs"
+import { decodeUnknownEither } from "../schemas/Decode.js"
 import { HistoryBlock, Record, type UploadRecord } from "../schemas/Record.js"
 import { historyRows } from "../schemas/UploadRecords.js"
 import { JournalUnreadable } from "./JournalError.js"
@@ -42,7 +43,7 @@ export interface JournalScan {
   readonly end: number
 }
 
-const decodeRecord = Schema.decodeUnknownEither(Record)
+const decodeRecord = decodeUnknownEither(Record)
 
 // Every payload decodes on its own (frame.ts): one unpacker serves every journal of the process.
 const unpackr = new Unpackr({ useRecords: true })

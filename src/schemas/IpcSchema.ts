@@ -11,6 +11,7 @@
  */
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { decodeUnknownEither } from "./Decode.js"
 import { UploadStopped } from "./UploadStopped.js"
 
 const Offset = Schema.NonNegativeInt
@@ -61,8 +62,8 @@ export const FromService = Schema.Union(Welcome, Progress, UploadNotice, UploadS
 export type FromService = typeof FromService.Type
 
 /** Decoders for each direction; a message that fails them is ignored by the receiver, and logged (`describeUndecodable`). */
-export const decodeToService = Schema.decodeUnknownEither(ToService)
-export const decodeFromService = Schema.decodeUnknownEither(FromService)
+export const decodeToService = decodeUnknownEither(ToService)
+export const decodeFromService = decodeUnknownEither(FromService)
 /** The service's encoder: plain objects, each written as one JSON line. */
 export const encodeFromService = Schema.encodeSync(FromService)
 

@@ -19,6 +19,7 @@ import * as Schema from "effect/Schema"
 import { Unpackr } from "msgpackr"
 import { Api, limits, Principal } from "../schemas/Api.js"
 import { BodyTooLarge, Gone, NotFound, RequestInvalid } from "../schemas/ApiErrors.js"
+import { decodeUnknownEither } from "../schemas/Decode.js"
 import { MAX_BATCH_RECORDS, MAX_KEYS_PER_RUN, overLimit } from "../schemas/Limits.js"
 import { RECORD_KINDS, UploadRecord } from "../schemas/Record.js"
 import { totalRows } from "../schemas/UploadRecords.js"
@@ -33,7 +34,7 @@ import { requestBody } from "./RequestBody.js"
 // (another language's client) sends plain maps, which Unpackr would read as Map objects that no
 // schema takes: `mapsAsObjects` reads them as objects (msgpackr renames a `__proto__` key).
 const unpackr = new Unpackr({ useRecords: true, mapsAsObjects: true })
-const decodeRecord = Schema.decodeUnknownEither(UploadRecord)
+const decodeRecord = decodeUnknownEither(UploadRecord)
 const decodeMetadata = Schema.decodeUnknownEither(RunMetadata)
 const formatParseError = (error: ParseResult.ParseError): string => ParseResult.TreeFormatter.formatErrorSync(error)
 

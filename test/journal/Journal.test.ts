@@ -305,6 +305,16 @@ describe("the header", () => {
       expect(scan.damage).toEqual([{ offset: frames[0]!.start, bytes: frames[0]!.end - frames[0]!.start, kind: "invalid-record", detail: expect.stringContaining("record 1") }])
     }))
 
+  it("reports a record whose kind is an object that cannot be turned into text as an invalid record, instead of throwing", () =>
+    withFile((path) => {
+      const good = { kind: "history", seq: 0, ts: 1, step: 0, values: { loss: 1 } } as const
+      const odd = { kind: { toString: 0 }, seq: 1, ts: 1 } as unknown as Record
+      const frames = writeJournal(path, [[good, odd]])
+      const scan = read(path)
+      expect(scan.records).toEqual([good])
+      expect(scan.damage).toEqual([{ offset: frames[0]!.start, bytes: frames[0]!.end - frames[0]!.start, kind: "invalid-record", detail: 'record 1 of the frame: cannot be read: "kind" holds an object that cannot be turned into text' }])
+    }))
+
   // Rows of a block skip the per-record schema check (they are valid by construction) unless
   // something in the block would fail it: then every row goes through the schema as before.
   it("checks the rows of a column block against the schema when a seq or step would fail it", () =>

@@ -1,9 +1,10 @@
 /**
  * What the API answers where a hand-written one answered 500 or 404, or nothing safe: a PUT body
- * over its cap, JSON nested past `limits.maxNesting`, project names the router cannot route or a URL
- * reads as a path, a batch from a standard msgpack encoder, the headers of every /api answer, the
- * 405 table, which must be the declaration's, and records past the limits of Limits.ts (keys, key
- * length, value size). Each case changes nothing, as the store's own reads show.
+ * over its cap, JSON nested past `limits.maxNesting`, a record whose kind cannot be turned into
+ * text, project names the router cannot route or a URL reads as a path, a batch from a standard
+ * msgpack encoder, the headers of every /api answer, the 405 table, which must be the declaration's,
+ * and records past the limits of Limits.ts (keys, key length, value size). Each case changes
+ * nothing, as the store's own reads show.
  */
 import * as HttpApi from "@effect/platform/HttpApi"
 import { Packr, Unpackr } from "msgpackr"
@@ -90,6 +91,13 @@ describe("POST records", () => {
     expect(refusals.slice(0, 3)).toMatchObject([tooDeep, tooDeep, tooDeep])
     expect(refusals[3]?.error).toBe("malformed_msgpack")
     expect(await held("deep", "deep-run")).toBeUndefined()
+  })
+
+  it("refuses a record whose kind is an object that cannot be turned into text (400, not 500), naming the field, and stores none of its batch", async () => {
+    const records = [...batch("odd-run", "odd", 0, 2), { kind: { toString: 0 }, seq: 2, ts: 1 }]
+    const refusal = await apiError(await postRecords("odd", "odd-run", new Packr({ useRecords: false }).pack(records), {}), 400)
+    expect(refusal).toMatchObject({ error: "invalid_record", detail: { index: 2, message: 'record 2 of the batch: cannot be read: "kind" holds an object that cannot be turned into text' } })
+    expect(await held("odd", "odd-run")).toBeUndefined()
   })
 
   it("accepts a batch from a standard msgpack encoder (plain maps), which Unpackr reads as Maps by default", async () => {

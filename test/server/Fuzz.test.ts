@@ -123,6 +123,8 @@ const invalidRecord = (seq: number): fc.Arbitrary<unknown> =>
     { kind: "history", seq, ts: 1, step: 0, values: { a: { nested: 1 } } },
     { kind: "history", seq, ts: "soon", step: 0, values: {} },
     { kind: "nope", seq, ts: 1 },
+    // Effect's Union decoder throws on a tag that String() throws on (schemas/Decode.ts).
+    { kind: { toString: 0 }, seq, ts: 1 },
     { seq, ts: 1, step: 0, values: {} },
     { kind: "run", seq, ts: 1, runId: "another-run", project: PROJECT, name: "x", config: {}, tags: [], notes: null, group: null, jobType: null, host: null, pid: 1, argv: [], gitCommit: null, sdkVersion: "0", resumed: false },
     { kind: "historyBlock", seq, rows: 2, keys: ["a"], steps: new Uint8Array(8), ts: new Uint8Array(16), columns: [new Uint8Array(16)] },
