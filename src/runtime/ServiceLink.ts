@@ -184,11 +184,14 @@ export const make = (options: {
       if (message === null) {
         // A message of another steplog version: the schemas word why, loaded for it alone.
         const runDirs = [...entries.values()].map((entry) => entry.options.runDir)
-        void import("../schemas/IpcSchema.js").then(({ decodeFromService, describeUndecodable }) =>
-          Either.mapLeft(decodeFromService(raw), (error) => {
-            for (const runDir of runDirs) debug(runDir, `ignored a message from the upload service: ${describeUndecodable(raw, error)}`)
+        // Wording it is for debug.log alone: whatever happens there must not reach the training.
+        void import("../schemas/IpcSchema.js")
+          .then(({ decodeFromService, describeUndecodable }) => {
+            const decoded = decodeFromService(raw)
+            if (Either.isRight(decoded)) return
+            for (const runDir of runDirs) debug(runDir, `ignored a message from the upload service: ${describeUndecodable(raw, decoded.left)}`)
           })
-        )
+          .catch(() => {})
         return
       }
       if (message._tag === "Welcome") {

@@ -3,7 +3,9 @@
  * picks a member by `String(input[tag])`, which throws a TypeError for an object whose own
  * `toString` is no function: `{ "kind": { "toString": 0 } }` in a batch sent to the server made it
  * answer 500, and `{ "_tag": { "toString": {} } }` on the service's socket would have thrown in its
- * reader. Such input is refused with a ParseError, like any other a schema refuses.
+ * reader. Such input is refused with a ParseError, like any other a schema refuses. Only a union
+ * of members with a literal field picks a member that way: schemas without one (RunMetadata,
+ * HistoryBlock) are decoded with Effect's decoder as they are.
  */
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"

@@ -3,8 +3,8 @@
  * and reads them: the encoded form of IpcSchema.ts's schemas, which define them. This module holds
  * no effect/Schema, so that an online run does not load it: that module and the fast-check it
  * imports cost a fresh training process ~150 ms at `init()` (~200 ms of CPU) and ~5 MB of heap,
- * which each of its major garbage collections marks again. `decodeFromService` checks a message in plain code;
- * test/schemas/Ipc.test.ts checks that it accepts what the schema accepts, and only that.
+ * which each of its major garbage collections marks again. `decodeFromService` checks a message in
+ * plain code; test/schemas/Ipc.test.ts checks that it accepts what the schema accepts, and only that.
  */
 import type { FromService, ToService } from "./IpcSchema.js"
 import { STOP_REASONS } from "./StopReason.js"
